@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test.sh: install what is missing, build, and run every test of proxyfs-c.
+#
+#   1. plain build (build/): all ctest tests, unit and system
+#   2. AddressSanitizer + UBSan build (build-asan/): the unit tests
+#   3. clang/libFuzzer build (build-fuzz/): each fuzz target for
+#      PFS_FUZZ_SECONDS (default 10) from its seed corpus in tests/fuzz/corpus/
+#
+# Exits non-zero on any failure. The last line is "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=$(nproc)
+fuzz_seconds=${PFS_FUZZ_SECONDS:-10}
+
+bash scripts/deps.sh
+
+passed=0
+failed=0
+run_ctest() { # dir, ctest args...
+  local dir=$1 log; shift
+  log=$(mktemp)
+  local rc=0
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@" 2>&1 | tee "$log" || rc=$?
+  # "100% tests passed, 0 tests failed out of 12"
+  local line total bad
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of' "$log" | tail -n1 || true)
+  rm -f "$log"
+  if [ -z "$line" ]; then
+    echo "test.sh: ctest in $dir printed no summary" >&2
+    failed=$((failed + 1)); return
+  fi
+  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  bad=$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  passed=$((passed + total - bad)); failed=$((failed + bad))
+  [ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || failed=$((failed + 1))
+}
+
+build() { # dir, cmake args...
+  local dir=$1; shift
+  cmake -S "$root" -B "$dir" -Wno-dev "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" -- --no-print-directory
+}
+
+echo "== plain build: all tests"
+build build
+run_ctest build
+
+echo "== AddressSanitizer + UBSan build: unit tests"
+build build-asan -DPFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_ctest build-asan -L unit
+
+echo "== fuzz targets, ${fuzz_seconds}s each"
+CC=clang build build-fuzz -DPFS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
+for target in build-fuzz/fuzz/fuzz_*; do
+  [ -x "$target" ] || continue
+  name=${target##*/fuzz_}
+  seeds=$root/tests/fuzz/corpus/$name
+  work=$(mktemp -d)
+  [ -d "$seeds" ] || { echo "test.sh: no seed corpus $seeds" >&2; failed=$((failed + 1)); continue; }
+  if "$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+       -artifact_prefix="$work/" "$work" "$seeds" >"$work.log" 2>&1; then
+    runs=$(grep -E '^stat::number_of_executed_units' "$work.log" | awk '{print $2}')
+    echo "fuzz $name: ${runs:-?} executions, no crash"
+    passed=$((passed + 1))
+  else
+    echo "fuzz $name: FAILED"; tail -n 40 "$work.log"
+    failed=$((failed + 1))
+  fi
+  rm -rf "$work" "$work.log"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
