@@ -9,26 +9,39 @@
 
 #define SECTION "ICKPT"
 
+/* Name the key in a getter's message when the conf text does not. */
+static int keyed(int rc, const char *key, char *err, size_t errlen) {
+  if (rc != 0 && err != NULL && strstr(err, key) == NULL) {
+    char inner[CONF_ERR_MAX];
+    snprintf(inner, sizeof inner, "%s", err);
+    snprintf(err, errlen, "[" SECTION "]%s: %s", key, inner);
+  }
+  return rc;
+}
+
 /* Optional keys: missing or empty keeps the default. */
 static bool given(const conf_map *m, const char *key) {
   return !conf_is_missing_or_empty(m, SECTION, key);
 }
 
-static int opt_duration(const conf_map *m, const char *key, uint64_t dflt, uint64_t *out,
-                        char *err, size_t errlen) {
+static int opt_duration(const conf_map *m, const char *key, uint64_t dflt, uint64_t *out, char *err,
+                        size_t errlen) {
   *out = dflt;
-  return given(m, key) ? conf_get_duration_ns(m, SECTION, key, out, err, errlen) : 0;
+  return given(m, key)
+             ? keyed(conf_get_duration_ns(m, SECTION, key, out, err, errlen), key, err, errlen)
+             : 0;
 }
 
 static int opt_u64(const conf_map *m, const char *key, uint64_t dflt, uint64_t *out, char *err,
                    size_t errlen) {
   *out = dflt;
-  return given(m, key) ? conf_get_u64(m, SECTION, key, out, err, errlen) : 0;
+  return given(m, key) ? keyed(conf_get_u64(m, SECTION, key, out, err, errlen), key, err, errlen)
+                       : 0;
 }
 
 static int dup_string(const conf_map *m, const char *key, char **out, char *err, size_t errlen) {
   const char *v;
-  int rc = conf_get_string(m, SECTION, key, &v, err, errlen);
+  int rc = keyed(conf_get_string(m, SECTION, key, &v, err, errlen), key, err, errlen);
   if (rc == 0 && (*out = strdup(v)) == NULL) {
     rc = -ENOMEM;
   }
@@ -68,7 +81,7 @@ int ickpt_config_parse(const conf_map *m, ickpt_config *c, char *err, size_t err
   bool monotonic = true;
   int rc = dup_string(m, "IPAddr", &c->ip_addr, err, errlen);
   if (rc == 0) {
-    rc = conf_get_u16(m, SECTION, "Port", &c->port, err, errlen);
+    rc = keyed(conf_get_u16(m, SECTION, "Port", &c->port, err, errlen), "Port", err, errlen);
   }
   if (rc == 0) {
     rc = parse_tls(m, c, err, errlen);
@@ -77,20 +90,22 @@ int ickpt_config_parse(const conf_map *m, ickpt_config *c, char *err, size_t err
     rc = dup_string(m, "DataBasePath", &c->db_path, err, errlen);
   }
   if (rc == 0) {
-    rc = conf_get_duration_ns(m, SECTION, "SwiftTimeout", &c->auth.timeout_ns, err, errlen);
+    rc = keyed(conf_get_duration_ns(m, SECTION, "SwiftTimeout", &c->auth.timeout_ns, err, errlen),
+               "SwiftTimeout", err, errlen);
   }
   if (rc == 0) {
-    rc = conf_get_u32(m, SECTION, "SwiftConnectionPoolSize", &pool, err, errlen);
+    rc = keyed(conf_get_u32(m, SECTION, "SwiftConnectionPoolSize", &pool, err, errlen),
+               "SwiftConnectionPoolSize", err, errlen);
   }
   /* Required by the older impl.go, absent from dev.conf: optional here. */
   if (rc == 0) {
-    rc = opt_duration(m, "SwiftRetryDelay", 100 * 1000000ull, &c->auth.retry_delay_ns, err,
-                      errlen);
+    rc = opt_duration(m, "SwiftRetryDelay", 100 * 1000000ull, &c->auth.retry_delay_ns, err, errlen);
   }
   c->auth.retry_backoff = 2.0;
   if (rc == 0 && given(m, "SwiftRetryExpBackoff")) {
-    rc = conf_get_double(m, SECTION, "SwiftRetryExpBackoff", &c->auth.retry_backoff, err,
-                         errlen);
+    rc = keyed(
+        conf_get_double(m, SECTION, "SwiftRetryExpBackoff", &c->auth.retry_backoff, err, errlen),
+        "SwiftRetryExpBackoff", err, errlen);
     if (rc == 0 && !(c->auth.retry_backoff >= 1.0 && c->auth.retry_backoff <= 100.0)) {
       snprintf(err, errlen, "[ICKPT]SwiftRetryExpBackoff must be in [1, 100]");
       rc = -EINVAL;
@@ -98,11 +113,12 @@ int ickpt_config_parse(const conf_map *m, ickpt_config *c, char *err, size_t err
   }
   c->auth.retry_limit = 4;
   if (rc == 0 && given(m, "SwiftRetryLimit")) {
-    rc = conf_get_u32(m, SECTION, "SwiftRetryLimit", &c->auth.retry_limit, err, errlen);
+    rc = keyed(conf_get_u32(m, SECTION, "SwiftRetryLimit", &c->auth.retry_limit, err, errlen),
+               "SwiftRetryLimit", err, errlen);
   }
   if (rc == 0) {
-    rc = opt_duration(m, "TransactionTimeout", 10ull * 1000000000ull, &c->store.txn_timeout_ns,
-                      err, errlen);
+    rc = opt_duration(m, "TransactionTimeout", 10ull * 1000000000ull, &c->store.txn_timeout_ns, err,
+                      errlen);
   }
   if (rc == 0) {
     rc = opt_u64(m, "DataBaseMapSize", 64ull << 20, &map_size, err, errlen);
@@ -114,7 +130,8 @@ int ickpt_config_parse(const conf_map *m, ickpt_config *c, char *err, size_t err
     rc = opt_u64(m, "MaxStagedTransactions", 4096, &max_staged, err, errlen);
   }
   if (rc == 0 && given(m, "EnforceMonotonic")) {
-    rc = conf_get_bool(m, SECTION, "EnforceMonotonic", &monotonic, err, errlen);
+    rc = keyed(conf_get_bool(m, SECTION, "EnforceMonotonic", &monotonic, err, errlen),
+               "EnforceMonotonic", err, errlen);
   }
   if (rc == 0) {
     rc = opt_duration(m, "AuthCacheTTL", 0, &c->auth.cache_ttl_ns, err, errlen);
