@@ -8,10 +8,12 @@
  * Errors: every function returns 0 or a negative errno. Where a message
  * helps (parse errors, missing keys, bad values) it is written into the
  * caller's buffer `err` (may be NULL) using the original's wording, e.g.
- *   "file x.conf malformed line 'a b c'"  (parse, -EINVAL)
- *   "Section '[S]' is missing"            (-ENOENT)
- *   "Option '[S]O' is missing"            (-ENOENT)
- *   "[S]O must have a single value"       (-EINVAL)
+ *   "file x.conf malformed line 'a b c' (line 3)"  (parse, -EINVAL)
+ *   "[S] missing"                                   (-ENOENT)
+ *   "[S]O missing"                                  (-ENOENT)
+ *   "[S]O must be single-valued"                    (-EINVAL)
+ * (upstream conf/api.go texts; parse errors add the line number). Messages
+ * quote at most 120 bytes of any path, line, name or value.
  *
  * Threading: a conf_map is not locked; build it on one thread, then share
  * it read-only.
