@@ -103,7 +103,9 @@ int conf_parse_u64(const char *s, uint64_t max, uint64_t *value);
 int conf_dump(const conf_map *m, FILE *out);
 
 /* The whole map as a JSON object text {"SECTION":{"Option":["v",...]}}
- * (malloc'd; caller frees), for GET /config and start-up logging. */
+ * (malloc'd; caller frees), for GET /config and start-up logging. Sections
+ * and options appear sorted. NULL if memory runs out or a name or value set
+ * through conf_set is not UTF-8 (parsed ones always are). */
 char *conf_to_json(const conf_map *m);
 
 #endif

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "conf_internal.h"
 
 static char tmpdir[64];
 static char err[CONF_ERR_MAX];
@@ -291,92 +291,114 @@ static void test_upstream_dump(void **state)
 
 /* --- file syntax -------------------------------------------------------- */
 
-static void test_comments_and_trim(void **state)
+/* Files that load, and the values (joined by '|') some options must get. */
+static void test_option_lines(void **state)
 {
-    conf_map *m;
+    static const struct {
+        const char *text;
+        struct {
+            const char *option, *want;
+        } expect[6];
+    } cases[] = {
+        /* Comments anywhere, blank lines, spaces and tabs trimmed. */
+        {"  ; comment\n"
+         "\t# comment\n"
+         "\n"
+         " \t \n"
+         "\t[S]\t; x\n"
+         "\tA = x # y ; z\n"
+         "B = p;q#r\n"
+         "C = u#v;w\n"
+         "D : ; nothing\n",
+         {{"A", "x"}, {"B", "p"}, {"C", "u"}, {"D", ""}}},
+        /* The name ends at the first assignment, even where the grammar
+         * matched a later one ("Baz:b = c" gives values b, =, c). */
+        {"[S]\n"
+         "Foo: http://x/\n"
+         "Bar=b=c\n"
+         "Baz:b = c\n"
+         "Opt$ = v$\n"
+         "Sp  :  \t v\n",
+         {{"Foo", "http://x/"}, {"Bar", "b=c"}, {"Baz", "b|=|c"}, {"Opt$", "v$"}, {"Sp", "v"}}},
+        /* Go's leftmost-first split: a blank run before a comma is a
+         * separator of its own, so the original yields an empty value. */
+        {"[S]\n"
+         "A = x y,z\n"
+         "B = x\t \ty ,\tz\n"
+         "C = x , y\n"
+         "D = \"{a}\" [b] +c\\d *e\n",
+         {{"A", "x|y|z"}, {"B", "x|y||z"}, {"C", "x||y"}, {"D", "\"{a}\"|[b]|+c\\d|*e"}}},
+        /* Escapes for space and comma, in values only. */
+        {"[S]\n"
+         "A = a\\u0020b a\\U0020b\n"
+         "B = 1\\u002C2 1\\U002C2 1\\u002c2 1\\U002c2\n"
+         "C = \\u0021 \\x0020 \\u002\n"
+         "PlugInEnvValue:           {\"AuthURL\":\"http://swift:8080/auth/"
+         "v1.0\"\\u002C\"AuthUser\":\"test:tester\"}\n",
+         {{"A", "a b|a b"},
+          {"B", "1,2|1,2|1,2|1,2"},
+          {"C", "\\u0021|\\x0020|\\u002"},
+          {"PlugInEnvValue",
+           "{\"AuthURL\":\"http://swift:8080/auth/v1.0\",\"AuthUser\":\"test:tester\"}"}}},
+    };
     (void)state;
 
-    assert_int_equal(load_text("  ; comment\n"
-                               "\t# comment\n"
-                               "\n"
-                               " \t \n"
-                               "\t[S]\t; x\n"
-                               "\tA = x # y ; z\n"
-                               "B = p;q#r\n"
-                               "C = u#v;w\n"
-                               "D : ; nothing\n",
-                               &m),
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        conf_map *m;
+
+        assert_int_equal(load_text(cases[i].text, &m), 0);
+        for (size_t j = 0; j < 6 && cases[i].expect[j].option; j++)
+            assert_string_equal(joined(m, "S", cases[i].expect[j].option),
+                                cases[i].expect[j].want);
+        conf_free(m);
+    }
+}
+
+/* The sample configurations shipped as fuzz seeds load and type-check. */
+static void test_sample_configs(void **state)
+{
+    const char *src = getenv("PFS_SOURCE_DIR");
+    char p[PATH_MAX];
+    conf_map *m = conf_new();
+    const char *s;
+    uint16_t port;
+    uint64_t ns;
+    bool b;
+    (void)state;
+
+    assert_non_null(src);
+    snprintf(p, sizeof(p), "%s/tests/fuzz/corpus/conf/imgr.conf", src);
+    assert_int_equal(conf_update_from_file(m, p, err, sizeof(err)), 0);
+    snprintf(p, sizeof(p), "%s/tests/fuzz/corpus/conf/iclient.conf", src);
+    assert_int_equal(conf_update_from_file(m, p, err, sizeof(err)), 0);
+    assert_int_equal(conf_get_u16(m, "IMGR", "RetryRPCPort", &port, err, sizeof(err)), 0);
+    assert_int_equal(port, 32356);
+    assert_int_equal(conf_get_duration_ns(m, "IMGR", "MinLeaseDuration", &ns, err, sizeof(err)),
                      0);
-    assert_string_equal(joined(m, "S", "A"), "x");
-    assert_string_equal(joined(m, "S", "B"), "p");
-    assert_string_equal(joined(m, "S", "C"), "u");
-    assert_string_equal(joined(m, "S", "D"), "");
+    assert_int_equal(ns, 250000000);
+    assert_int_equal(conf_get_bool(m, "IMGR", "LogToConsole", &b, err, sizeof(err)), 0);
+    assert_true(b);
+    assert_true(conf_is_missing_or_empty(m, "IMGR", "LogFilePath"));
+    assert_true(conf_is_missing_or_empty(m, "ICLIENT", "RetryRPCCACertFilePath"));
+    assert_int_equal(conf_get_string(m, "ICLIENT", "AuthPlugInEnvValue", &s, err, sizeof(err)), 0);
+    assert_string_equal(s, "{\"AuthURL\":\"http://swift:8080/auth/v1.0\",\"AuthUser\":\"test:"
+                           "tester\",\"AuthKey\":\"testing\",\"Account\":\"AUTH_test\","
+                           "\"Container\":\"con\"}");
     conf_free(m);
 }
 
-static void test_assignment_first_match(void **state)
+/* The in-memory entry point the fuzz target uses. */
+static void test_buffer_entry(void **state)
 {
-    conf_map *m;
+    static const char text[] = "[S]\nA = 1\n.include x.conf\n";
+    conf_map *m = conf_new();
     (void)state;
 
-    assert_int_equal(load_text("[S]\n"
-                               "Foo: http://x/\n"
-                               "Bar=b=c\n"
-                               "Baz:b = c\n"
-                               "Opt$ = v$\n"
-                               "Sp  :  \t v\n",
-                               &m),
-                     0);
-    assert_string_equal(joined(m, "S", "Foo"), "http://x/");
-    assert_string_equal(joined(m, "S", "Bar"), "b=c");
-    /* Split at the first ':' even though the grammar matched at '='. */
-    assert_string_equal(joined(m, "S", "Baz"), "b|=|c");
-    assert_string_equal(joined(m, "S", "Opt$"), "v$");
-    assert_string_equal(joined(m, "S", "Sp"), "v");
-    conf_free(m);
-}
-
-static void test_value_lists(void **state)
-{
-    conf_map *m;
-    (void)state;
-
-    assert_int_equal(load_text("[S]\n"
-                               "A = x y,z\n"
-                               "B = x\t \ty ,\tz\n"
-                               "C = x , y\n"
-                               "D = \"{a}\" [b] +c\\d *e\n",
-                               &m),
-                     0);
-    assert_string_equal(joined(m, "S", "A"), "x|y|z");
-    /* Go's leftmost-first split: a blank run before a comma is a separator
-     * of its own, so the original yields an empty value there. */
-    assert_string_equal(joined(m, "S", "B"), "x|y||z");
-    assert_string_equal(joined(m, "S", "C"), "x||y");
-    assert_string_equal(joined(m, "S", "D"), "\"{a}\"|[b]|+c\\d|*e");
-    conf_free(m);
-}
-
-static void test_escapes(void **state)
-{
-    conf_map *m;
-    const char *v;
-    (void)state;
-
-    assert_int_equal(load_text("[ICLIENT]\n"
-                               "A = a\\u0020b a\\U0020b\n"
-                               "B = 1\\u002C2 1\\U002C2 1\\u002c2 1\\U002c2\n"
-                               "C = \\u0021 \\x0020 \\u002\n"
-                               "PlugInEnvValue:           {\"AuthURL\":\"http://swift:8080/auth/"
-                               "v1.0\"\\u002C\"AuthUser\":\"test:tester\"}\n",
-                               &m),
-                     0);
-    assert_string_equal(joined(m, "ICLIENT", "A"), "a b|a b");
-    assert_string_equal(joined(m, "ICLIENT", "B"), "1,2|1,2|1,2|1,2");
-    assert_string_equal(joined(m, "ICLIENT", "C"), "\\u0021|\\x0020|\\u002");
-    assert_int_equal(conf_get_string(m, "ICLIENT", "PlugInEnvValue", &v, err, sizeof(err)), 0);
-    assert_string_equal(v, "{\"AuthURL\":\"http://swift:8080/auth/v1.0\",\"AuthUser\":\"test:"
-                           "tester\"}");
+    assert_int_equal(conf_update_from_buffer(m, "mem", text, sizeof(text) - 1,
+                                             CONF_BUF_NO_INCLUDE, err, sizeof(err)),
+                     -EPERM);
+    assert_string_equal(err, "file mem line 3: .include is not allowed here");
+    assert_string_equal(joined(m, "S", "A"), "1");
     conf_free(m);
 }
 
@@ -1186,10 +1208,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upstream_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upstream_include, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upstream_dump, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_comments_and_trim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_assignment_first_match, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_value_lists, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_escapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_option_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sample_configs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buffer_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
