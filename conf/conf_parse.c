@@ -148,7 +148,7 @@ static void find_assignment(const char *s, size_t len, size_t *start, size_t *en
         (*end)++;
 }
 
-/* Append s[0..len) with \u0020 -> ' ' and \u002C -> ',' (u or U, C or c). */
+/* A copy of s[0..len) with \u0020 -> ' ' and \u002C -> ',' (u or U, C or c). */
 static char *unescape(const char *s, size_t len)
 {
     char *out = malloc(len + 1), *o = out;
