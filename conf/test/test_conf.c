@@ -358,7 +358,7 @@ static void test_option_lines(void **state)
 static void test_sample_configs(void **state)
 {
     const char *src = getenv("PFS_SOURCE_DIR");
-    char p[PATH_MAX], here[PATH_MAX];
+    char p[PATH_MAX + 64], here[PATH_MAX];
     conf_map *m = conf_new();
     const char *s;
     uint16_t port;
