@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Component tests of the ickpt daemon over HTTP (ickpt-idestroy.md A.6.9).
 
-Usage: test_ickpt.py PATH-TO-ickpt [--real-swift]
+Usage: test_ickpt.py PATH-TO-ickpt [--real-swift | --iswift PATH-TO-iswift]
 
 A small fake Swift (in this process, 127.0.0.1, ephemeral port) answers the
 authorization GETs: it knows one good token, holds object bodies, and can be
 switched to fail. With --real-swift the same basic flow runs against the
 Swift all-in-one on 127.0.0.1:8080 (tempauth test:tester/testing) instead;
-it exits 77 (skipped) when that Swift is not reachable.
+it exits 77 (skipped) when that Swift is not reachable. With --iswift the
+flow runs against the project's iswift (exit 77 until it is built).
 
 Every daemon listens on an ephemeral port read back from its log line.
 """
@@ -28,7 +29,6 @@ import urllib.request
 import uuid
 
 ICKPT = None
-REAL_SWIFT = False
 GOOD = "AUTH_tk_good"
 OBJ0 = "/v1/AUTH_test/con/0000000000000000"
 
@@ -498,11 +498,14 @@ class TestConcurrency(Base):
         self.assertEqual(bodies.count(cp(7, 7).encode()), majority)
 
 
-class TestRealSwift(unittest.TestCase):
-    """Authorization against the Swift all-in-one (tempauth)."""
+class SwiftFlow(unittest.TestCase):
+    """Authorization against a real Swift API: the Swift all-in-one
+    (tempauth) or iswift. AUTH_BASE is http://host:port."""
+    AUTH_BASE = None
+    PUT_ACCOUNT = False
 
     def test_flow(self):
-        req = urllib.request.Request("http://127.0.0.1:8080/auth/v1.0",
+        req = urllib.request.Request(self.AUTH_BASE + "/auth/v1.0",
                                      headers={"X-Auth-User": "test:tester",
                                               "X-Auth-Key": "testing"})
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -520,10 +523,12 @@ class TestRealSwift(unittest.TestCase):
             except urllib.error.HTTPError as e:
                 return e.code
 
-        tmp = tempfile.mkdtemp(prefix="ickpt-real-")
+        tmp = tempfile.mkdtemp(prefix="ickpt-swift-")
         d = Ickpt(os.path.join(tmp, "db"))
         try:
-            self.assertEqual(swift("PUT", con), 201)
+            if self.PUT_ACCOUNT:
+                self.assertIn(swift("PUT", storage), (201, 202))
+            self.assertIn(swift("PUT", con), (201, 202))
             h = {"X-Storage-Url": obj0, "X-Auth-Token": token}
             # No object 0 yet: Swift 404 authorizes, nothing to return.
             self.assertEqual(d.request("GET", "/", h)[0], 404)
@@ -535,13 +540,39 @@ class TestRealSwift(unittest.TestCase):
             st, hd, body = d.request("GET", "/", h)
             self.assertEqual((st, body.decode(), hd["x-ickpt-version"]), (200, cp(3, 3), "1"))
             bad = {"X-Storage-Url": obj0, "X-Auth-Token": "AUTH_tkbogus"}
-            for method, path in (("GET", "/"), ("PUT", "/T2"), ("POST", "/T1")):
+            for method, path in (("GET", "/"), ("PUT", "/T2"), ("POST", "/T1"),
+                                 ("DELETE", "/T3")):
                 self.assertEqual(d.request(method, path, bad, cp(4, 4))[0], 401, method)
         finally:
             d.stop()
             swift("DELETE", obj0)
             swift("DELETE", con)
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_iswift(path, tmp):
+    """iswift on an ephemeral port; returns (process, base URL)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = os.path.join(tmp, "iswift.conf")
+    with open(conf, "w") as f:
+        f.write("[ISWIFT]\nSwiftProxyIPAddr: 127.0.0.1\nSwiftProxyTCPPort: %d\n"
+                "MaxAccountNameLength: 256\nMaxContainerNameLength: 256\n"
+                "MaxObjectNameLength: 1024\nAccountListingLimit: 10000\n"
+                "ContainerListingLimit: 10000\n" % port)
+    proc = subprocess.Popen([path, conf])
+    base = "http://127.0.0.1:%d" % port
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/info", timeout=2):
+                return proc, base
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("iswift did not start")
 
 
 def swift_up():
@@ -554,15 +585,30 @@ def swift_up():
 
 if __name__ == "__main__":
     ICKPT = os.path.abspath(sys.argv[1])
-    REAL_SWIFT = "--real-swift" in sys.argv[2:]
+    mode = sys.argv[2] if len(sys.argv) > 2 else "fake"
     loader = unittest.TestLoader()
-    if REAL_SWIFT:
+    iswift = None
+    if mode == "--real-swift":
         if not swift_up():
             print("Swift all-in-one not reachable on 127.0.0.1:8080: skipped")
             sys.exit(77)
-        suite = loader.loadTestsFromTestCase(TestRealSwift)
+        SwiftFlow.AUTH_BASE = "http://127.0.0.1:8080"
+        suite = loader.loadTestsFromTestCase(SwiftFlow)
+    elif mode == "--iswift":
+        path = sys.argv[3] if len(sys.argv) > 3 else ""
+        if not os.access(path, os.X_OK):
+            print("iswift binary %r not built: skipped" % path)
+            sys.exit(77)
+        iswift_tmp = tempfile.mkdtemp(prefix="ickpt-iswift-")
+        iswift, SwiftFlow.AUTH_BASE = start_iswift(path, iswift_tmp)
+        SwiftFlow.PUT_ACCOUNT = True
+        suite = loader.loadTestsFromTestCase(SwiftFlow)
     else:
         suite = unittest.TestSuite(loader.loadTestsFromTestCase(c)
                                    for c in (TestMethods, TestDurability, TestConcurrency))
     result = unittest.TextTestRunner(verbosity=2).run(suite)
+    if iswift is not None:
+        iswift.terminate()
+        iswift.wait(timeout=20)
+        shutil.rmtree(iswift_tmp, ignore_errors=True)
     sys.exit(0 if result.wasSuccessful() else 1)
