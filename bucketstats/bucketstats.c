@@ -59,7 +59,9 @@ unsigned bs_logroot2_index(uint64_t v) {
 }
 
 /* The number of buckets a stat uses. Registration stores the normalised
- * value; an add before registration (nbucket 0) still stays in bounds. */
+ * value, and adds read it without synchronisation, so a stat must be
+ * registered before other threads add to it; an add before registration
+ * (nbucket 0) still stays in bounds. */
 static unsigned used_buckets(uint32_t nbucket, unsigned max) {
   return nbucket == 0 || nbucket > max ? max : nbucket;
 }
@@ -75,77 +77,89 @@ void bs_logroot2_add(bs_logroot2 *s, uint64_t v) {
   atomic_fetch_add_explicit(&s->bucket[idx], 1, memory_order_relaxed);
 }
 
-/* ----------------------------------------------------------- distributions */
+/* ---------------------------------------------------------------- snapshots */
 
-/* A snapshot of a bucketed stat with the values derived from it. */
+/* One stat's values at one moment. Total fills only total; Average avg,
+ * count and total; the bucketed kinds also their buckets in use, from
+ * which avg, count and total are derived (as approximations). */
 typedef struct {
-  bool logroot2;
-  unsigned n;      /* buckets in use */
-  unsigned first;  /* first non-empty bucket (0 when all are empty) */
-  unsigned end;    /* one past the last non-empty bucket (0 when empty) */
-  uint64_t count;  /* number of values added */
-  uint64_t total;  /* sum of count * mean over the buckets, saturated */
-  uint64_t avg;    /* total / count, 0 when empty */
+  bs_kind kind;
+  uint64_t avg;    /* total / count, 0 when count is 0 */
+  uint64_t count;
+  uint64_t total;  /* bucketed: sum of count * mean, saturated at 2^64-1
+                      (the original's comment promises this; its code
+                      keeps the low 64 bits) */
+  unsigned n;      /* buckets in use (0 for Total and Average) */
+  unsigned first;  /* first non-empty bucket */
+  unsigned end;    /* one past the last non-empty bucket; 0 when none */
   uint64_t bucket[BS_LOGROOT2_MAX_BUCKETS];
   bs_bucket_info info[BS_LOGROOT2_MAX_BUCKETS];
-} dist;
+} snapshot;
 
-static void dist_make(dist *d, bs_kind kind, const void *stat) {
-  const _Atomic uint32_t *buckets;
-  const bs_bucket_info *table;
-  unsigned max;
-  if (kind == BS_LOG2) {
-    const bs_log2 *s = stat;
-    buckets = s->bucket;
-    table = bs_log2_buckets;
-    max = BS_LOG2_MAX_BUCKETS;
-    d->n = used_buckets(s->nbucket, max);
-  } else {
-    const bs_logroot2 *s = stat;
-    buckets = s->bucket;
-    table = bs_logroot2_buckets;
-    max = BS_LOGROOT2_MAX_BUCKETS;
-    d->n = used_buckets(s->nbucket, max);
-  }
-  d->logroot2 = kind == BS_LOGROOT2;
-  memcpy(d->info, table, d->n * sizeof d->info[0]);
-  for (unsigned i = 0; i < d->n; i++)
-    d->bucket[i] = atomic_load_explicit(&buckets[i], memory_order_relaxed);
+static void snapshot_buckets(snapshot *s, const _Atomic uint32_t *buckets,
+                             const bs_bucket_info *table, unsigned n, unsigned max) {
+  s->n = n;
+  memcpy(s->info, table, n * sizeof s->info[0]);
+  for (unsigned i = 0; i < n; i++)
+    s->bucket[i] = atomic_load_explicit(&buckets[i], memory_order_relaxed);
 
-  /* The last bucket in use also holds every larger value. */
-  if (d->n < max) {
-    bs_bucket_info *last = &d->info[d->n - 1];
+  /* The last bucket in use also holds every larger value, so it reaches
+   * 2^64-1 and its mean moves with it (spec 3.1; the original meant to do
+   * this but its adjustment reads the truncated copy and changes nothing). */
+  if (n < max) {
+    bs_bucket_info *last = &s->info[n - 1];
     last->range_high = UINT64_MAX;
     last->mean = last->range_low / 2 + last->range_high / 2 +
                  (last->range_low & last->range_high & 1);
   }
 
   /* At most 2^32 values in each of 128 buckets times a mean below 2^64:
-   * the sum fits in 128 bits; the average always fits in 64. */
+   * the sum fits in 128 bits, and the average in 64. */
   unsigned __int128 sum = 0;
-  d->first = d->end = 0;
-  d->count = 0;
-  for (unsigned i = 0; i < d->n; i++) {
-    if (d->bucket[i] == 0)
+  for (unsigned i = 0; i < n; i++) {
+    if (s->bucket[i] == 0)
       continue;
-    if (d->end == 0)
-      d->first = i;
-    d->end = i + 1;
-    d->count += d->bucket[i];
-    sum += (unsigned __int128)d->bucket[i] * d->info[i].mean;
+    if (s->end == 0)
+      s->first = i;
+    s->end = i + 1;
+    s->count += s->bucket[i];
+    sum += (unsigned __int128)s->bucket[i] * s->info[i].mean;
   }
-  d->avg = d->count ? (uint64_t)(sum / d->count) : 0;
-  d->total = sum > UINT64_MAX ? UINT64_MAX : (uint64_t)sum;
+  s->avg = s->count ? (uint64_t)(sum / s->count) : 0;
+  s->total = sum > UINT64_MAX ? UINT64_MAX : (uint64_t)sum;
+}
+
+static void snapshot_take(snapshot *s, bs_kind kind, const void *stat) {
+  s->kind = kind;
+  s->avg = s->count = s->total = 0;
+  s->n = s->first = s->end = 0;
+  if (kind == BS_TOTAL) {
+    const bs_total *t = stat;
+    s->total = atomic_load_explicit(&t->total, memory_order_relaxed);
+  } else if (kind == BS_AVERAGE) {
+    const bs_average *a = stat;
+    s->count = atomic_load_explicit(&a->count, memory_order_relaxed);
+    s->total = atomic_load_explicit(&a->total, memory_order_relaxed);
+    s->avg = s->count ? s->total / s->count : 0;
+  } else if (kind == BS_LOG2) {
+    const bs_log2 *l = stat;
+    snapshot_buckets(s, l->bucket, bs_log2_buckets, used_buckets(l->nbucket, BS_LOG2_MAX_BUCKETS),
+                     BS_LOG2_MAX_BUCKETS);
+  } else {
+    const bs_logroot2 *r = stat;
+    snapshot_buckets(s, r->bucket, bs_logroot2_buckets,
+                     used_buckets(r->nbucket, BS_LOGROOT2_MAX_BUCKETS), BS_LOGROOT2_MAX_BUCKETS);
+  }
 }
 
 /* A bucket's printed name: its nominal value up to 3 digits, then a power
  * of two derived from the bucket index of the nominal value (so a LogRoot2
  * bucket i is named 2^((i-1)/2), with ".5" when i is even). */
-static void bucket_label(const dist *d, unsigned i, char *buf, size_t size) {
-  uint64_t nominal = d->info[i].nominal;
+static void bucket_label(const snapshot *s, unsigned i, char *buf, size_t size) {
+  uint64_t nominal = s->info[i].nominal;
   if (nominal < 1024) {
     snprintf(buf, size, "%" PRIu64, nominal);
-  } else if (!d->logroot2) {
+  } else if (s->kind == BS_LOG2) {
     snprintf(buf, size, "2^%u", bs_log2_index(nominal) - 1);
   } else {
     unsigned idx = bs_logroot2_index(nominal);
@@ -424,122 +438,69 @@ int bs_unregister(const char *pkg, const char *group) {
 
 /* ------------------------------------------------------------------ output */
 
-static int text_stat(FILE *f, const char *name, const entry *e) {
-  if (e->kind == BS_TOTAL) {
-    const bs_total *s = e->stat;
-    fprintf(f, "%s total:%" PRIu64 "\n", name,
-            atomic_load_explicit(&s->total, memory_order_relaxed));
-  } else if (e->kind == BS_AVERAGE) {
-    const bs_average *s = e->stat;
-    uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
-    uint64_t total = atomic_load_explicit(&s->total, memory_order_relaxed);
-    fprintf(f, "%s avg:%" PRIu64 " count:%" PRIu64 " total:%" PRIu64 "\n", name,
-            count ? total / count : 0, count, total);
-  } else {
-    dist *d = malloc(sizeof *d);
-    if (!d)
-      return -ENOMEM;
-    dist_make(d, e->kind, e->stat);
-    fprintf(f, "%s avg:%" PRIu64 " count:%" PRIu64 " total:%" PRIu64, name, d->avg, d->count,
-            d->total);
-    for (unsigned i = d->first; i < d->end; i++) {
-      char label[32];
-      bucket_label(d, i, label, sizeof label);
-      fprintf(f, " %s:%" PRIu64, label, d->bucket[i]);
-    }
-    fputc('\n', f);
-    free(d);
+static void text_stat(FILE *f, const char *name, const snapshot *s) {
+  if (s->kind == BS_TOTAL) {
+    fprintf(f, "%s total:%" PRIu64 "\n", name, s->total);
+    return;
   }
-  return 0;
+  fprintf(f, "%s avg:%" PRIu64 " count:%" PRIu64 " total:%" PRIu64, name, s->avg, s->count,
+          s->total);
+  for (unsigned i = s->first; i < s->end; i++) {
+    char label[32];
+    bucket_label(s, i, label, sizeof label);
+    fprintf(f, " %s:%" PRIu64, label, s->bucket[i]);
+  }
+  fputc('\n', f);
 }
 
-static int prom_stat(FILE *f, const char *full, const entry *e) {
+static int prom_stat(FILE *f, const char *full, const snapshot *s) {
   char *name = prom_name(full);
   if (!name)
     return -ENOMEM;
-  int rc = 0;
-  if (e->kind == BS_TOTAL) {
-    const bs_total *s = e->stat;
-    fprintf(f, "# TYPE %s_total counter\n%s_total %" PRIu64 "\n", name, name,
-            atomic_load_explicit(&s->total, memory_order_relaxed));
-  } else if (e->kind == BS_AVERAGE) {
-    const bs_average *s = e->stat;
-    uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
-    uint64_t total = atomic_load_explicit(&s->total, memory_order_relaxed);
-    fprintf(f, "# TYPE %s summary\n%s_sum %" PRIu64 "\n%s_count %" PRIu64 "\n", name, name, total,
-            name, count);
+  if (s->kind == BS_TOTAL) {
+    fprintf(f, "# TYPE %s_total counter\n%s_total %" PRIu64 "\n", name, name, s->total);
   } else {
-    dist *d = malloc(sizeof *d);
-    if (d) {
-      dist_make(d, e->kind, e->stat);
-      fprintf(f, "# TYPE %s histogram\n", name);
-      /* Buckets up to the last non-empty one; one reaching 2^64-1 is the
-       * +Inf bucket below. */
-      uint64_t cum = 0;
-      for (unsigned i = 0; i < d->end && d->info[i].range_high != UINT64_MAX; i++) {
-        cum += d->bucket[i];
-        fprintf(f, "%s_bucket{le=\"%" PRIu64 "\"} %" PRIu64 "\n", name, d->info[i].range_high,
-                cum);
-      }
-      fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %" PRIu64 "\n%s_count %" PRIu64 "\n",
-              name, d->count, name, d->total, name, d->count);
-      free(d);
-    } else {
-      rc = -ENOMEM;
+    fprintf(f, "# TYPE %s %s\n", name, s->kind == BS_AVERAGE ? "summary" : "histogram");
+    /* Buckets up to the last non-empty one; one reaching 2^64-1 is the
+     * +Inf bucket. */
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < s->end && s->info[i].range_high != UINT64_MAX; i++) {
+      cum += s->bucket[i];
+      fprintf(f, "%s_bucket{le=\"%" PRIu64 "\"} %" PRIu64 "\n", name, s->info[i].range_high, cum);
     }
+    if (s->kind != BS_AVERAGE)
+      fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, s->count);
+    fprintf(f, "%s_sum %" PRIu64 "\n%s_count %" PRIu64 "\n", name, s->total, name, s->count);
   }
   free(name);
-  return rc;
+  return 0;
 }
 
 /* jansson integers are signed 64-bit; larger values go out as reals. */
-static json_t *json_u64(uint64_t v) {
-  return v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
-}
-
 static int json_set_u64(json_t *obj, const char *key, uint64_t v) {
-  return json_object_set_new(obj, key, json_u64(v)) ? -ENOMEM : 0;
+  json_t *n = v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
+  return json_object_set_new(obj, key, n) ? -ENOMEM : 0;
 }
 
-static int json_stat(json_t *root, const char *name, const entry *e) {
+static int json_stat(json_t *root, const char *name, const snapshot *s) {
   json_t *obj = json_object();
-  if (!obj)
+  if (!obj || json_object_set_new(root, name, obj))
     return -ENOMEM;
-  int rc = 0;
-  if (e->kind == BS_TOTAL) {
-    const bs_total *s = e->stat;
-    rc = json_set_u64(obj, "total", atomic_load_explicit(&s->total, memory_order_relaxed));
-  } else if (e->kind == BS_AVERAGE) {
-    const bs_average *s = e->stat;
-    uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
-    uint64_t total = atomic_load_explicit(&s->total, memory_order_relaxed);
-    rc = json_set_u64(obj, "avg", count ? total / count : 0);
-    rc = rc ? rc : json_set_u64(obj, "count", count);
-    rc = rc ? rc : json_set_u64(obj, "total", total);
-  } else {
-    dist *d = malloc(sizeof *d);
-    json_t *buckets = json_object();
-    if (!d || !buckets) {
-      rc = -ENOMEM;
-    } else {
-      dist_make(d, e->kind, e->stat);
-      rc = json_set_u64(obj, "avg", d->avg);
-      rc = rc ? rc : json_set_u64(obj, "count", d->count);
-      rc = rc ? rc : json_set_u64(obj, "total", d->total);
-      for (unsigned i = d->first; rc == 0 && i < d->end; i++) {
-        char label[32];
-        bucket_label(d, i, label, sizeof label);
-        rc = json_set_u64(buckets, label, d->bucket[i]);
-      }
-    }
-    if (rc == 0)
-      rc = json_object_set(obj, "buckets", buckets) ? -ENOMEM : 0;
-    json_decref(buckets);
-    free(d);
+  if (s->kind == BS_TOTAL)
+    return json_set_u64(obj, "total", s->total);
+  int rc = json_set_u64(obj, "avg", s->avg);
+  rc = rc ? rc : json_set_u64(obj, "count", s->count);
+  rc = rc ? rc : json_set_u64(obj, "total", s->total);
+  if (rc || s->kind == BS_AVERAGE)
+    return rc;
+  json_t *buckets = json_object();
+  if (!buckets || json_object_set_new(obj, "buckets", buckets))
+    return -ENOMEM;
+  for (unsigned i = s->first; rc == 0 && i < s->end; i++) {
+    char label[32];
+    bucket_label(s, i, label, sizeof label);
+    rc = json_set_u64(buckets, label, s->bucket[i]);
   }
-  if (rc == 0)
-    rc = json_object_set(root, name, obj) ? -ENOMEM : 0;
-  json_decref(obj);
   return rc;
 }
 
@@ -561,9 +522,15 @@ static int print_groups(bs_format fmt, const char *pkg, const char *group, FILE 
       char *name = full_name(g->pkg, g->group, g->e[i].name);
       if (!name)
         return -ENOMEM;
-      int rc = fmt == BS_FORMAT_TEXT   ? text_stat(f, name, &g->e[i])
-               : fmt == BS_FORMAT_JSON ? json_stat(root, name, &g->e[i])
-                                       : prom_stat(f, name, &g->e[i]);
+      snapshot s;
+      snapshot_take(&s, g->e[i].kind, g->e[i].stat);
+      int rc = 0;
+      if (fmt == BS_FORMAT_TEXT)
+        text_stat(f, name, &s);
+      else if (fmt == BS_FORMAT_JSON)
+        rc = json_stat(root, name, &s);
+      else
+        rc = prom_stat(f, name, &s);
       free(name);
       if (rc)
         return rc;
