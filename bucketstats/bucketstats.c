@@ -89,7 +89,6 @@ typedef struct {
   uint64_t total;  /* bucketed: sum of count * mean, saturated at 2^64-1
                       (the original's comment promises this; its code
                       keeps the low 64 bits) */
-  unsigned n;      /* buckets in use (0 for Total and Average) */
   unsigned first;  /* first non-empty bucket */
   unsigned end;    /* one past the last non-empty bucket; 0 when none */
   uint64_t bucket[BS_LOGROOT2_MAX_BUCKETS];
@@ -98,7 +97,6 @@ typedef struct {
 
 static void snapshot_buckets(snapshot *s, const _Atomic uint32_t *buckets,
                              const bs_bucket_info *table, unsigned n, unsigned max) {
-  s->n = n;
   memcpy(s->info, table, n * sizeof s->info[0]);
   for (unsigned i = 0; i < n; i++)
     s->bucket[i] = atomic_load_explicit(&buckets[i], memory_order_relaxed);
@@ -132,7 +130,7 @@ static void snapshot_buckets(snapshot *s, const _Atomic uint32_t *buckets,
 static void snapshot_take(snapshot *s, bs_kind kind, const void *stat) {
   s->kind = kind;
   s->avg = s->count = s->total = 0;
-  s->n = s->first = s->end = 0;
+  s->first = s->end = 0;
   if (kind == BS_TOTAL) {
     const bs_total *t = stat;
     s->total = atomic_load_explicit(&t->total, memory_order_relaxed);
