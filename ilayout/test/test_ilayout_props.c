@@ -1,0 +1,2 @@
+#include "ilayout.h"
+int main(void){return 0;}
