@@ -291,33 +291,58 @@ static void test_tv3_trailer(void **state)
 
 /* ---- TV4, TV5, TV6: B+tree values ----------------------------------------- */
 
+/* Encodes *obj with the value encoder fn and compares with the vector. */
+#define ASSERT_VALUE_ENCODES(fn, obj, hex)                                     \
+    do {                                                                       \
+        uint8_t b_[64];                                                        \
+        ilayout_wcursor w_;                                                    \
+        ilayout_wcursor_init(&w_, b_, sizeof(b_));                             \
+        assert_int_equal(fn(obj, &w_), 0);                                     \
+        assert_bytes(b_, ilayout_wcursor_pos(&w_), hex);                       \
+    } while (0)
+
+/* Decodes the vector (plus one stray byte the value must not consume) with
+ * the value decoder fn into *obj and checks the bytes consumed. */
+#define ASSERT_VALUE_DECODES(fn, hex, obj, want_len)                           \
+    do {                                                                       \
+        uint8_t in_[64];                                                       \
+        size_t n_ = unhex(hex, in_, sizeof(in_));                              \
+        ilayout_cursor c_;                                                     \
+        in_[n_++] = 0xEE;                                                      \
+        memset(obj, 0x5A, sizeof(*(obj)));                                     \
+        ilayout_cursor_init(&c_, in_, n_);                                     \
+        assert_int_equal(fn(&c_, obj), 0);                                     \
+        assert_int_equal(c_.pos, want_len);                                    \
+        /* Every strict prefix fails without moving the cursor. */             \
+        for (n_ = 0; n_ < (want_len); n_++) {                                  \
+            ilayout_cursor_init(&c_, in_, n_);                                 \
+            assert_int_equal(fn(&c_, obj), -EINVAL);                           \
+            assert_int_equal(c_.pos, 0);                                       \
+        }                                                                      \
+        ilayout_cursor_init(&c_, in_, want_len);                               \
+        assert_int_equal(fn(&c_, obj), 0);                                     \
+    } while (0)
+
 static void test_tv4_inode_table_entry_value(void **state)
 {
     ilayout_inode_table_entry_value_v1 v = {2, 174};
-    uint8_t buf[40], in[40];
-    ilayout_wcursor w;
     ilayout_cursor c;
+    uint8_t in[32];
     uint64_t ver;
     size_t n;
 
     (void)state;
-    ilayout_wcursor_init(&w, buf, sizeof(buf));
-    assert_int_equal(ilayout_inode_table_entry_value_v1_encode(&v, &w), 0);
-    assert_bytes(buf, ilayout_wcursor_pos(&w), TV4);
+    ASSERT_VALUE_ENCODES(ilayout_inode_table_entry_value_v1_encode, &v, TV4);
+    ASSERT_VALUE_DECODES(ilayout_inode_table_entry_value_v1_decode, TV4, &v,
+                         ILAYOUT_INODE_TABLE_ENTRY_VALUE_V1_LEN);
+    assert_true(v.inode_head_object_number == 2 && v.inode_head_length == 174);
 
     n = unhex(TV4, in, sizeof(in));
-    in[n++] = 0xEE; /* following bytes are not the value's business */
-    v = (ilayout_inode_table_entry_value_v1){0};
-    ilayout_cursor_init(&c, in, n);
-    assert_int_equal(ilayout_inode_table_entry_value_v1_decode(&c, &v), 0);
-    assert_int_equal(c.pos, ILAYOUT_INODE_TABLE_ENTRY_VALUE_V1_LEN);
-    assert_true(v.inode_head_object_number == 2 && v.inode_head_length == 174);
     assert_int_equal(ilayout_inode_table_entry_value_version_decode(in, n, &ver),
                      0);
     assert_true(ver == ILAYOUT_INODE_TABLE_ENTRY_VALUE_VERSION_V1);
     assert_int_equal(ilayout_inode_table_entry_value_version_decode(in, 7, &ver),
                      -EINVAL);
-
     in[0] = 2; /* only version 1 exists */
     ilayout_cursor_init(&c, in, n);
     assert_int_equal(ilayout_inode_table_entry_value_v1_decode(&c, &v),
@@ -330,42 +355,22 @@ static void test_tv4_inode_table_entry_value(void **state)
 static void test_tv5_directory_entry_value(void **state)
 {
     ilayout_directory_entry_value_v1 v = {1, ILAYOUT_INODE_TYPE_DIR};
-    uint8_t buf[16], in[16];
-    ilayout_wcursor w;
-    ilayout_cursor c;
-    size_t n;
 
     (void)state;
-    ilayout_wcursor_init(&w, buf, sizeof(buf));
-    assert_int_equal(ilayout_directory_entry_value_v1_encode(&v, &w), 0);
-    assert_bytes(buf, ilayout_wcursor_pos(&w), TV5);
-
-    n = unhex(TV5, in, sizeof(in));
-    v = (ilayout_directory_entry_value_v1){99, 99};
-    ilayout_cursor_init(&c, in, n);
-    assert_int_equal(ilayout_directory_entry_value_v1_decode(&c, &v), 0);
-    assert_int_equal(c.pos, ILAYOUT_DIRECTORY_ENTRY_VALUE_V1_LEN);
+    ASSERT_VALUE_ENCODES(ilayout_directory_entry_value_v1_encode, &v, TV5);
+    ASSERT_VALUE_DECODES(ilayout_directory_entry_value_v1_decode, TV5, &v,
+                         ILAYOUT_DIRECTORY_ENTRY_VALUE_V1_LEN);
     assert_true(v.inode_number == 1 && v.inode_type == ILAYOUT_INODE_TYPE_DIR);
 }
 
 static void test_tv6_extent_map_entry_value(void **state)
 {
     ilayout_extent_map_entry_value_v1 v = {0x1000, 0x2A, 0x10};
-    uint8_t buf[32], in[32];
-    ilayout_wcursor w;
-    ilayout_cursor c;
-    size_t n;
 
     (void)state;
-    ilayout_wcursor_init(&w, buf, sizeof(buf));
-    assert_int_equal(ilayout_extent_map_entry_value_v1_encode(&v, &w), 0);
-    assert_bytes(buf, ilayout_wcursor_pos(&w), TV6);
-
-    n = unhex(TV6, in, sizeof(in));
-    v = (ilayout_extent_map_entry_value_v1){0};
-    ilayout_cursor_init(&c, in, n);
-    assert_int_equal(ilayout_extent_map_entry_value_v1_decode(&c, &v), 0);
-    assert_int_equal(c.pos, ILAYOUT_EXTENT_MAP_ENTRY_VALUE_V1_LEN);
+    ASSERT_VALUE_ENCODES(ilayout_extent_map_entry_value_v1_encode, &v, TV6);
+    ASSERT_VALUE_DECODES(ilayout_extent_map_entry_value_v1_decode, TV6, &v,
+                         ILAYOUT_EXTENT_MAP_ENTRY_VALUE_V1_LEN);
     assert_true(v.length == 0x1000 && v.object_number == 0x2A &&
                 v.object_offset == 0x10);
 }
