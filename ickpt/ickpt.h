@@ -4,8 +4,8 @@
  * Three layers, each usable without the ones above it:
  *
  *   1. Pure helpers: key derivation from X-Storage-Url (A.6.2), transaction
- *      ID validation, the LMDB record layout (A.6.4) and the CheckPoint V1
- *      text parser used by the monotonic guard (A.6.6). No I/O.
+ *      ID validation and the LMDB record layout (A.6.4). No I/O. The
+ *      monotonic guard (A.6.6) reads checkpoints with ilayout's decoder.
  *   2. The store (ickpt_store): the LMDB environment, staged transactions
  *      in memory, conditional commits. No network.
  *   3. The service (ickpt_service): config, Swift authorization, the HTTP
@@ -87,21 +87,6 @@ long ickpt_record_encode(const ickpt_record *r, uint8_t *buf, size_t cap);
 /* Decode; r's pointers point into buf. -EINVAL on any inconsistency
  * (short input, wrong format, lengths past the end, trailing bytes). */
 int ickpt_record_decode(const uint8_t *buf, size_t len, ickpt_record *r);
-
-/* ---- CheckPoint V1 text (ilayout.md 3.3-3.4) ---------------------------- */
-
-typedef struct {
-  uint64_t version;
-  uint64_t superblock_object_number;
-  uint64_t superblock_length;
-  uint64_t reserved_to_nonce;
-} ickpt_checkpoint;
-
-/* Accepts what Go's "%016X %016X %016X %016X" scan accepts: four fields of
- * 1-16 hex digits in either case, leading spaces skipped, anything after
- * the fourth field ignored; then version must be 1. The text need not be
- * NUL-terminated. -EINVAL otherwise. */
-int ickpt_checkpoint_parse(const char *text, size_t len, ickpt_checkpoint *out);
 
 /* ---- conditional update (A.6.6) ----------------------------------------- */
 

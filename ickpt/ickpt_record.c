@@ -1,4 +1,4 @@
-/* The LMDB record layout (A.6.4) and the CheckPoint V1 text parser (A.6.6). */
+/* The LMDB record layout (A.6.4). */
 #include <errno.h>
 #include <string.h>
 
@@ -82,55 +82,5 @@ int ickpt_record_decode(const uint8_t *buf, size_t len, ickpt_record *r) {
     return -EINVAL;
   }
   r->value = (const char *)p;
-  return 0;
-}
-
-static int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-/* Blanks Go's scanner skips before a verb; a newline is not one of them. */
-static bool scan_blank(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-int ickpt_checkpoint_parse(const char *text, size_t len, ickpt_checkpoint *out) {
-  uint64_t field[4];
-  size_t i = 0;
-  for (int f = 0; f < 4; f++) {
-    while (i < len && scan_blank(text[i])) {
-      i++;
-    }
-    uint64_t v = 0;
-    size_t digits = 0;
-    while (i < len && hex_digit(text[i]) >= 0) {
-      if (digits == 16) {
-        return -EINVAL;
-      }
-      v = (v << 4) | (uint64_t)hex_digit(text[i]);
-      digits++;
-      i++;
-    }
-    if (digits == 0) {
-      return -EINVAL;
-    }
-    field[f] = v;
-  }
-  if (field[0] != 1) {
-    return -EINVAL;
-  }
-  out->version = field[0];
-  out->superblock_object_number = field[1];
-  out->superblock_length = field[2];
-  out->reserved_to_nonce = field[3];
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "bucketstats.h"
 #include "conf.h"
 #include "ickpt_service.h"
+#include "ilayout.h"
 #include "logger.h"
 #include "utils.h"
 
@@ -162,8 +163,8 @@ static int do_update(ickpt_service *s, ut_http_reply *rep, const ut_http_request
     return reply_error(s, rep, req, -E2BIG, "body larger than MaxValueSize");
   }
   if (is_put && s->cfg.store.enforce_monotonic) {
-    ickpt_checkpoint cp;
-    if (ickpt_checkpoint_parse(req->body, req->body_len, &cp) != 0) {
+    ilayout_checkpoint_v1 cp;
+    if (ilayout_checkpoint_v1_decode(req->body, req->body_len, &cp) != 0) {
       return reply_error(s, rep, req, -EINVAL, "body is not a CheckPoint V1 text");
     }
   }

@@ -22,6 +22,7 @@
 #include <lmdb.h>
 
 #include "ickpt.h"
+#include "ilayout.h"
 
 #define STRIPES 64
 #define DEFAULT_MAP_SIZE (64ull << 20)
@@ -326,11 +327,11 @@ static int check_update(const ickpt_store *s, ickpt_op op, const ickpt_cond *con
   if (cur->value_len == value_len && memcmp(cur->value, value, value_len) == 0) {
     return 0; /* identical text: an idempotent rewrite */
   }
-  ickpt_checkpoint old, neu;
-  if (ickpt_checkpoint_parse(cur->value, cur->value_len, &old) != 0) {
+  ilayout_checkpoint_v1 old, neu;
+  if (ilayout_checkpoint_v1_decode(cur->value, cur->value_len, &old) != 0) {
     return 0; /* stored before the guard was on: nothing to compare with */
   }
-  if (ickpt_checkpoint_parse(value, value_len, &neu) != 0) {
+  if (ilayout_checkpoint_v1_decode(value, value_len, &neu) != 0) {
     snprintf(err, errlen, "value is not a CheckPoint V1 text");
     return -EINVAL;
   }
@@ -420,9 +421,9 @@ int ickpt_store_stage(ickpt_store *s, const char *canonical, const char *txn, ic
              s->cfg.max_value);
     return -E2BIG;
   }
-  ickpt_checkpoint cp;
+  ilayout_checkpoint_v1 cp;
   if (op == ICKPT_SET && s->cfg.enforce_monotonic &&
-      ickpt_checkpoint_parse(value, value_len, &cp) != 0) {
+      ilayout_checkpoint_v1_decode(value, value_len, &cp) != 0) {
     snprintf(err, errlen, "value is not a CheckPoint V1 text");
     return -EINVAL;
   }

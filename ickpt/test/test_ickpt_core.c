@@ -1,5 +1,5 @@
 /* Unit tests of ickpt's pure helpers: keys, txn IDs, preconditions,
- * records and the CheckPoint V1 parser. */
+ * and records. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -232,53 +232,11 @@ static void test_record_corrupt(void **state) {
   assert_int_equal(ickpt_record_decode(buf, sizeof record_vector, &d), -EINVAL);
 }
 
-static void expect_cp(const char *text, int rc, uint64_t sbo, uint64_t sbl, uint64_t rtn) {
-  ickpt_checkpoint c;
-  assert_int_equal(ickpt_checkpoint_parse(text, strlen(text), &c), rc);
-  if (rc == 0) {
-    assert_int_equal(c.version, 1);
-    assert_true(c.superblock_object_number == sbo);
-    assert_true(c.superblock_length == sbl);
-    assert_true(c.reserved_to_nonce == rtn);
-  }
-}
-
-static void test_checkpoint_parse(void **state) {
-  (void)state;
-  /* ilayout.md 3.3 example: a freshly formatted volume. */
-  expect_cp("0000000000000001 0000000000000003 0000000000000060 0000000000000003", 0, 3, 0x60, 3);
-  /* 3.4: what Go accepts. */
-  expect_cp("1 3 60 3", 0, 3, 0x60, 3);
-  expect_cp("1 000000000000000a 60 3", 0, 10, 0x60, 3);
-  expect_cp("1 A b FFFFFFFFFFFFFFFF", 0, 10, 11, UINT64_MAX);
-  expect_cp("   1    3  60   3", 0, 3, 0x60, 3);
-  expect_cp("1 3 60 3\n", 0, 3, 0x60, 3);
-  expect_cp("1 3 60 3 trailing text", 0, 3, 0x60, 3);
-  expect_cp("1 3 60 3xyz", 0, 3, 0x60, 3);
-  /* Refused. */
-  expect_cp("", -EINVAL, 0, 0, 0);
-  expect_cp("1 3 60", -EINVAL, 0, 0, 0);
-  expect_cp("1 3 60 ", -EINVAL, 0, 0, 0);
-  expect_cp("2 3 60 3", -EINVAL, 0, 0, 0);
-  expect_cp("0 3 60 3", -EINVAL, 0, 0, 0);
-  expect_cp("1 10000000000000000 60 3", -EINVAL, 0, 0, 0);
-  expect_cp("00000000000000001 3 60 3", -EINVAL, 0, 0, 0);
-  expect_cp("1,3,60,3", -EINVAL, 0, 0, 0);
-  expect_cp("1 3\n60 3", -EINVAL, 0, 0, 0);
-  expect_cp("x1 3 60 3", -EINVAL, 0, 0, 0);
-  /* The length bounds the scan: no read past len. */
-  ickpt_checkpoint c;
-  assert_int_equal(ickpt_checkpoint_parse("1 3 60 31", 8, &c), 0);
-  assert_int_equal(c.reserved_to_nonce, 3);
-  assert_int_equal(ickpt_checkpoint_parse("1 3 60 3", 7, &c), -EINVAL);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_canonical_url),  cmocka_unit_test(test_key_and_base64),
       cmocka_unit_test(test_txn_valid),      cmocka_unit_test(test_cond_parse),
       cmocka_unit_test(test_record_vector),  cmocka_unit_test(test_record_corrupt),
-      cmocka_unit_test(test_checkpoint_parse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

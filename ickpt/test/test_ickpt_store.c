@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "ickpt.h"
+#include "ilayout.h"
 
 #define URL "swift:8080/v1/AUTH_test/con/0000000000000000"
 #define URL2 "swift:8080/v1/AUTH_test/other/0000000000000000"
@@ -430,8 +431,8 @@ static void *writer(void *p) {
     if (ickpt_store_get(w->f->s, URL, &v, &len, &ver, err, sizeof err) != 0) {
       continue;
     }
-    ickpt_checkpoint cp;
-    int prc = ickpt_checkpoint_parse(v, len, &cp);
+    ilayout_checkpoint_v1 cp;
+    int prc = ilayout_checkpoint_v1_decode(v, len, &cp);
     free(v);
     if (prc != 0) {
       return NULL;
