@@ -15,8 +15,9 @@
 static void report_failure(const ut_daemon *d, const conf_map *conf, const char *what,
                            int err)
 {
-  bool to_console = false;
-  conf_get_bool(conf, d->section, "LogToConsole", &to_console, NULL, 0);
+  bool to_console = true; /* the logger's default */
+  if (!conf_is_missing_or_empty(conf, d->section, "LogToConsole"))
+    conf_get_bool(conf, d->section, "LogToConsole", &to_console, NULL, 0);
   log_error("%s.%s() failed: %s", d->name, what, strerror(-err));
   if (!to_console)
     fprintf(stderr, "%s.%s() failed: %s\n", d->name, what, strerror(-err));
