@@ -53,7 +53,7 @@ static int get_config(const ut_http_request *req, ut_http_reply *rep, void *ctx)
   if (!exact(req, "/config"))
     return -ENOENT;
   char *json = conf_to_json(ctx);
-  if (json == NULL)
+  if (json == NULL) /* out of memory, or a non-UTF-8 value set by code */
     return -ENOMEM;
   uti_http_reply_take(rep, 200, "application/json", json, strlen(json));
   return 0;
