@@ -6,8 +6,9 @@
  * pool a few slow handlers would starve every other connection, including
  * the /stats and /version probes. One thread per connection, capped by
  * MHD_OPTION_CONNECTION_LIMIT, keeps a slow request from delaying others
- * while the cap bounds the thread count. MHD_stop_daemon joins every
- * connection thread, which is how stop waits for running handlers.
+ * while the cap bounds the thread count. Stop lets running handlers finish
+ * and their replies go out, then MHD_stop_daemon closes the remaining
+ * (idle or half-read) connections and joins every connection thread.
  *
  * Per request, MHD calls the URI log callback first (we allocate our
  * request state there and keep the raw, still percent-encoded path), then
@@ -59,7 +60,7 @@ typedef struct {
   bool too_large;     /* body exceeded max_body: drop it, answer 413 */
   bool active;        /* counted in srv->active */
   int route;          /* index into srv->routes */
-  char *body;         /* always one spare byte for the NUL */
+  char *body;         /* NULL until data arrives; room for body_len + NUL */
   size_t body_len, body_cap;
 } http_req;
 
@@ -274,9 +275,8 @@ static enum MHD_Result dispatch(http_req *rq, const char *method)
 {
   if (rq->too_large)
     return send_status(rq->conn, method, 413);
-  if (body_reserve(rq, 0) != 0)
-    return MHD_NO;
-  rq->body[rq->body_len] = '\0';
+  if (rq->body != NULL)
+    rq->body[rq->body_len] = '\0';
 
   pthread_mutex_lock(&rq->srv->mu);
   rq->srv->active++;
@@ -288,7 +288,7 @@ static enum MHD_Result dispatch(http_req *rq, const char *method)
     .method = method,
     .path = rq->path,
     .raw_path = rq->raw_path,
-    .body = rq->body,
+    .body = rq->body != NULL ? rq->body : "",
     .body_len = rq->body_len,
     .internal = rq,
   };
