@@ -148,7 +148,8 @@ static int do_update(ickpt_service *s, ut_http_reply *rep, const ut_http_request
                      size_t errlen) {
   bool is_post = strcmp(req->method, "POST") == 0;
   bool is_put = strcmp(req->method, "PUT") == 0;
-  const char *txn = req->path[0] == '/' ? req->path + 1 : req->path;
+  /* As sent: a percent-encoded character is not part of a valid ID. */
+  const char *txn = req->raw_path[0] == '/' ? req->raw_path + 1 : req->raw_path;
   if (!ickpt_txn_valid(txn)) {
     return reply_error(s, rep, req, -EINVAL,
                        "the path must be /<transaction ID> (1-128 of [0-9A-Za-z_-])");
