@@ -9,8 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "conf.h"
 #include "swiftclient.h"
 
@@ -131,78 +129,6 @@ int idestroy_auth_keys(const conf_map *m, char **path, char **input, char *msg, 
     *path = *input = NULL;
   }
   return rc;
-}
-
-/* ---- iauth-swift ----------------------------------------------------- */
-
-bool idestroy_plugin_supported(const char *path) {
-  const char *base = strrchr(path, '/');
-  base = base ? base + 1 : path;
-  return strncmp(base, "iauth-swift", 11) == 0;
-}
-
-void idestroy_auth_input_free(idestroy_auth_input *in) {
-  free(in->auth_url);
-  free(in->auth_user);
-  free(in->auth_key);
-  free(in->account);
-  free(in->container);
-  memset(in, 0, sizeof *in);
-}
-
-int idestroy_parse_auth_input(const char *text, idestroy_auth_input *in, char *msg,
-                              size_t msglen) {
-  memset(in, 0, sizeof *in);
-  json_error_t jerr;
-  json_t *j = json_loads(text ? text : "", JSON_REJECT_DUPLICATES, &jerr);
-  if (j == NULL || !json_is_object(j)) {
-    set_msg(msg, msglen, "AuthPlugInEnvValue is not a JSON object: %s",
-            j ? "not an object" : jerr.text);
-    json_decref(j);
-    return -EINVAL;
-  }
-  static const char *const names[5] = {"AuthURL", "AuthUser", "AuthKey", "Account",
-                                       "Container"};
-  char **fields[5] = {&in->auth_url, &in->auth_user, &in->auth_key, &in->account,
-                      &in->container};
-  int rc = 0;
-  for (int i = 0; i < 5 && rc == 0; i++) {
-    const char *v = json_string_value(json_object_get(j, names[i]));
-    if (v == NULL || v[0] == '\0') {
-      set_msg(msg, msglen, "AuthPlugInEnvValue lacks a non-empty string \"%s\"", names[i]);
-      rc = -EINVAL;
-    } else if ((*fields[i] = strdup(v)) == NULL) {
-      rc = -ENOMEM;
-    }
-  }
-  json_decref(j);
-  if (rc != 0) {
-    idestroy_auth_input_free(in);
-  }
-  return rc;
-}
-
-int idestroy_account_url(const char *auth_url, const char *storage_url, const char *account,
-                         char *out, size_t outlen) {
-  /* A TLS-terminating proxy in front of Swift: keep talking TLS. */
-  bool upgrade = strncmp(auth_url, "https://", 8) == 0 && strncmp(storage_url, "http://", 7) == 0;
-  /* Elements 0..3 of the '/' split are "scheme:", "", host, "v1". */
-  const char *p = storage_url;
-  for (int slashes = 0; slashes < 4; slashes++) {
-    p = strchr(p, '/');
-    if (p == NULL) {
-      return -EINVAL;
-    }
-    p++;
-  }
-  const char *rest = upgrade ? storage_url + 4 : storage_url; /* from "://" on */
-  const char *after = strchr(p, '/');                         /* elements past 4 are kept */
-  int n = snprintf(out, outlen, "%s%.*s%s%s", upgrade ? "https" : "", (int)(p - rest), rest,
-                   account, after ? after : "");
-  if (n < 0 || (size_t)n >= outlen) {
-    return -ERANGE;
-  }
-  return 0;
 }
 
 /* ---- the destroy loop ------------------------------------------------ */

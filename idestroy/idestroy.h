@@ -5,8 +5,10 @@
  *            <iclient-conf-file> [ICLIENT.Key=value ...]
  *
  * This header exposes the pieces main.c is built from, so that they can be
- * unit-tested: option parsing, the [ICLIENT] auth keys, the iauth-swift
- * input and URL rewriting, and the destroy loop over a swift_conn.
+ * unit-tested: option parsing, the [ICLIENT] auth keys with the original's
+ * messages, and the destroy loop over a swift_conn. The iauth-swift input
+ * JSON and the account rewrite of B.2 are swiftclient's
+ * (swift_auth_input_parse, swift_config.account).
  * Errors are 0 or a negative errno; messages go into `msg` in the
  * original's wording where one exists.
  */
@@ -47,29 +49,6 @@ int idestroy_parse_args(int argc, char **argv, idestroy_opts *o, char *msg, size
  */
 int idestroy_auth_keys(const struct conf_map *m, char **path, char **input, char *msg,
                        size_t msglen);
-
-/* The iauth-swift plug-in input (B.2). Strings are malloc'd. */
-typedef struct {
-  char *auth_url, *auth_user, *auth_key, *account, *container;
-} idestroy_auth_input;
-
-/* -EINVAL when the JSON is malformed or a field is missing/empty. */
-int idestroy_parse_auth_input(const char *json, idestroy_auth_input *in, char *msg,
-                              size_t msglen);
-void idestroy_auth_input_free(idestroy_auth_input *in);
-
-/* True when the plug-in path names iauth-swift (built in: Go plug-ins
- * cannot be loaded from C). */
-bool idestroy_plugin_supported(const char *path);
-
-/*
- * B.2 steps 4-5 without the container: upgrade an http:// storage URL to
- * https:// when the auth URL is https://, then replace the account path
- * element (element 4 of the '/'-split URL) by account. -EINVAL when the
- * URL has fewer than five elements, -ERANGE when out is too small.
- */
-int idestroy_account_url(const char *auth_url, const char *storage_url, const char *account,
-                         char *out, size_t outlen);
 
 /* Counters of a run, for the summary and the tests. */
 typedef struct {

@@ -4,6 +4,8 @@
  * Deletes every object of the container an iclient config points at
  * (ickpt-idestroy.md Part B). Upstream messages and exit codes are kept:
  * config load errors on stderr, every other failure on stdout, exit 1.
+ * AuthPlugInPath must be present, as upstream, but names no file: Swift v1
+ * auth (the iauth-swift plug-in) is built into swiftclient.
  * Options (all new in the C port):
  *   -strict       a missing container is an error (upstream's 404 failure)
  *   -container    delete the (then empty) container too
@@ -34,19 +36,26 @@ static int fail_auth(const char *why) {
   return 1;
 }
 
-/* Authenticate as iauth-swift does and point the connection at Account. */
-static int connect_swift(const conf_map *m, const idestroy_auth_input *in, unsigned parallel,
-                         swift_conn **out, char *account_url, size_t urllen) {
+/* Authenticate as the iauth-swift plug-in does (swiftclient has it built
+ * in: Swift v1 auth, Account replacing the token's account, the https
+ * fix). Prints the failure and returns 1, or 0 with *out connected. */
+static int connect_swift(const conf_map *m, const char *input, unsigned parallel,
+                         swift_conn **out, swift_auth_input *in) {
   char err[CONF_ERR_MAX] = "";
+  if (swift_auth_input_parse(input, in) != 0) {
+    return fail_auth("AuthPlugInEnvValue is not iauth-swift JSON "
+                     "({\"AuthURL\",\"AuthUser\",\"AuthKey\",\"Account\",\"Container\"})");
+  }
+  if (in->container == NULL || in->container[0] == '\0' || strlen(in->container) > 1024) {
+    return fail_auth("AuthPlugInEnvValue names no Container (or one over 1024 bytes)");
+  }
   swift_config cfg;
   swift_config_defaults(&cfg);
   if (swift_config_from_conf(m, "ICLIENT", &cfg, err, sizeof err) != 0) {
     printf("%s\n", err);
     return 1;
   }
-  cfg.auth_url = in->auth_url;
-  cfg.auth_user = in->auth_user;
-  cfg.auth_key = in->auth_key;
+  swift_auth_input_apply(in, &cfg);
   cfg.user_agent = "idestroy";
   if (cfg.connection_pool_size < parallel) {
     cfg.connection_pool_size = parallel;
@@ -57,31 +66,6 @@ static int connect_swift(const conf_map *m, const idestroy_auth_input *in, unsig
                                    : "authResponse.Status unexpected: 403 Forbidden");
   }
   if (rc != 0) {
-    char why[512];
-    snprintf(why, sizeof why, "GET %s failed: %s", in->auth_url, strerror(-rc));
-    return fail_auth(why);
-  }
-  char storage[2048];
-  rc = swift_storage_url(*out, storage, sizeof storage);
-  if (rc == 0) {
-    rc = idestroy_account_url(in->auth_url, storage, in->account, account_url, urllen);
-  }
-  if (rc != 0) {
-    swift_conn_destroy(*out);
-    *out = NULL;
-    char why[2200];
-    snprintf(why, sizeof why, "unusable X-Storage-Url \"%s\"", storage);
-    return fail_auth(why);
-  }
-  if (strcmp(storage, account_url) == 0) {
-    return 0;
-  }
-  /* Another account (or scheme) than the token's default: reconnect to it. */
-  swift_conn_destroy(*out);
-  cfg.storage_url = account_url;
-  rc = swift_conn_create(&cfg, out);
-  if (rc != 0) {
-    *out = NULL;
     char why[512];
     snprintf(why, sizeof why, "GET %s failed: %s", in->auth_url, strerror(-rc));
     return fail_auth(why);
@@ -106,19 +90,17 @@ int main(int argc, char *argv[]) {
 
   char *plugin = NULL, *input = NULL;
   int status = 1;
-  idestroy_auth_input in = {0};
+  swift_auth_input in = {0};
   swift_conn *c = NULL;
-  char account_url[2048];
+  char display[4096];
   if (idestroy_auth_keys(m, &plugin, &input, msg, sizeof msg) != 0) {
     printf("%s\n", msg);
-  } else if (!idestroy_plugin_supported(plugin)) {
-    snprintf(msg, sizeof msg, "auth plug-in %s is not built in (only iauth-swift is)", plugin);
-    fail_auth(msg);
-  } else if (idestroy_parse_auth_input(input, &in, msg, sizeof msg) != 0) {
-    fail_auth(msg);
-  } else if (connect_swift(m, &in, o.parallel, &c, account_url, sizeof account_url) == 0) {
-    char display[4096];
-    snprintf(display, sizeof display, "%s/%s", account_url, in.container);
+  } else if (connect_swift(m, input, o.parallel, &c, &in) != 0) {
+    /* connect_swift printed why */
+  } else if (swift_storage_url(c, display, sizeof display - 1 - strlen(in.container)) != 0) {
+    printf("the storage URL of %s is too long\n", in.auth_url);
+  } else {
+    strcat(strcat(display, "/"), in.container);
     FILE *progress = !o.quiet && isatty(STDERR_FILENO) ? stderr : NULL;
     idestroy_result res;
     int rc = idestroy_run(c, in.container, display, &o, progress, &res, msg, sizeof msg);
@@ -140,7 +122,7 @@ int main(int argc, char *argv[]) {
     }
   }
   swift_conn_destroy(c);
-  idestroy_auth_input_free(&in);
+  swift_auth_input_free(&in);
   free(plugin);
   free(input);
   conf_free(m);

@@ -1,5 +1,5 @@
-/* Unit tests of idestroy's pieces that need no Swift: options, the
- * [ICLIENT] auth keys, the iauth-swift input and URL rewriting. */
+/* Unit tests of idestroy's pieces that need no Swift: options and the
+ * [ICLIENT] auth keys. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -115,76 +115,10 @@ static void test_auth_keys(void **state) {
   conf_free(m);
 }
 
-static void test_auth_input(void **state) {
-  (void)state;
-  char msg[IDESTROY_MSG_MAX];
-  idestroy_auth_input in;
-  const char *good = "{\"AuthURL\":\"http://swift:8080/auth/v1.0\",\"AuthUser\":\"test:tester\","
-                     "\"AuthKey\":\"testing\",\"Account\":\"AUTH_test\",\"Container\":\"con\"}";
-  assert_int_equal(idestroy_parse_auth_input(good, &in, msg, sizeof msg), 0);
-  assert_string_equal(in.auth_url, "http://swift:8080/auth/v1.0");
-  assert_string_equal(in.auth_user, "test:tester");
-  assert_string_equal(in.auth_key, "testing");
-  assert_string_equal(in.account, "AUTH_test");
-  assert_string_equal(in.container, "con");
-  idestroy_auth_input_free(&in);
-
-  const char *bad[] = {
-      "",
-      "not json",
-      "[1,2]",
-      "{\"AuthURL\":\"u\",\"AuthUser\":\"a\",\"AuthKey\":\"k\",\"Account\":\"A\"}",
-      "{\"AuthURL\":\"u\",\"AuthUser\":\"a\",\"AuthKey\":\"k\",\"Account\":\"A\",\"Container\":\"\"}",
-      "{\"AuthURL\":1,\"AuthUser\":\"a\",\"AuthKey\":\"k\",\"Account\":\"A\",\"Container\":\"c\"}",
-  };
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    assert_int_equal(idestroy_parse_auth_input(bad[i], &in, msg, sizeof msg), -EINVAL);
-    assert_null(in.auth_url);
-    assert_true(strlen(msg) > 0);
-  }
-  assert_int_equal(idestroy_parse_auth_input(NULL, &in, msg, sizeof msg), -EINVAL);
-
-  assert_true(idestroy_plugin_supported("iauth/iauth-swift/iauth-swift.so"));
-  assert_true(idestroy_plugin_supported("iauth-swift.so"));
-  assert_false(idestroy_plugin_supported("/x/iauth-other.so"));
-  assert_false(idestroy_plugin_supported(""));
-}
-
-static void test_account_url(void **state) {
-  (void)state;
-  char out[256];
-  /* B.2 step 5: element 4 is the account. */
-  assert_int_equal(idestroy_account_url("http://swift:8080/auth/v1.0",
-                                        "http://swift:8080/v1/AUTH_test", "AUTH_test", out,
-                                        sizeof out), 0);
-  assert_string_equal(out, "http://swift:8080/v1/AUTH_test");
-  assert_int_equal(idestroy_account_url("http://a/auth/v1.0", "http://swift:8080/v1/AUTH_x",
-                                        "AUTH_other", out, sizeof out), 0);
-  assert_string_equal(out, "http://swift:8080/v1/AUTH_other");
-  /* Elements after the account are kept. */
-  assert_int_equal(idestroy_account_url("http://a", "http://h/v1/AUTH_x/extra", "AUTH_y", out,
-                                        sizeof out), 0);
-  assert_string_equal(out, "http://h/v1/AUTH_y/extra");
-  /* Step 4: https auth upgrades an http storage URL. */
-  assert_int_equal(idestroy_account_url("https://proxy/auth/v1.0", "http://h:8080/v1/AUTH_t",
-                                        "AUTH_t", out, sizeof out), 0);
-  assert_string_equal(out, "https://h:8080/v1/AUTH_t");
-  assert_int_equal(idestroy_account_url("http://proxy/auth/v1.0", "https://h/v1/AUTH_t",
-                                        "AUTH_t", out, sizeof out), 0);
-  assert_string_equal(out, "https://h/v1/AUTH_t");
-  /* Too short, or too long for out. */
-  assert_int_equal(idestroy_account_url("http://a", "http://h/v1", "A", out, sizeof out),
-                   -EINVAL);
-  assert_int_equal(idestroy_account_url("http://a", "nothing", "A", out, sizeof out), -EINVAL);
-  assert_int_equal(idestroy_account_url("http://a", "http://h/v1/AUTH_x", "A", out, 8), -ERANGE);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_args),
       cmocka_unit_test(test_auth_keys),
-      cmocka_unit_test(test_auth_input),
-      cmocka_unit_test(test_account_url),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
