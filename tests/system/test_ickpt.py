@@ -395,6 +395,25 @@ class TestDurability(Base):
                 self.assertEqual((st, body.decode(), hd["x-ickpt-version"]),
                                  (200, cp(i, i), str(i)))
 
+    def test_sighup_backup(self):
+        d = self.start()
+        self.assertEqual(self.put_post(d, "T1", cp(3, 3))[0], 204)
+        d.proc.send_signal(signal.SIGHUP)
+        backup = os.path.join(d.db, "backup.mdb")
+        deadline = time.time() + 10
+        while not os.path.exists(backup) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertGreater(os.path.getsize(backup), 0)
+        self.assertEqual(d.request("GET", "/", self.h())[2].decode(), cp(3, 3))
+        # The copy is a working database: serve it from a new DataBasePath.
+        d.stop()
+        copy = os.path.join(self.tmp, "restored")
+        os.makedirs(copy)
+        shutil.copy(backup, os.path.join(copy, "data.mdb"))
+        d = self.start("restored")
+        st, hd, body = d.request("GET", "/", self.h())
+        self.assertEqual((st, body.decode(), hd["x-ickpt-version"]), (200, cp(3, 3), "1"))
+
     def test_single_owner(self):
         d = self.start()
         other = self.start(expect_fail=True)
