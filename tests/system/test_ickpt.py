@@ -28,6 +28,8 @@ import unittest
 import urllib.request
 import uuid
 
+from swift_helpers import reachable, start_iswift
+
 ICKPT = None
 GOOD = "AUTH_tk_good"
 OBJ0 = "/v1/AUTH_test/con/0000000000000000"
@@ -573,46 +575,13 @@ class SwiftFlow(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def start_iswift(path, tmp):
-    """iswift on an ephemeral port; returns (process, base URL)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(tmp, "iswift.conf")
-    with open(conf, "w") as f:
-        f.write("[ISWIFT]\nSwiftProxyIPAddr: 127.0.0.1\nSwiftProxyTCPPort: %d\n"
-                "MaxAccountNameLength: 256\nMaxContainerNameLength: 256\n"
-                "MaxObjectNameLength: 1024\nAccountListingLimit: 10000\n"
-                "ContainerListingLimit: 10000\n" % port)
-    proc = subprocess.Popen([path, conf])
-    base = "http://127.0.0.1:%d" % port
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/info", timeout=2):
-                return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("iswift did not start")
-
-
-def swift_up():
-    try:
-        socket.create_connection(("127.0.0.1", 8080), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
 if __name__ == "__main__":
     ICKPT = os.path.abspath(sys.argv[1])
     mode = sys.argv[2] if len(sys.argv) > 2 else "fake"
     loader = unittest.TestLoader()
     iswift = None
     if mode == "--real-swift":
-        if not swift_up():
+        if not reachable("127.0.0.1", 8080):
             print("Swift all-in-one not reachable on 127.0.0.1:8080: skipped")
             sys.exit(77)
         SwiftFlow.AUTH_BASE = "http://127.0.0.1:8080"
