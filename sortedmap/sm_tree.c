@@ -742,7 +742,8 @@ static int prune_locked(sm_tree *t) {
     if (rc) break;
     done++;
   }
-  memmove(t->stale, t->stale + done, (t->nstale - done) * sizeof *t->stale);
+  if (done && done < t->nstale)
+    memmove(t->stale, t->stale + done, (t->nstale - done) * sizeof *t->stale);
   t->nstale -= done;
   return rc;
 }

@@ -46,7 +46,7 @@ static void obj_append(sm_test_obj *o, const void *p, size_t n) {
     if (!o->p) abort();
     o->cap = cap;
   }
-  memcpy(o->p + o->len, p, n);
+  if (n) memcpy(o->p + o->len, p, n);
   o->len += n;
 }
 

@@ -651,7 +651,7 @@ static void test_custom_codec_and_compare(void **state) {
   sm_tree *t;
   assert_int_equal(sm_create(&cfg, NULL, 4, &t), 0);
   const char *names[] = {"a", "b", "c", "d", "e", "f", "g"};
-  for (int i = 0; i < 7; i++) assert_int_equal(sm_insert(t, names[i], 1, names[i], i), 0);
+  for (int i = 0; i < 7; i++) assert_int_equal(sm_insert(t, names[i], 1, "0123456", (size_t)i), 0);
   sm_ref root;
   assert_int_equal(sm_flush(t, &root), 0);
   sm_destroy(t);
