@@ -250,7 +250,12 @@ int sm_open(const sm_config *cfg, sm_cache *cache, const sm_ref *root, sm_tree *
 
 void sm_destroy(sm_tree *t) {
   if (!t) return;
+  /* Holding the mutex makes a concurrent evictor (another tree's thread,
+   * which only try-locks) either finish first or skip these nodes. */
+  pthread_mutex_lock(&t->mu);
   sm_node_free(t->root);
+  t->root = NULL;
+  pthread_mutex_unlock(&t->mu);
   free(t->stale);
   sm_buf_free(&t->scratch_k);
   sm_buf_free(&t->scratch_v);

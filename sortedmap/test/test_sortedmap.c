@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "sm_test_store.h"
 #include "sortedmap.h"
@@ -668,6 +669,60 @@ static void test_custom_codec_and_compare(void **state) {
   sm_test_store_free(&s);
 }
 
+/* Two threads, each with its own tree and store, sharing one small cache:
+ * eviction crosses trees (try-locking the other tree) while both work. */
+typedef struct thread_arg {
+  sm_cache *cache;
+  uint64_t seed;
+  int failures;
+} thread_arg;
+
+static void *tree_worker(void *p) {
+  thread_arg *a = p;
+  sm_test_store s;
+  sm_test_store_init(&s, 1);
+  sm_config cfg = sm_test_cfg_u64(&s, 8);
+  sm_tree *t;
+  if (sm_create(&cfg, a->cache, 4, &t)) {
+    a->failures++;
+    return NULL;
+  }
+  sm_ref root;
+  for (uint64_t round = 0; round < 40; round++) {
+    for (uint64_t i = 0; i < 200; i++) {
+      uint64_t k = (i * 7 + round * 13 + a->seed) % 500, v = k * 3;
+      int rc = sm_insert(t, &k, 8, &v, 8);
+      if (rc && rc != -EEXIST) a->failures++;
+    }
+    if (sm_flush(t, &root) || sm_prune(t)) a->failures++;
+    for (uint64_t k = 0; k < 500; k += 3) {
+      uint64_t v;
+      int rc = sm_get(t, &k, 8, &v, 8, NULL);
+      if ((rc && rc != -ENOENT) || (!rc && v != k * 3)) a->failures++;
+      if (!rc && k % 2 && sm_delete(t, &k, 8)) a->failures++;
+    }
+  }
+  if (sm_validate(t) || sm_test_store_check(&s, t)) a->failures++;
+  sm_destroy(t);
+  sm_test_store_free(&s);
+  return NULL;
+}
+
+static void test_threads_share_cache(void **state) {
+  sm_cache *c = sm_cache_create(8, 16, 0);
+  thread_arg a[2] = {{c, 1, 0}, {c, 2, 0}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, tree_worker, &a[i]), 0);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  assert_int_equal(a[0].failures, 0);
+  assert_int_equal(a[1].failures, 0);
+  sm_cache_stats st;
+  sm_cache_stats_get(c, &st);
+  assert_true(st.evictions > 0);
+  assert_int_equal(st.clean_nodes + st.dirty_nodes, 0);
+  sm_cache_destroy(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tv7_empty_extent_map),
@@ -684,6 +739,7 @@ int main(void) {
       cmocka_unit_test(test_touch_prune_discard),
       cmocka_unit_test(test_cache_bounds),
       cmocka_unit_test(test_custom_codec_and_compare),
+      cmocka_unit_test(test_threads_share_cache),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
