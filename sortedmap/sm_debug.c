@@ -9,13 +9,7 @@ static int check_key(sm_tree *t, const sm_kv *prev, const sm_kv *kv, const sm_kv
                      const sm_kv *hi) {
   if (!kv) return sm_fail(t, -EINVAL, "missing key");
   if (sm_check_key(t, kv->klen)) return sm_fail(t, -EINVAL, "key of length %u", kv->klen);
-  if (prev && sm_key_cmp(t, prev->b, prev->klen, kv->b, kv->klen) >= 0)
-    return sm_fail(t, -EINVAL, "keys not strictly ascending");
-  if (lo && sm_key_cmp(t, lo->b, lo->klen, kv->b, kv->klen) > 0)
-    return sm_fail(t, -EINVAL, "key below its lower bound");
-  if (hi && sm_key_cmp(t, kv->b, kv->klen, hi->b, hi->klen) >= 0)
-    return sm_fail(t, -EINVAL, "key not below its upper bound");
-  return 0;
+  return sm_check_key_order(t, prev, kv, lo, hi);
 }
 
 static int check_node(sm_tree *t, sm_node *nd, sm_node *parent, int depth,

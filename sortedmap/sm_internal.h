@@ -139,6 +139,9 @@ sm_kv *sm_node_take_kv(sm_node *nd, uint32_t i);
 void sm_node_unload(sm_node *nd);        /* free contents, keep the stub */
 void sm_node_free(sm_node *nd);          /* free node and its subtree */
 int sm_node_load(sm_tree *t, sm_node *nd, int depth);
+/* prev < kv, lo <= kv < hi (any may be NULL); -EINVAL with detail if not */
+int sm_check_key_order(sm_tree *t, const sm_kv *prev, const sm_kv *kv,
+                       const sm_kv *lo, const sm_kv *hi);
 int sm_node_encode(sm_tree *t, sm_node *nd, sm_buf *out);
 void sm_stale_push(sm_tree *t, sm_node *nd);
 

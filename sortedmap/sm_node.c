@@ -141,8 +141,8 @@ static void node_bounds(const sm_node *nd, const sm_kv **lo, const sm_kv **hi) {
   }
 }
 
-static int check_key_order(sm_tree *t, const sm_kv *prev, const sm_kv *kv,
-                           const sm_kv *lo, const sm_kv *hi) {
+int sm_check_key_order(sm_tree *t, const sm_kv *prev, const sm_kv *kv,
+                       const sm_kv *lo, const sm_kv *hi) {
   if (prev && sm_key_cmp(t, prev->b, prev->klen, kv->b, kv->klen) >= 0)
     return sm_fail(t, -EINVAL, "keys not strictly ascending");
   if (lo && sm_key_cmp(t, lo->b, lo->klen, kv->b, kv->klen) > 0)
@@ -179,7 +179,7 @@ static int decode_leaf(sm_tree *t, sm_node *nd, sm_rd *r, uint64_t items) {
                           t->scratch_v.len);
     if (!kv) return -ENOMEM;
     sm_node_add_kv(nd, nd->n++, kv);
-    rc = check_key_order(t, i ? nd->kv[i - 1] : NULL, kv, lo, hi);
+    rc = sm_check_key_order(t, i ? nd->kv[i - 1] : NULL, kv, lo, hi);
     if (rc) return rc;
   }
   return 0;
@@ -233,7 +233,7 @@ static int decode_internal(sm_tree *t, sm_node *nd, sm_rd *r, uint64_t items,
     nd->child[nd->n] = ch;
     sm_node_add_kv(nd, nd->n++, kv);
     if (kv) {
-      rc = check_key_order(t, i > 1 ? nd->kv[i - 1] : NULL, kv, lo, hi);
+      rc = sm_check_key_order(t, i > 1 ? nd->kv[i - 1] : NULL, kv, lo, hi);
       if (rc) return rc;
     }
     if (ref.object_length < SM_HEADER_BYTES ||

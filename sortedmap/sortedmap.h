@@ -24,13 +24,32 @@
  * does not decode: sm_error_detail() then says why), -ERANGE (output buffer
  * too small: the needed length is still stored), -ENOMEM, or whatever a
  * callback returned. A tree whose node failed to decode stays usable for the
- * parts that did decode; nothing is changed by a failed operation except
- * that nodes may have been loaded.
+ * parts that did decode. A failed operation changes nothing (reads and
+ * allocations that can fail happen before the first change), with two
+ * exceptions: -ENOMEM while rebalancing after a delete may leave one node
+ * under-full (still well-formed and loadable), and sm_flush() as described
+ * there.
+ *
+ * Loader (stricter than Go's, never looser on anything Go writes): keys
+ * must ascend strictly within a node and lie inside the range the parent's
+ * separators give; Items must add up; Root is set on the root only;
+ * maxKeysPerNode even, 4..SM_MAX_KEYS_LIMIT; internal nodes have 2..max+1
+ * children; all leaves at one depth; depth < SM_MAX_DEPTH; the payload is
+ * used up exactly. Fan-out minimums are not checked on load (Go's internal
+ * split leaves min-1 separators on the left); sm_validate() checks them.
+ *
+ * Splits: a full leaf keeps min items and moves the rest to a new right
+ * sibling (Go's behaviour, byte-identical: TV14). A full internal node
+ * keeps min separators, promotes one and moves min to the right, so both
+ * halves respect the spec's bounds (Go leaves min-1 on the left; internal
+ * node bytes after a split may therefore differ from Go's, which the
+ * format allows).
  *
  * Threading: every function on one tree is serialized by the tree's own
  * mutex, so a tree may be used from several threads. Trees sharing an
  * sm_cache may be used from different threads at once. The node callbacks
- * run with the tree's mutex held: they must not call into the same tree.
+ * run with the tree's mutex held (only that tree waits for their I/O): they
+ * must not call into the same tree.
  * Lock order: tree, then cache; a tree evicting another tree's nodes only
  * try-locks that tree.
  */
@@ -108,7 +127,7 @@ typedef struct sm_config {
   size_t max_node_bytes;
 } sm_config;
 
-#define SM_DEFAULT_MAX_NODE_BYTES ((size_t)64 << 20)
+#define SM_DEFAULT_MAX_NODE_BYTES ((size_t)16 << 20)
 /* maxKeysPerNode accepted from storage and at creation: even, 4..this. */
 #define SM_MAX_KEYS_LIMIT ((uint64_t)1 << 20)
 /* Deepest tree a loader follows (stops reference cycles). */
