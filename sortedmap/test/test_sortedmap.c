@@ -192,6 +192,19 @@ static void test_tv14_two_levels(void **state) {
   expect_object(&s, 0x20, all);
   assert_int_equal(s.obj[0x20].len, 294);
   assert_int_equal(sm_test_store_check(&s, t), 0);
+  sm_ref rr = sm_root_ref(t);
+  assert_memory_equal(&rr, &root, sizeof rr);
+  char *text = NULL;
+  size_t tlen = 0;
+  FILE *f = open_memstream(&text, &tlen);
+  assert_non_null(f);
+  assert_int_equal(sm_dump(t, f), 0);
+  fclose(f);
+  /* the root, the separator 3 and the item 5 of the right leaf */
+  assert_non_null(strstr(text, "node clean items=5 ref=(32,196,98)"));
+  assert_non_null(strstr(text, "sep 0300000000000000"));
+  assert_non_null(strstr(text, "item 0500000000000000 = 0100000000000000050100"));
+  free(text);
   sm_destroy(t);
 
   /* reload from the written bytes: 5 items, lazily loaded */
