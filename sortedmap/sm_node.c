@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "logger.h"
 #include "sm_internal.h"
 
 #define SM_HEADER_BYTES 10
@@ -313,6 +314,12 @@ int sm_node_load(sm_tree *t, sm_node *nd, int depth) {
   rc = decode(t, nd, buf, (size_t)len, depth);
   free(buf);
   if (rc) {
+    /* corrupt storage is worth a line wherever it shows up; the owner adds
+     * its context (volume, inode) from sm_error_detail() */
+    if (rc == -EINVAL)
+      log_warn("sortedmap: node (%llu, %llu, %llu) does not decode: %s",
+               (unsigned long long)nd->ref.object_number,
+               (unsigned long long)nd->ref.object_offset, (unsigned long long)len, t->detail);
     free_contents(nd);
     return rc;
   }
