@@ -174,6 +174,13 @@ static int descend_index(sm_tree *t, uint64_t index, sm_path *p) {
   }
 }
 
+/* The path to an existing key; -ENOENT if absent. */
+static int find_key(sm_tree *t, const void *k, size_t klen, sm_path *p) {
+  bool found;
+  int rc = descend_key(t, k, klen, p, &found, false);
+  return rc ? rc : found ? 0 : -ENOENT;
+}
+
 static void add_items(sm_path *p, int64_t delta) {
   for (int d = 0; d <= p->depth; d++) p->nd[d]->items += (uint64_t)delta;
 }
@@ -283,9 +290,7 @@ int sm_get(sm_tree *t, const void *key, size_t klen, void *val, size_t vcap, siz
   int rc = enter(t);
   if (rc) return rc;
   sm_path p;
-  bool found;
-  rc = descend_key(t, key, klen, &p, &found, false);
-  if (!rc && !found) rc = -ENOENT;
+  rc = find_key(t, key, klen, &p);
   if (!rc) {
     const sm_kv *kv = p.nd[p.depth]->kv[p.pos];
     rc = copy_out(sm_kv_val(kv), kv->vlen, val, vcap, vlen);
@@ -508,9 +513,7 @@ int sm_put(sm_tree *t, const void *key, size_t klen, const void *val, size_t vle
   int rc = enter(t);
   if (rc) return rc;
   sm_path p;
-  bool found;
-  rc = descend_key(t, key, klen, &p, &found, false);
-  if (!rc && !found) rc = -ENOENT;
+  rc = find_key(t, key, klen, &p);
   if (!rc) rc = replace_value(t, &p, val, vlen);
   return leave(t, rc);
 }
@@ -664,9 +667,7 @@ int sm_delete(sm_tree *t, const void *key, size_t klen) {
   int rc = enter(t);
   if (rc) return rc;
   sm_path p;
-  bool found;
-  rc = descend_key(t, key, klen, &p, &found, false);
-  if (!rc && !found) rc = -ENOENT;
+  rc = find_key(t, key, klen, &p);
   if (!rc) rc = delete_at(t, &p);
   return leave(t, rc);
 }
