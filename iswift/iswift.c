@@ -579,14 +579,14 @@ static int do_account(call *c) {
     bool created = !a;
     if (!a && !(a = new_account(c, &err))) return 500;
     if (merge_headers(s, &a->h, &c->req, "Account")) return 500;
-    isw_disk_save_account(s->cfg.store_dir, a->name, &a->h);
+    isw_disk_save_meta(s->cfg.store_dir, a->name, NULL, &a->h);
     return created ? 201 : 202;
   }
   if (strcmp(m, "POST") == 0) {
     if (!a) return 404;
     if (c->strict && !meta_ok(&c->req, "Account")) return 400;
     if (merge_headers(s, &a->h, &c->req, "Account")) return 500;
-    isw_disk_save_account(s->cfg.store_dir, a->name, &a->h);
+    isw_disk_save_meta(s->cfg.store_dir, a->name, NULL, &a->h);
     return 204;
   }
   if (strcmp(m, "DELETE") == 0) {
@@ -621,7 +621,7 @@ static int do_container(call *c) {
     if (!a) {
       if (!c->strict) return 403;
       if (!(a = new_account(c, &err))) return 500;
-      isw_disk_save_account(s->cfg.store_dir, a->name, &a->h);
+      isw_disk_save_meta(s->cfg.store_dir, a->name, NULL, &a->h);
     }
     if (c->strict && !meta_ok(&c->req, "Container")) return 400;
     bool created = !ct;
@@ -635,14 +635,14 @@ static int do_container(call *c) {
       ct->ts = now_ts();
     }
     if (merge_headers(s, &ct->h, &c->req, "Container")) return 500;
-    isw_disk_save_container(s->cfg.store_dir, a->name, ct->name, &ct->h);
+    isw_disk_save_meta(s->cfg.store_dir, a->name, ct->name, &ct->h);
     return created ? 201 : 202;
   }
   if (!ct) return 404;
   if (strcmp(m, "POST") == 0) {
     if (c->strict && !meta_ok(&c->req, "Container")) return 400;
     if (merge_headers(s, &ct->h, &c->req, "Container")) return 500;
-    isw_disk_save_container(s->cfg.store_dir, a->name, ct->name, &ct->h);
+    isw_disk_save_meta(s->cfg.store_dir, a->name, ct->name, &ct->h);
     return 204;
   }
   if (strcmp(m, "DELETE") == 0) {

@@ -87,23 +87,13 @@ static int ensure_dir(const char *path) {
   return 0;
 }
 
-int isw_disk_save_account(const char *dir, const char *a, const isw_hdrmap *h) {
-  if (!*dir) return 0;
-  char p[4096];
-  int rc = make_path(p, sizeof p, dir, a, NULL, NULL, NULL);
-  if (!rc) rc = ensure_dir(p);
-  if (!rc) rc = make_path(p, sizeof p, dir, a, NULL, NULL, ".account");
-  return rc ? rc : save_record(p, a, h, NULL, 0);
-}
-
-int isw_disk_save_container(const char *dir, const char *a, const char *c,
-                            const isw_hdrmap *h) {
+int isw_disk_save_meta(const char *dir, const char *a, const char *c, const isw_hdrmap *h) {
   if (!*dir) return 0;
   char p[4096];
   int rc = make_path(p, sizeof p, dir, a, c, NULL, NULL);
   if (!rc) rc = ensure_dir(p);
-  if (!rc) rc = make_path(p, sizeof p, dir, a, c, NULL, ".container");
-  return rc ? rc : save_record(p, c, h, NULL, 0);
+  if (!rc) rc = make_path(p, sizeof p, dir, a, c, NULL, c ? ".container" : ".account");
+  return rc ? rc : save_record(p, c ? c : a, h, NULL, 0);
 }
 
 int isw_disk_save_object(const char *dir, const char *a, const char *c, const char *o,

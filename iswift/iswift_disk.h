@@ -24,9 +24,8 @@ int isw_hm_add(isw_hdrmap *h, const char *name, const char *value);
  * The save/remove functions do nothing when dir is "" and return 0 or a
  * negative errno (also logged): the in-memory state stays authoritative.
  */
-int isw_disk_save_account(const char *dir, const char *a, const isw_hdrmap *h);
-int isw_disk_save_container(const char *dir, const char *a, const char *c,
-                            const isw_hdrmap *h);
+/* The headers of an account (c NULL) or a container. */
+int isw_disk_save_meta(const char *dir, const char *a, const char *c, const isw_hdrmap *h);
 int isw_disk_save_object(const char *dir, const char *a, const char *c, const char *o,
                          const isw_hdrmap *h, const unsigned char *data, size_t len);
 /* o NULL: the container (must be empty); c NULL too: the account. */

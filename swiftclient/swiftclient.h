@@ -25,9 +25,14 @@
  *
  * Integrity: a body is accepted only if its length matches Content-Length /
  * Content-Range and the range asked for; a whole-object GET whose reply has
- * an MD5 ETag is checked against it. A body that fails is never handed back
- * (buffer calls) or, for streams, the stream resumes after the last verified
- * byte with If-Match on the ETag when the server gives one.
+ * an MD5 ETag is checked against it. Buffer calls never report a body that
+ * failed a check (they retry). Streams hand bytes to the sink as they arrive,
+ * once the reply's status and Content-Range are verified; when an attempt
+ * breaks off, the retry resumes after the last byte delivered (If-Match on
+ * the first reply's ETag, so a replaced object gives -ESTALE instead of a
+ * mix). A whole-object stream whose MD5 disagrees with the ETag at the end
+ * returns -EBADMSG: its bytes were already delivered, so callers that cannot
+ * take bytes back must treat that as a failed read.
  *
  * Memory: no call buffers an object body; callers supply bounded buffers or
  * stream with callbacks. Listing pages and response headers are capped.
@@ -138,10 +143,9 @@ int swift_object_get(swift_conn *c, const char *container, const char *object,
                      swift_range range, void *buf, size_t buflen, size_t *got,
                      swift_hdrs **hdrs_out);
 
-/* Streaming GET: sink is called with consecutive verified chunks; a nonzero
- * return from sink aborts with that value (if negative) or -ECANCELED.
- * Chunks from an attempt that later fails are withheld; a retry resumes
- * after the last byte delivered. */
+/* Streaming GET: sink is called with consecutive chunks (see Integrity
+ * above); a nonzero return from sink aborts with that value (if negative) or
+ * -ECANCELED, without retrying. */
 typedef int (*swift_sink_fn)(void *ctx, const void *data, size_t len);
 int swift_object_get_stream(swift_conn *c, const char *container, const char *object,
                             swift_range range, swift_sink_fn sink, void *ctx);
