@@ -139,9 +139,12 @@ static void expect(const char *method, const char *path, const char *const *extr
   resp_free(&r);
 }
 
+static uint64_t next_max_memory; /* 0 = default */
+
 static void start(bool strict, uint64_t listing_limit, const char *dir) {
   iswift_config cfg;
   iswift_config_defaults(&cfg);
+  if (next_max_memory) cfg.max_memory = next_max_memory;
   cfg.port = 0;
   cfg.emulate_real_swift = strict;
   cfg.container_listing_limit = cfg.account_listing_limit = listing_limit;
@@ -356,6 +359,23 @@ static void test_strict(void **state) {
   iswift_stop(srv);
 }
 
+static void test_memory_cap(void **state) {
+  (void)state;
+  next_max_memory = 4u << 20;
+  start(false, 10000, NULL);
+  next_max_memory = 0;
+  unsigned char *b = calloc(1, 3u << 20);
+  expect("PUT", "/v1/A", NULL, NULL, -1, 201);
+  expect("PUT", "/v1/A/c", NULL, NULL, -1, 201);
+  expect("PUT", "/v1/A/c/one", NULL, b, 3l << 20, 201);
+  expect("PUT", "/v1/A/c/two", NULL, b, 3l << 20, 507);
+  expect("PUT", "/v1/A/c/one", NULL, b, 3l << 20, 201); /* overwrite fits */
+  expect("DELETE", "/v1/A/c/one", NULL, NULL, -1, 204);
+  expect("PUT", "/v1/A/c/two", NULL, b, 3l << 20, 201);
+  free(b);
+  iswift_stop(srv);
+}
+
 static void test_directory_store(void **state) {
   (void)state;
   char dir[] = "/tmp/iswift_store_XXXXXX";
@@ -392,6 +412,7 @@ int main(void) {
       cmocka_unit_test(test_walkthrough),
       cmocka_unit_test(test_pagination_and_large),
       cmocka_unit_test(test_strict),
+      cmocka_unit_test(test_memory_cap),
       cmocka_unit_test(test_directory_store),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
