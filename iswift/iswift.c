@@ -223,6 +223,7 @@ struct iswift {
   uint64_t mem_used;  /* bytes of object contents held */
   iswift_faults faults;
   atomic_uint_fast64_t requests;
+  atomic_uint_fast64_t connections;
 };
 
 static double now_ts(void) {
@@ -1107,6 +1108,16 @@ uint16_t iswift_port(const iswift *s) { return s->port; }
 
 uint64_t iswift_requests(const iswift *s) { return atomic_load(&s->requests); }
 
+uint64_t iswift_connections(const iswift *s) { return atomic_load(&s->connections); }
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code) {
+  (void)conn;
+  (void)socket_ctx;
+  iswift *s = cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) atomic_fetch_add(&s->connections, 1);
+}
+
 static void free_all(iswift *s) {
   for (size_t i = 0; i < s->nacct; i++) account_free(s->accts[i]);
   free(s->accts);
@@ -1178,7 +1189,8 @@ int iswift_start(const iswift_config *cfg, iswift **out) {
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!s->mhd) {
     iswift_stop(s);

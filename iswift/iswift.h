@@ -72,8 +72,10 @@ uint16_t iswift_port(const iswift *s);
 /* Invalidates every issued token (the next request with one gets 401). */
 void iswift_force_reauth(iswift *s);
 void iswift_set_faults(iswift *s, const iswift_faults *f);
-/* Requests received so far (all paths), for tests counting retries. */
+/* Requests received and TCP connections accepted so far, for tests that
+ * count retries and connection reuse. */
 uint64_t iswift_requests(const iswift *s);
+uint64_t iswift_connections(const iswift *s);
 /* Closes all connections, frees all state (the directory store stays). */
 void iswift_stop(iswift *s);
 

@@ -198,6 +198,21 @@ static void client_suite(swift_conn *c, const char *container, bool is_iswift) {
                             NULL), -ENOENT);
   printf("ok [%s] small object, metadata, ranges\n", target);
 
+  /* names that need percent-encoding survive PUT, GET, listing and DELETE */
+  const char *odd = "d i r/\xc3\xbc?x=1#frag%20+&;,";
+  CHECK_RC(swift_object_put(c, container, odd, "odd", 3, NULL, 0), 0);
+  CHECK_RC(swift_object_get(c, container, odd, (swift_range){0}, buf, sizeof buf, &got, NULL),
+           0);
+  CHECK(got == 3 && !memcmp(buf, "odd", 3), "odd name GET");
+  names on = {0};
+  swift_list_opts op = {.prefix = "d i r/"};
+  CHECK_RC(swift_list(c, container, &op, collect, &on, NULL), 0);
+  CHECK(on.n == 1 && !strcmp(on.names[0], odd), "odd name listing (%d)", on.n);
+  CHECK_RC(swift_object_delete(c, container, odd), 0);
+  CHECK_RC(swift_object_put(c, "a/b", "o", "x", 1, NULL, 0), -EINVAL);
+  CHECK_RC(swift_object_put(c, container, "", "x", 1, NULL, 0), -EINVAL);
+  printf("ok [%s] names with spaces, UTF-8 and URL delimiters\n", target);
+
   /* 1 MiB object: buffer and stream reads */
   size_t big = 1u << 20;
   unsigned char *data = malloc(big), *back = malloc(big);
@@ -435,7 +450,32 @@ static void fault_suite(iswift *srv, const char *auth_url) {
   CHECK_RC(swift_container_head(c, "faults", NULL), 0);
   printf("ok [%s] retry count %" PRIu64 " and backoff %" PRIu64 " ms as configured; 404 not "
          "retried; re-auth after 401\n", target, n, el);
+  /* keep-alive: sequential calls reuse one pooled connection */
+  uint64_t conns = iswift_connections(srv);
+  for (int i = 0; i < 50; i++) CHECK_RC(swift_container_head(c, "faults", NULL), 0);
+  conns = iswift_connections(srv) - conns;
+  CHECK(conns <= 1, "50 sequential requests opened %" PRIu64 " connections", conns);
   swift_conn_destroy(c);
+
+  /* SwiftTimeout: a reply slower than the timeout is -ETIMEDOUT */
+  swift_config_defaults(&cfg);
+  cfg.auth_url = auth_url;
+  cfg.auth_user = "test:tester";
+  cfg.auth_key = "testing";
+  cfg.retry_limit = 0;
+  cfg.timeout_ns = 300000000;
+  CHECK_RC(swift_conn_create(&cfg, &c), 0);
+  iswift_faults slow = {.latency_ns = 1500000000};
+  iswift_set_faults(srv, &slow);
+  t0 = now_ms();
+  CHECK_RC(swift_container_head(c, "faults", NULL), -ETIMEDOUT);
+  el = now_ms() - t0;
+  CHECK(el < 1400, "timeout took %" PRIu64 " ms", el);
+  iswift_faults none0 = {0};
+  iswift_set_faults(srv, &none0);
+  swift_conn_destroy(c);
+  printf("ok [%s] keep-alive: 50 calls over %" PRIu64 " new connection(s); 300 ms timeout "
+         "fired after %" PRIu64 " ms\n", target, conns, el);
 
   /* mixed faults: every call must succeed with the exact bytes */
   c = connect_auth(auth_url, 16, 1000000);
