@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "bucketstats.h"
 #include "logger.h"
 #include "swift_internal.h"
 
@@ -37,6 +38,11 @@ struct swift_conn {
   CURL **idle;         /* idle easy handles (keep their live connections) */
   size_t nidle;
   size_t nhandles;     /* idle + in use */
+
+  /* bucketstats (lock-free); registered only when cfg.stats_pkg is set */
+  char *stats_pkg, *stats_group;
+  bs_log2 get_us, get_range_us, get_tail_us, put_us, delete_us, head_us, other_us;
+  bs_total retries, reauths, errors;
 };
 
 void swift_config_defaults(swift_config *cfg) {
@@ -303,6 +309,7 @@ struct op {
   void *ctx;
   char line[4][160];                     /* storage for extra[] */
   bool retry_422;                        /* we sent an ETag: 422 means damage */
+  bs_log2 *stat;                         /* latency stat; NULL = other_us */
 };
 
 static const char *op_label(const op *o) { return o->abs_url ? "auth" : o->path; }
@@ -357,11 +364,12 @@ fail:
   return NULL;
 }
 
-static int run(swift_conn *c, op *o, xfer *x) {
+static int run_attempts(swift_conn *c, op *o, xfer *x) {
   uint64_t delay = c->cfg.retry_delay_ns;
   int last = -EIO;
   bool sleep_first = false;
   for (uint32_t attempt = 0; attempt <= c->cfg.retry_limit; attempt++) {
+    if (attempt) bs_total_inc(&c->retries);
     if (sleep_first) {
       sleep_ns(delay);
       delay = (uint64_t)((double)delay * c->cfg.retry_exp_backoff);
@@ -431,6 +439,21 @@ static int run(swift_conn *c, op *o, xfer *x) {
   return last;
 }
 
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* run_attempts, timed into the op's stat (retries included). */
+static int run(swift_conn *c, op *o, xfer *x) {
+  uint64_t t0 = mono_us();
+  int rc = run_attempts(c, o, x);
+  bs_log2_add(o->stat ? o->stat : &c->other_us, mono_us() - t0);
+  if (rc && rc != -ENOENT) bs_total_inc(&c->errors);
+  return rc;
+}
+
 /* ---- auth v1 ---------------------------------------------------------- */
 
 static int auth_after(op *o, xfer *x, bool *retry) {
@@ -497,6 +520,7 @@ static int reauth_after(swift_conn *c, uint64_t seen_gen) {
     c->token = token;
     c->storage_url = url;
     c->auth_gen++;
+    bs_total_inc(&c->reauths);
   } else {
     free(token);
     free(url);
@@ -541,6 +565,30 @@ static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static char *dup_opt(const char *s) { return s && *s ? strdup(s) : NULL; }
 
+static int register_stats(swift_conn *c, const char *pkg, const char *group) {
+  const bs_stat_desc d[] = {
+      BS_DESC_LOG2(&c->delete_us, "SwiftObjectDeleteUsecs"),
+      BS_DESC_LOG2(&c->get_us, "SwiftObjectGetUsecs"),
+      BS_DESC_LOG2(&c->get_range_us, "SwiftObjectGetRangeUsecs"),
+      BS_DESC_LOG2(&c->get_tail_us, "SwiftObjectGetTailUsecs"),
+      BS_DESC_LOG2(&c->head_us, "SwiftObjectHeadUsecs"),
+      BS_DESC_LOG2(&c->put_us, "SwiftObjectPutUsecs"),
+      BS_DESC_LOG2(&c->other_us, "SwiftOtherUsecs"),
+      BS_DESC_TOTAL(&c->retries, "SwiftRetries"),
+      BS_DESC_TOTAL(&c->reauths, "SwiftReAuths"),
+      BS_DESC_TOTAL(&c->errors, "SwiftErrors"),
+  };
+  int rc = bs_register(pkg, group, d, sizeof d / sizeof *d);
+  if (rc) return rc;
+  c->stats_pkg = strdup(pkg);
+  c->stats_group = strdup(group);
+  if (!c->stats_pkg || !c->stats_group) {
+    bs_unregister(pkg, group);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
 int swift_conn_create(const swift_config *cfg, swift_conn **out) {
   *out = NULL;
   bool with_auth = cfg->auth_url && *cfg->auth_url;
@@ -571,7 +619,7 @@ int swift_conn_create(const swift_config *cfg, swift_conn **out) {
     c->storage_url = strdup(cfg->storage_url);
   c->token = strdup(with_auth || !cfg->auth_token ? "" : cfg->auth_token);
   c->cfg.auth_url = c->cfg.auth_user = c->cfg.auth_key = c->cfg.auth_token = NULL;
-  c->cfg.user_agent = c->cfg.storage_url = NULL;
+  c->cfg.user_agent = c->cfg.storage_url = c->cfg.stats_pkg = c->cfg.stats_group = NULL;
   c->idle = calloc(c->cfg.connection_pool_size, sizeof *c->idle);
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->auth_cv, NULL);
@@ -579,6 +627,15 @@ int swift_conn_create(const swift_config *cfg, swift_conn **out) {
   if (!c->idle || !c->user_agent || !c->token || (with_auth ? !c->auth_user || !c->auth_key : !c->storage_url)) {
     swift_conn_destroy(c);
     return -ENOMEM;
+  }
+  if (cfg->stats_pkg && *cfg->stats_pkg) {
+    int rc = register_stats(c, cfg->stats_pkg, cfg->stats_group ? cfg->stats_group : "");
+    if (rc) {
+      log_error("swift: cannot register stats %s.%s: %s", cfg->stats_pkg,
+                cfg->stats_group ? cfg->stats_group : "", strerror(-rc));
+      swift_conn_destroy(c);
+      return rc;
+    }
   }
   if (with_auth) {
     int rc = swift_reauth(c);
@@ -593,6 +650,9 @@ int swift_conn_create(const swift_config *cfg, swift_conn **out) {
 
 void swift_conn_destroy(swift_conn *c) {
   if (!c) return;
+  if (c->stats_pkg) bs_unregister(c->stats_pkg, c->stats_group);
+  free(c->stats_pkg);
+  free(c->stats_group);
   for (size_t i = 0; i < c->nidle; i++) curl_easy_cleanup(c->idle[i]);
   free(c->idle);
   free(c->storage_override);
@@ -648,6 +708,8 @@ static int simple(swift_conn *c, const char *method, const char *container,
   char *path = make_path(container, object);
   if (!path) return -EINVAL;
   op o = {.method = method, .path = path, .hdrs = hdrs, .nhdrs = nhdrs};
+  if (object && strcmp(method, "DELETE") == 0) o.stat = &c->delete_us;
+  if (object && strcmp(method, "HEAD") == 0) o.stat = &c->head_us;
   if (strcmp(method, "PUT") == 0) x->up = (const unsigned char *)"";
   int rc = run(c, &o, x);
   free(path);
@@ -875,6 +937,11 @@ static int get_range_check(const swift_range *r, rg *out) {
   return -EINVAL;
 }
 
+static bs_log2 *get_stat(swift_conn *c, const rg *want) {
+  return want->kind == RG_SPAN ? &c->get_range_us
+         : want->kind == RG_TAIL ? &c->get_tail_us : &c->get_us;
+}
+
 /* The original iswift answers 400 to a suffix range longer than the object
  * where real Swift returns the whole object (iswift.md 7.2). Switch such a
  * request to a whole-object GET; returns true when the caller should rerun. */
@@ -896,7 +963,7 @@ int swift_object_get(swift_conn *c, const char *container, const char *object,
   char *path = object ? make_path(container, object) : NULL;
   if (!path) return -EINVAL;
   op o = {.method = "GET", .path = path, .before = get_before, .after = get_after,
-          .ctx = &g};
+          .ctx = &g, .stat = get_stat(c, &g.want)};
   xfer x = {.mode = BODY_BUFFER, .buf = buf, .cap = buflen};
   rc = run(c, &o, &x);
   if (tail_refused(&g, &x, rc)) {
@@ -987,7 +1054,7 @@ int swift_object_get_stream(swift_conn *c, const char *container, const char *ob
   char *path = object ? make_path(container, object) : NULL;
   if (!path) return -EINVAL;
   op o = {.method = "GET", .path = path, .before = stream_before, .after = stream_after,
-          .ctx = &g};
+          .ctx = &g, .stat = get_stat(c, &g.want)};
   xfer x = {.mode = BODY_SINK, .sink = stream_sink, .sink_ctx = &g,
             .first_body = stream_first_body};
   rc = run(c, &o, &x);
@@ -1021,7 +1088,8 @@ int swift_object_put(swift_conn *c, const char *container, const char *object,
                      const swift_header *hdrs, size_t nhdrs) {
   char *path = object ? make_path(container, object) : NULL;
   if (!path) return -EINVAL;
-  op o = {.method = "PUT", .path = path, .hdrs = hdrs, .nhdrs = nhdrs, .after = put_after};
+  op o = {.method = "PUT", .path = path, .hdrs = hdrs, .nhdrs = nhdrs, .after = put_after,
+          .stat = &c->put_us};
   char md5[33];
   if (c->cfg.send_put_etag) {
     EVP_MD_CTX *m = EVP_MD_CTX_new();
@@ -1051,7 +1119,7 @@ int swift_object_put_stream(swift_conn *c, const char *container, const char *ob
   char *path = object ? make_path(container, object) : NULL;
   if (!path) return -EINVAL;
   op o = {.method = "PUT", .path = path, .hdrs = hdrs, .nhdrs = nhdrs, .rewind = rewind,
-          .ctx = ctx};
+          .ctx = ctx, .stat = &c->put_us};
   xfer x = {.mode = BODY_DISCARD, .source = source, .source_ctx = ctx};
   int rc = run(c, &o, &x);
   xfer_done(&x, NULL);

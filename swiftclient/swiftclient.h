@@ -72,6 +72,15 @@ typedef struct swift_config {
   uint32_t connection_pool_size; /* SwiftConnectionPoolSize; 0 = 128 */
   size_t max_listing_page;  /* cap on one listing page body; 0 = 32 MiB */
   bool send_put_etag;       /* send the MD5 of known-length PUT bodies */
+  /* When stats_pkg is set, the connection registers bucketstats under
+   * (stats_pkg, stats_group) for its lifetime: BucketLog2Round microseconds
+   * (retries and backoff included, as the original measures)
+   * SwiftObjectGetUsecs, SwiftObjectGetRangeUsecs, SwiftObjectGetTailUsecs,
+   * SwiftObjectPutUsecs, SwiftObjectDeleteUsecs, SwiftObjectHeadUsecs,
+   * SwiftOtherUsecs (container/account calls, listing pages), and totals
+   * SwiftRetries, SwiftReAuths, SwiftErrors. The pair must be unique. */
+  const char *stats_pkg;
+  const char *stats_group;
 } swift_config;
 
 /* Fill cfg with the defaults above (retry_limit 4, send_put_etag true). */

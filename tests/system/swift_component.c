@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "bucketstats.h"
 #include "iswift.h"
 #include "swiftclient.h"
 
@@ -431,6 +432,8 @@ static void fault_suite(iswift *srv, const char *auth_url) {
   cfg.retry_limit = 3;
   cfg.retry_delay_ns = 20000000;
   cfg.retry_exp_backoff = 2.0;
+  cfg.stats_pkg = "swiftclient";
+  cfg.stats_group = "faults";
   swift_conn *c = NULL;
   CHECK_RC(swift_conn_create(&cfg, &c), 0);
   CHECK_RC(swift_account_put(c, NULL, 0), 0);
@@ -442,6 +445,12 @@ static void fault_suite(iswift *srv, const char *auth_url) {
   CHECK(n == 4, "attempts %" PRIu64 ", want 4", n);
   CHECK(el >= 140, "backoff slept %" PRIu64 " ms, want >= 140", el);
   admin_post(port, "error_rate=0");
+  char *txt = NULL;
+  CHECK_RC(bs_sprint(BS_FORMAT_TEXT, "swiftclient", "faults", &txt), 0);
+  printf("%s", txt);
+  CHECK(strstr(txt, "SwiftRetries total:3") && strstr(txt, "SwiftErrors total:1"),
+        "stats do not show 3 retries and 1 error");
+  free(txt);
   before = iswift_requests(srv);
   CHECK_RC(swift_object_head(c, "faults", "x", NULL, NULL), -ENOENT);
   CHECK(iswift_requests(srv) - before == 1, "404 must not be retried");
