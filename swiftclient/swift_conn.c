@@ -26,6 +26,7 @@ struct swift_conn {
   swift_config cfg; /* strings below are owned copies */
   char *auth_url, *auth_user, *auth_key, *user_agent;
   char *storage_override; /* replaces X-Storage-Url after auth, or NULL */
+  char *account;          /* replaces its account segment, or NULL */
 
   pthread_mutex_t mu; /* guards everything below; never held across I/O */
   pthread_cond_t auth_cv;
@@ -476,11 +477,13 @@ static int auth_request(swift_conn *c, char **token, char **url) {
   xfer x = {.mode = BODY_DISCARD};
   int rc = run(c, &o, &x);
   if (rc == 0) {
-    const char *su = c->storage_override ? c->storage_override
-                                         : swift_hdrs_get(&x.hdrs, "X-Storage-Url");
     *token = strdup(swift_hdrs_get(&x.hdrs, "X-Auth-Token"));
-    *url = strdup(su);
-    if (!*token || !*url) rc = -ENOMEM;
+    rc = c->storage_override ? ((*url = strdup(c->storage_override)) ? 0 : -ENOMEM)
+                             : swift_rewrite_storage_url(c->auth_url,
+                                                         swift_hdrs_get(&x.hdrs, "X-Storage-Url"),
+                                                         c->account, url);
+    if (!rc && !*token) rc = -ENOMEM;
+    if (rc == -EINVAL) log_error("swift: X-Storage-Url from %s has no account segment", c->auth_url);
   } else if (x.status == 401 || x.status == 403) {
     rc = -EACCES;
   }
@@ -609,6 +612,7 @@ int swift_conn_create(const swift_config *cfg, swift_conn **out) {
   if (!c->cfg.connection_pool_size) c->cfg.connection_pool_size = DEFAULT_POOL;
   if (!c->cfg.max_listing_page) c->cfg.max_listing_page = DEFAULT_LISTING_PAGE;
   c->auth_url = dup_opt(cfg->auth_url);
+  c->account = dup_opt(cfg->account);
   c->auth_user = dup_opt(cfg->auth_user);
   c->auth_key = cfg->auth_key ? strdup(cfg->auth_key) : NULL;
   c->user_agent = strdup(cfg->user_agent && *cfg->user_agent ? cfg->user_agent
@@ -619,7 +623,7 @@ int swift_conn_create(const swift_config *cfg, swift_conn **out) {
     c->storage_url = strdup(cfg->storage_url);
   c->token = strdup(with_auth || !cfg->auth_token ? "" : cfg->auth_token);
   c->cfg.auth_url = c->cfg.auth_user = c->cfg.auth_key = c->cfg.auth_token = NULL;
-  c->cfg.user_agent = c->cfg.storage_url = c->cfg.stats_pkg = c->cfg.stats_group = NULL;
+  c->cfg.user_agent = c->cfg.storage_url = c->cfg.stats_pkg = c->cfg.stats_group = c->cfg.account = NULL;
   c->idle = calloc(c->cfg.connection_pool_size, sizeof *c->idle);
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->auth_cv, NULL);
@@ -656,6 +660,7 @@ void swift_conn_destroy(swift_conn *c) {
   for (size_t i = 0; i < c->nidle; i++) curl_easy_cleanup(c->idle[i]);
   free(c->idle);
   free(c->storage_override);
+  free(c->account);
   free(c->auth_url);
   free(c->auth_user);
   free(c->auth_key);

@@ -24,6 +24,13 @@ void swift_hdrs_clear(swift_hdrs *h);
 int swift_parse_content_range(const char *v, uint64_t *first, uint64_t *last,
                               uint64_t *total);
 
+/* The storage URL as the iauth-swift plug-in returns it: http:// becomes
+ * https:// when auth_url is https://, and with account set the path element
+ * after /v1/ is replaced. *out is malloc'd. -EINVAL if su has no such
+ * element. */
+int swift_rewrite_storage_url(const char *auth_url, const char *su, const char *account,
+                              char **out);
+
 /* Percent-encode a name for a URL path (keep_slash keeps '/'). malloc'd. */
 char *swift_pct_encode(const char *s, int keep_slash);
 

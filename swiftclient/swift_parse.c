@@ -1,6 +1,8 @@
 /* Pure helpers of swiftclient: reply headers, Content-Range, listings, URL
  * encoding. No I/O, so they are unit-tested and fuzzed directly. */
 #include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,31 @@ int swift_parse_content_range(const char *v, uint64_t *first, uint64_t *last,
     return -EINVAL;
   }
   if (*first > *last || (*total != UINT64_MAX && *last >= *total)) return -EINVAL;
+  return 0;
+}
+
+int swift_rewrite_storage_url(const char *auth_url, const char *su, const char *account,
+                              char **out) {
+  *out = NULL;
+  bool https = strncmp(auth_url, "https://", 8) == 0 && strncmp(su, "http://", 7) == 0;
+  const char *rest = https ? su + 7 : su;
+  /* "scheme:" "" "host" "v1" "<account>" ...: the account is element 4 */
+  const char *seg = su;
+  for (int i = 0; i < 4 && seg; i++) {
+    seg = strchr(seg, '/');
+    if (seg) seg++;
+  }
+  if (account && (!seg || seg < rest)) return -EINVAL;
+  const char *seg_end = seg ? seg + strcspn(seg, "/") : NULL;
+  size_t n = strlen(su) + 2 + (account ? strlen(account) : 0);
+  char *u = malloc(n);
+  if (!u) return -ENOMEM;
+  if (!account)
+    snprintf(u, n, "%s%s", https ? "https://" : "", rest);
+  else
+    snprintf(u, n, "%s%.*s%s%s", https ? "https://" : "", (int)(seg - rest), rest, account,
+             seg_end);
+  *out = u;
   return 0;
 }
 

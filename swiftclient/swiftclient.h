@@ -63,6 +63,11 @@ typedef struct swift_config {
    * replaces the X-Storage-Url from auth; auth_token is ignored. */
   const char *storage_url;  /* "http://127.0.0.1:8080/v1/AUTH_test" */
   const char *auth_token;
+  /* As the iauth-swift plug-in does: when set, the account segment of
+   * X-Storage-Url (the path element after /v1/) is replaced by it. With an
+   * https auth_url, an http:// storage URL from auth is always switched to
+   * https:// (Swift behind a TLS terminator). */
+  const char *account;
   const char *user_agent;   /* NULL = "proxyfs-c" */
   uint64_t retry_delay_ns;  /* SwiftRetryDelay; 0 = 100ms */
   double retry_exp_backoff; /* SwiftRetryExpBackoff; 0 = 2.0 */
@@ -94,6 +99,32 @@ void swift_config_defaults(swift_config *cfg);
  */
 int swift_config_from_conf(const struct conf_map *m, const char *section,
                            swift_config *cfg, char *err, size_t errlen);
+
+/*
+ * The auth plug-in input of iclient/imgr (iclient.md 2.2):
+ *   {"AuthURL":..,"AuthUser":..,"AuthKey":..,"Account":..,"Container":..}
+ * Swift v1 auth is built into this library, so AuthPlugInPath is accepted
+ * and ignored; the JSON is parsed here and fills a swift_config
+ * (auth_url, auth_user, auth_key, account) plus the container name.
+ */
+typedef struct swift_auth_input {
+  char *auth_url, *auth_user, *auth_key, *account, *container; /* malloc'd */
+} swift_auth_input;
+
+/* -EINVAL for malformed JSON or a missing/non-string AuthURL or AuthUser
+ * (the others default to ""). */
+int swift_auth_input_parse(const char *json, swift_auth_input *in);
+void swift_auth_input_free(swift_auth_input *in);
+/* Point cfg's auth fields at in's strings (in must outlive the create). */
+void swift_auth_input_apply(const swift_auth_input *in, swift_config *cfg);
+
+/*
+ * The input JSON from [section]: the environment variable named by
+ * AuthPlugInEnvName when that is non-empty (AuthPlugInEnvValue must then be
+ * missing or empty), else AuthPlugInEnvValue. Message in err.
+ */
+int swift_auth_input_from_conf(const struct conf_map *m, const char *section,
+                               swift_auth_input *in, char *err, size_t errlen);
 
 /* Copies every string in cfg. With auth_url set, authenticates now (with
  * retries); a failure fails the create. */

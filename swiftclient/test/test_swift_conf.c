@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -40,7 +41,30 @@ static void test_keys(void **state) {
   conf_free(m);
 }
 
+static void test_auth_plugin_keys(void **state) {
+  (void)state;
+  conf_map *m = conf_new();
+  swift_auth_input in;
+  char err[CONF_ERR_MAX];
+  set(m, "ICLIENT.AuthPlugInEnvValue={\"AuthURL\":\"http://s/auth/v1.0\",\"AuthUser\":\"u\"}");
+  int rc = swift_auth_input_from_conf(m, "ICLIENT", &in, err, sizeof err);
+  if (rc) fail_msg("%s", err);
+  assert_string_equal(in.auth_url, "http://s/auth/v1.0");
+  swift_auth_input_free(&in);
+  set(m, "ICLIENT.AuthPlugInEnvName=PFS_TEST_AUTH_JSON");
+  assert_int_equal(swift_auth_input_from_conf(m, "ICLIENT", &in, err, sizeof err), -EINVAL);
+  set(m, "ICLIENT.AuthPlugInEnvValue=");
+  setenv("PFS_TEST_AUTH_JSON", "{\"AuthURL\":\"http://e\",\"AuthUser\":\"v\"}", 1);
+  assert_int_equal(swift_auth_input_from_conf(m, "ICLIENT", &in, err, sizeof err), 0);
+  assert_string_equal(in.auth_user, "v");
+  swift_auth_input_free(&in);
+  unsetenv("PFS_TEST_AUTH_JSON");
+  assert_int_equal(swift_auth_input_from_conf(m, "ICLIENT", &in, err, sizeof err), -ENOENT);
+  conf_free(m);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_keys)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_keys),
+                                     cmocka_unit_test(test_auth_plugin_keys)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,11 +115,53 @@ static void test_errno_table(void **state) {
   assert_int_equal(swift_errno_from_status(503), -EIO);
 }
 
+static void test_rewrite(void **state) {
+  (void)state;
+  char *u;
+  assert_int_equal(swift_rewrite_storage_url("http://h:8080/auth/v1.0",
+                                             "http://h:8080/v1/AUTH_test", NULL, &u), 0);
+  assert_string_equal(u, "http://h:8080/v1/AUTH_test");
+  free(u);
+  assert_int_equal(swift_rewrite_storage_url("https://h/auth/v1.0", "http://h:8080/v1/AUTH_test",
+                                             "AUTH_other", &u), 0);
+  assert_string_equal(u, "https://h:8080/v1/AUTH_other");
+  free(u);
+  assert_int_equal(swift_rewrite_storage_url("https://h/auth/v1.0", "http://h/v1/AUTH_a/x",
+                                             "B", &u), 0);
+  assert_string_equal(u, "https://h/v1/B/x");
+  free(u);
+  assert_int_equal(swift_rewrite_storage_url("http://h/auth", "http://h/v1", "B", &u), -EINVAL);
+}
+
+static void test_auth_input(void **state) {
+  (void)state;
+  swift_auth_input in;
+  assert_int_equal(swift_auth_input_parse(
+                       "{\"AuthURL\":\"http://swift:8080/auth/v1.0\",\"AuthUser\":\"test:tester\","
+                       "\"AuthKey\":\"testing\",\"Account\":\"AUTH_test\",\"Container\":\"con\"}",
+                       &in), 0);
+  assert_string_equal(in.auth_url, "http://swift:8080/auth/v1.0");
+  assert_string_equal(in.container, "con");
+  swift_config cfg;
+  swift_config_defaults(&cfg);
+  swift_auth_input_apply(&in, &cfg);
+  assert_string_equal(cfg.account, "AUTH_test");
+  assert_string_equal(cfg.auth_key, "testing");
+  swift_auth_input_free(&in);
+  assert_int_equal(swift_auth_input_parse("{\"AuthUser\":\"u\"}", &in), -EINVAL);
+  assert_int_equal(swift_auth_input_parse("{\"AuthURL\":1,\"AuthUser\":\"u\"}", &in), -EINVAL);
+  assert_int_equal(swift_auth_input_parse("[", &in), -EINVAL);
+  assert_int_equal(swift_auth_input_parse("{\"AuthURL\":\"a\",\"AuthUser\":\"u\"}", &in), 0);
+  assert_string_equal(in.account, "");
+  swift_auth_input_free(&in);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_content_range), cmocka_unit_test(test_hdrs),
       cmocka_unit_test(test_pct), cmocka_unit_test(test_listing),
-      cmocka_unit_test(test_errno_table),
+      cmocka_unit_test(test_errno_table), cmocka_unit_test(test_rewrite),
+      cmocka_unit_test(test_auth_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

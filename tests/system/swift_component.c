@@ -531,6 +531,29 @@ static void fault_suite(iswift *srv, const char *auth_url) {
   swift_conn_destroy(c);
 }
 
+/* The auth plug-in input path of iclient: JSON -> config -> storage URL with
+ * the Account segment replaced. */
+static void plugin_check(const char *auth_url, const char *account) {
+  char json[512], su[512], want_tail[128];
+  snprintf(json, sizeof json,
+           "{\"AuthURL\":\"%s\",\"AuthUser\":\"test:tester\",\"AuthKey\":\"testing\","
+           "\"Account\":\"%s\",\"Container\":\"con\"}", auth_url, account);
+  swift_auth_input in;
+  CHECK_RC(swift_auth_input_parse(json, &in), 0);
+  swift_config cfg;
+  swift_config_defaults(&cfg);
+  swift_auth_input_apply(&in, &cfg);
+  swift_conn *c;
+  CHECK_RC(swift_conn_create(&cfg, &c), 0);
+  CHECK_RC(swift_storage_url(c, su, sizeof su), 0);
+  snprintf(want_tail, sizeof want_tail, "/v1/%s", account);
+  CHECK(strlen(su) > strlen(want_tail) &&
+            !strcmp(su + strlen(su) - strlen(want_tail), want_tail), "plug-in storage URL %s", su);
+  swift_conn_destroy(c);
+  swift_auth_input_free(&in);
+  printf("ok [%s] auth plug-in input: storage URL %s\n", target, su);
+}
+
 static int run_iswift(void) {
   for (int strict = 0; strict <= 1; strict++) {
     iswift_config cfg;
@@ -548,6 +571,7 @@ static int run_iswift(void) {
     if (strict) bad_requests(c, "badreq");
     swift_conn_destroy(c);
     if (!strict) fault_suite(srv, auth);
+    if (!strict) plugin_check(auth, "AUTH_plugin");
     iswift_stop(srv);
   }
   return 0;
@@ -581,6 +605,7 @@ static int run_real(const char *auth_url) {
   CHECK_RC(swift_container_head(bad, container, NULL), -EACCES);
   swift_conn_destroy(bad);
   printf("ok [%s] wrong key and unknown static token refused\n", target);
+  plugin_check(auth_url, "AUTH_test");
   swift_conn_destroy(c);
   return 0;
 }
