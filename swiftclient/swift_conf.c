@@ -26,6 +26,14 @@ int swift_config_from_conf(const struct conf_map *m, const char *section,
   if (!rc && !conf_is_missing_or_empty(m, section, "SwiftConnectionPoolSize"))
     rc = conf_get_u32(m, section, "SwiftConnectionPoolSize", &cfg->connection_pool_size,
                       err, errlen);
+  if (!rc && !conf_is_missing_or_empty(m, section, "SwiftRetryDelayVariance")) {
+    rc = conf_get_u8(m, section, "SwiftRetryDelayVariance", &cfg->retry_delay_variance, err,
+                     errlen);
+    if (!rc && (cfg->retry_delay_variance == 0 || cfg->retry_delay_variance > 100)) {
+      if (err) snprintf(err, errlen, "[%s]SwiftRetryDelayVariance must be 1..100", section);
+      rc = -EINVAL;
+    }
+  }
   if (!rc && cfg->retry_exp_backoff < 0) rc = -EINVAL;
   return rc;
 }

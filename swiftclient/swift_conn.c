@@ -372,7 +372,11 @@ static int run_attempts(swift_conn *c, op *o, xfer *x) {
   for (uint32_t attempt = 0; attempt <= c->cfg.retry_limit; attempt++) {
     if (attempt) bs_total_inc(&c->retries);
     if (sleep_first) {
-      sleep_ns(delay);
+      uint64_t cut = c->cfg.retry_delay_variance
+                         ? (uint64_t)((double)delay * c->cfg.retry_delay_variance / 100.0 *
+                                      ((double)(arc4random() % 10001) / 10000.0))
+                         : 0;
+      sleep_ns(delay - cut);
       delay = (uint64_t)((double)delay * c->cfg.retry_exp_backoff);
     }
     sleep_first = true;
@@ -598,7 +602,7 @@ int swift_conn_create(const swift_config *cfg, swift_conn **out) {
   if (with_auth ? !cfg->auth_user || !cfg->auth_key
                 : !cfg->storage_url || !*cfg->storage_url || !cfg->auth_token)
     return -EINVAL;
-  if (cfg->retry_exp_backoff < 0) return -EINVAL;
+  if (cfg->retry_exp_backoff < 0 || cfg->retry_delay_variance > 100) return -EINVAL;
   pthread_once(&curl_once, curl_init_once);
   swift_conn *c = calloc(1, sizeof *c);
   if (!c) return -ENOMEM;

@@ -71,6 +71,8 @@ typedef struct swift_config {
   const char *user_agent;   /* NULL = "proxyfs-c" */
   uint64_t retry_delay_ns;  /* SwiftRetryDelay; 0 = 100ms */
   double retry_exp_backoff; /* SwiftRetryExpBackoff; 0 = 2.0 */
+  uint8_t retry_delay_variance; /* iclient's SwiftRetryDelayVariance: each sleep is
+                                   shortened by a random 0..variance% (0 = none) */
   uint32_t retry_limit;     /* SwiftRetryLimit (retries, attempts = +1) */
   uint64_t timeout_ns;      /* SwiftTimeout: whole request; 0 = 10 min */
   uint64_t connect_timeout_ns; /* 0 = min(timeout, 10 s) */
@@ -93,7 +95,9 @@ void swift_config_defaults(swift_config *cfg);
 
 /*
  * Read the original's keys from [section]: SwiftRetryDelay,
- * SwiftRetryExpBackoff (or iclient's SwiftRetryExponentialBackoff),
+ * SwiftRetryExpBackoff (or iclient's SwiftRetryExponentialBackoff, which
+ * the original read but never applied; here it is applied),
+ * SwiftRetryDelayVariance (1..100 when present),
  * SwiftRetryLimit, SwiftTimeout, SwiftConnectionPoolSize; missing keys keep
  * cfg's current values. Strings are not touched. Message in err.
  */

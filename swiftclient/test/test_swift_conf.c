@@ -36,6 +36,11 @@ static void test_keys(void **state) {
   set(m, "ICLIENT.SwiftRetryExponentialBackoff=1.4"); /* iclient's name */
   assert_int_equal(swift_config_from_conf(m, "ICLIENT", &cfg, err, sizeof err), 0);
   assert_true(cfg.retry_exp_backoff == 1.4);
+  set(m, "ICLIENT.SwiftRetryDelayVariance=25");
+  assert_int_equal(swift_config_from_conf(m, "ICLIENT", &cfg, err, sizeof err), 0);
+  assert_int_equal(cfg.retry_delay_variance, 25);
+  set(m, "ICLIENT.SwiftRetryDelayVariance=0");
+  assert_int_equal(swift_config_from_conf(m, "ICLIENT", &cfg, err, sizeof err), -EINVAL);
   set(m, "IMGR.SwiftRetryLimit=-1");
   assert_int_not_equal(swift_config_from_conf(m, "IMGR", &cfg, err, sizeof err), 0);
   conf_free(m);
