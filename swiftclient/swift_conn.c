@@ -548,21 +548,24 @@ int swift_reauth(swift_conn *c) {
   return reauth_after(c, gen);
 }
 
-static int copy_out(swift_conn *c, const char *const *field, char *buf, size_t buflen) {
+/* Copy the token (which = false) or the storage URL under the lock. */
+static int copy_out(swift_conn *c, bool url, char *buf, size_t buflen) {
   pthread_mutex_lock(&c->mu);
-  const char *v = *field ? *field : "";
-  int rc = strlen(v) < buflen ? 0 : -ERANGE;
-  if (!rc) memcpy(buf, v, strlen(v) + 1);
+  const char *v = url ? c->storage_url : c->token;
+  if (!v) v = "";
+  size_t n = strlen(v);
+  int rc = n < buflen ? 0 : -ERANGE;
+  if (!rc) memcpy(buf, v, n + 1);
   pthread_mutex_unlock(&c->mu);
   return rc;
 }
 
 int swift_storage_url(swift_conn *c, char *buf, size_t buflen) {
-  return copy_out(c, (const char *const *)&c->storage_url, buf, buflen);
+  return copy_out(c, true, buf, buflen);
 }
 
 int swift_auth_token(swift_conn *c, char *buf, size_t buflen) {
-  return copy_out(c, (const char *const *)&c->token, buf, buflen);
+  return copy_out(c, false, buf, buflen);
 }
 
 /* ---- create / destroy -------------------------------------------------- */

@@ -62,13 +62,19 @@ static void fill(unsigned char *b, size_t n, unsigned seed) {
   }
 }
 
+/* Defaults plus tempauth's test:tester with the given key and retries. */
+static void auth_cfg(swift_config *cfg, const char *auth_url, const char *key,
+                     uint32_t retries) {
+  swift_config_defaults(cfg);
+  cfg->auth_url = auth_url;
+  cfg->auth_user = "test:tester";
+  cfg->auth_key = key;
+  cfg->retry_limit = retries;
+}
+
 static swift_conn *connect_auth(const char *auth_url, uint32_t retries, uint64_t delay_ns) {
   swift_config cfg;
-  swift_config_defaults(&cfg);
-  cfg.auth_url = auth_url;
-  cfg.auth_user = "test:tester";
-  cfg.auth_key = "testing";
-  cfg.retry_limit = retries;
+  auth_cfg(&cfg, auth_url, "testing", retries);
   cfg.retry_delay_ns = delay_ns;
   cfg.timeout_ns = 30ull * 1000000000ull;
   cfg.connection_pool_size = 4;
@@ -425,11 +431,7 @@ static void fault_suite(iswift *srv, const char *auth_url) {
   uint16_t port = iswift_port(srv);
   /* backoff shape: 20 ms, x2, limit 3 -> 4 attempts, sleeps 20+40+80 ms */
   swift_config cfg;
-  swift_config_defaults(&cfg);
-  cfg.auth_url = auth_url;
-  cfg.auth_user = "test:tester";
-  cfg.auth_key = "testing";
-  cfg.retry_limit = 3;
+  auth_cfg(&cfg, auth_url, "testing", 3);
   cfg.retry_delay_ns = 20000000;
   cfg.retry_exp_backoff = 2.0;
   cfg.stats_pkg = "swiftclient";
@@ -467,11 +469,7 @@ static void fault_suite(iswift *srv, const char *auth_url) {
   swift_conn_destroy(c);
 
   /* SwiftTimeout: a reply slower than the timeout is -ETIMEDOUT */
-  swift_config_defaults(&cfg);
-  cfg.auth_url = auth_url;
-  cfg.auth_user = "test:tester";
-  cfg.auth_key = "testing";
-  cfg.retry_limit = 0;
+  auth_cfg(&cfg, auth_url, "testing", 0);
   cfg.timeout_ns = 300000000;
   CHECK_RC(swift_conn_create(&cfg, &c), 0);
   iswift_faults slow = {.latency_ns = 1500000000};
@@ -588,11 +586,7 @@ static int run_real(const char *auth_url) {
   bad_requests(c, badc);
   /* a wrong key is refused (iswift accepts any key) */
   swift_config cfg;
-  swift_config_defaults(&cfg);
-  cfg.auth_url = auth_url;
-  cfg.auth_user = "test:tester";
-  cfg.auth_key = "wrong";
-  cfg.retry_limit = 0;
+  auth_cfg(&cfg, auth_url, "wrong", 0);
   swift_conn *bad = NULL;
   CHECK_RC(swift_conn_create(&cfg, &bad), -EACCES);
   /* a static token that Swift does not know: 401 is final */
