@@ -222,6 +222,7 @@ struct iswift {
   size_t nacct, acap;
   uint64_t mem_used;  /* bytes of object contents held */
   iswift_faults faults;
+  uint64_t inflight;  /* bytes reserved by request bodies being received */
   atomic_uint_fast64_t requests;
   atomic_uint_fast64_t connections;
 };
@@ -239,10 +240,11 @@ static double dice(void) { return (double)arc4random_uniform(1000000) / 10000.0;
 
 typedef struct {
   bool started;
-  bool too_large;
-  bool has_length; /* Content-Length or chunked framing was given */
-  unsigned char *body;
-  size_t len, cap;
+  bool too_large;   /* over MaxObjectSize: 413 */
+  bool no_space;    /* over MaxMemoryBytes: 507 */
+  bool has_length;  /* Content-Length or chunked framing was given */
+  isw_blob *body;   /* becomes the object's contents on PUT, without a copy */
+  size_t len, cap;  /* cap bytes are reserved in s->inflight */
 } reqctx;
 
 typedef struct {
@@ -676,7 +678,9 @@ static int object_put(call *c, account *a, container *ct, object *o) {
   if (c->strict && !rq->has_length) return 411;
   if (c->strict && !meta_ok(&c->req, "Object")) return 400;
   char etag[33];
-  md5_hex(rq->body ? rq->body : (const unsigned char *)"", rq->len, etag);
+  if (rq->no_space) return 507;
+  if (!rq->body && !(rq->body = blob_new(0))) return 500;
+  md5_hex(rq->body->data, rq->len, etag);
   const char *want = hm_get(&c->req, "Etag");
   if (c->strict && want) {
     char w[40];
@@ -689,17 +693,16 @@ static int object_put(call *c, account *a, container *ct, object *o) {
     if (strcasecmp(w, etag) != 0) return 422;
   }
   uint64_t old = o ? o->data->len : 0;
+  /* the body's reservation is still counted in inflight: compare without it */
   if (s->mem_used - old + rq->len > s->cfg.max_memory) return 507;
-  isw_blob *b = blob_new(rq->len);
-  if (!b) return 500;
-  if (rq->len) memcpy(b->data, rq->body, rq->len);
+  isw_blob *b = rq->body;
+  b->len = rq->len;
   bool created = !o;
   if (!o) {
     o = calloc(1, sizeof *o);
     if (!o || !(o->name = strdup(c->p.object)) || sv_insert(&ct->v, &ct->n, &ct->cap, o)) {
       if (o) free(o->name);
       free(o);
-      blob_unref(b);
       return 500;
     }
   } else if (c->strict) {
@@ -708,6 +711,9 @@ static int object_put(call *c, account *a, container *ct, object *o) {
   (void)created;
   if (o->data) blob_unref(o->data);
   o->data = b;
+  rq->body = NULL; /* now the object's; its reservation becomes mem_used */
+  s->inflight -= rq->cap;
+  rq->cap = 0;
   memcpy(o->etag, etag, sizeof etag);
   o->ts = now_ts();
   ct->bytes = ct->bytes - old + rq->len;
@@ -996,6 +1002,34 @@ static int dispatch(iswift *s, call *c, const char *url) {
   return rc;
 }
 
+/* Room for need body bytes, reserved against MaxMemoryBytes together with
+ * the stored objects (so concurrent uploads cannot exceed it either).
+ * false sets no_space. */
+static bool body_reserve(iswift *s, reqctx *rq, size_t need) {
+  if (need <= rq->cap) return true;
+  size_t nc = rq->cap ? rq->cap : 64 * 1024;
+  while (nc < need) nc *= 2;
+  if (nc > s->cfg.max_object_size) nc = need > s->cfg.max_object_size ? need : s->cfg.max_object_size;
+  pthread_mutex_lock(&s->mu);
+  bool ok = s->mem_used + s->inflight + (nc - rq->cap) <= s->cfg.max_memory;
+  if (ok) s->inflight += nc - rq->cap;
+  pthread_mutex_unlock(&s->mu);
+  isw_blob *nb = ok ? realloc(rq->body, sizeof *nb + nc + 1) : NULL;
+  if (!nb) {
+    if (ok) {
+      pthread_mutex_lock(&s->mu);
+      s->inflight -= nc - rq->cap;
+      pthread_mutex_unlock(&s->mu);
+    }
+    rq->no_space = true;
+    return false;
+  }
+  if (!rq->body) atomic_init(&nb->refs, 1);
+  rq->body = nb;
+  rq->cap = nc;
+  return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -1011,33 +1045,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     rq->has_length = cl || (te && strcasecmp(te, "chunked") == 0);
     if (cl) {
       unsigned long long want = strtoull(cl, NULL, 10);
-      if (want > s->cfg.max_object_size) {
+      if (want > s->cfg.max_object_size)
         rq->too_large = true;
-      } else if (want && !(rq->body = malloc(want))) {
-        return MHD_NO;
-      } else {
-        rq->cap = want;
-      }
+      else if (want)
+        body_reserve(s, rq, (size_t)want);
     }
     return MHD_YES;
   }
   if (*upload_data_size) {
     size_t n = *upload_data_size;
     *upload_data_size = 0;
-    if (rq->too_large || n > s->cfg.max_object_size - rq->len) {
-      rq->too_large = true; /* keep reading, answer 413 at the end */
-      return MHD_YES;
-    }
-    if (rq->len + n > rq->cap) {
-      size_t nc = rq->cap ? rq->cap : 64 * 1024;
-      while (nc < rq->len + n) nc *= 2;
-      if (nc > s->cfg.max_object_size) nc = s->cfg.max_object_size;
-      unsigned char *nb = realloc(rq->body, nc);
-      if (!nb) return MHD_NO;
-      rq->body = nb;
-      rq->cap = nc;
-    }
-    memcpy(rq->body + rq->len, upload_data, n);
+    if (!rq->too_large && n > s->cfg.max_object_size - rq->len) rq->too_large = true;
+    /* past a limit: keep reading, answer 413/507 at the end */
+    if (rq->too_large || rq->no_space || !body_reserve(s, rq, rq->len + n)) return MHD_YES;
+    memcpy(rq->body->data + rq->len, upload_data, n);
     rq->len += n;
     return MHD_YES;
   }
@@ -1065,11 +1086,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  (void)cls;
   (void)conn;
   (void)toe;
+  iswift *s = cls;
   reqctx *rq = *con_cls;
   if (rq) {
+    pthread_mutex_lock(&s->mu);
+    s->inflight -= rq->cap;
+    pthread_mutex_unlock(&s->mu);
     free(rq->body);
     free(rq);
     *con_cls = NULL;

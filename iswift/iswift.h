@@ -49,7 +49,8 @@ typedef struct iswift_config {
   /* additions */
   bool emulate_real_swift;           /* EmulateRealSwift (default false) */
   char store_dir[512];               /* StoreDirPath ("" = memory only) */
-  uint64_t max_memory;               /* MaxMemoryBytes: object bytes held (1 GiB) */
+  uint64_t max_memory;               /* MaxMemoryBytes: object bytes held plus
+                                        request bodies being received (1 GiB) */
   uint64_t max_object_size;          /* MaxObjectSize (64 MiB) */
   unsigned max_connections;          /* MaxConnections (256) */
   bool fault_admin;                  /* FaultAdminEnabled */

@@ -369,7 +369,11 @@ static void test_memory_cap(void **state) {
   expect("PUT", "/v1/A/c", NULL, NULL, -1, 201);
   expect("PUT", "/v1/A/c/one", NULL, b, 3l << 20, 201);
   expect("PUT", "/v1/A/c/two", NULL, b, 3l << 20, 507);
-  expect("PUT", "/v1/A/c/one", NULL, b, 3l << 20, 201); /* overwrite fits */
+  /* an upload is counted while it arrives, so even an overwrite needs room
+   * for the old and the new contents at once */
+  expect("PUT", "/v1/A/c/one", NULL, b, 3l << 20, 507);
+  expect("PUT", "/v1/A/c/small", NULL, b, 1l << 20, 201);
+  expect("DELETE", "/v1/A/c/small", NULL, NULL, -1, 204);
   expect("DELETE", "/v1/A/c/one", NULL, NULL, -1, 204);
   expect("PUT", "/v1/A/c/two", NULL, b, 3l << 20, 201);
   free(b);
