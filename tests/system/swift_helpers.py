@@ -1,11 +1,39 @@
-"""Helpers shared by the ickpt and idestroy system tests: plain Swift
-requests, reachability, and an iswift process on an ephemeral port."""
+"""Helpers shared by the ickpt and idestroy system tests: a base for the
+fake Swift servers, plain Swift requests, reachability, and an iswift
+process on an ephemeral port."""
 import http.client
+import http.server
 import os
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler that logs nothing and has reply()."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, body=b"", headers=None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def serve(handler):
+    """A threading server for handler on 127.0.0.1 and an ephemeral port,
+    running in a daemon thread. Stop with shutdown() + server_close()."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def swift_request(method, url, token=None, headers=None, body=None):

@@ -13,7 +13,6 @@ flow runs against the project's iswift (exit 77 until it is built).
 Every daemon listens on an ephemeral port read back from its log line.
 """
 import http.client
-import http.server
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ import unittest
 import urllib.request
 import uuid
 
-from swift_helpers import reachable, start_iswift
+from swift_helpers import QuietHandler, reachable, serve, start_iswift
 
 ICKPT = None
 GOOD = "AUTH_tk_good"
@@ -49,12 +48,7 @@ class FakeSwift:
         self.user_agents = set()
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 fake.requests += 1
                 fake.user_agents.add(self.headers.get("User-Agent"))
@@ -67,15 +61,8 @@ class FakeSwift:
                     return self.reply(404, b"")
                 self.reply(200, body)
 
-            def reply(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path=OBJ0):
         return "http://127.0.0.1:%d%s" % (self.port, path)

@@ -13,8 +13,6 @@ real    the Swift all-in-one on 127.0.0.1:8080 (tempauth test:tester/testing)
         with more objects than one listing page (10000) holds; exit 77 when it
         is not reachable.
 """
-import http.client
-import http.server
 import os
 import pty
 import select
@@ -29,7 +27,7 @@ import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from swift_helpers import reachable, start_iswift, swift_request
+from swift_helpers import QuietHandler, reachable, serve, start_iswift, swift_request
 
 IDESTROY = None
 ISWIFT = None
@@ -52,21 +50,7 @@ class FakeSwift:
         self.user_agents = set()
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def reply(self, status, body=b"", headers=None):
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def parts(self):
                 u = urllib.parse.urlsplit(self.path)
                 segs = [urllib.parse.unquote(s) for s in u.path.split("/", 4)[1:]]
@@ -151,9 +135,8 @@ class FakeSwift:
                     with fake.lock:
                         fake.active -= 1
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def auth_url(self):
