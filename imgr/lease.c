@@ -379,12 +379,25 @@ static rec *queue_head(lease *l) {
   return p ? CONTAINER(p, rec, link) : NULL;
 }
 
+/* The queue head, after denying heads whose mount expired earlier in this
+ * step (their revocation is pending in process_expired): nothing is ever
+ * granted to a mount on its way out. */
+static rec *queue_head_live(ctx *c, lease *l) {
+  rec *h;
+  while ((h = queue_head(l)) && h->m->expired) {
+    dl_del(&h->link);
+    reply_rec(c, h, LEASE_REPLY_DENIED);
+    rec_free(c->e, h);
+  }
+  return h;
+}
+
 /* Grant Shared to the leading shared requests of the queue (stops at the
  * first exclusive request). Returns how many. */
 static size_t grant_leading_shared(ctx *c, lease *l) {
   size_t n = 0;
   rec *h;
-  while ((h = queue_head(l)) && h->st == LEASE_RECORD_SHARED_REQUESTED) {
+  while ((h = queue_head_live(c, l)) && h->st == LEASE_RECORD_SHARED_REQUESTED) {
     dl_del(&h->link);
     grant_s(c, l, h);
     n++;
@@ -397,7 +410,7 @@ static size_t grant_leading_shared(ctx *c, lease *l) {
  * (the original's behaviour after the last shared holder or a demoting
  * holder releases). Returns false when the lease was freed. */
 static bool grant_from_queue(ctx *c, lease *l, bool upgrade_lone) {
-  rec *h = queue_head(l);
+  rec *h = queue_head_live(c, l);
   l->sent = 0;
   if (!h) {
     l->st = LEASE_STATE_NONE;
@@ -514,9 +527,13 @@ static bool holder_leave(ctx *c, rec *r) {
   }
 }
 
+static bool rec_is_waiter(const rec *r) {
+  return r->st == LEASE_RECORD_SHARED_REQUESTED || r->st == LEASE_RECORD_EXCLUSIVE_REQUESTED;
+}
+
 /* Remove a record whatever it is: a waiter is Denied, a holder leaves. */
 static void rec_revoke(ctx *c, rec *r) {
-  if (r->st == LEASE_RECORD_SHARED_REQUESTED || r->st == LEASE_RECORD_EXCLUSIVE_REQUESTED) {
+  if (rec_is_waiter(r)) {
     lease *l = r->l;
     dl_del(&r->link);
     reply_rec(c, r, LEASE_REPLY_DENIED);
@@ -527,6 +544,8 @@ static void rec_revoke(ctx *c, rec *r) {
   holder_leave(c, r);
 }
 
+/* Waiters of other mounts may be granted meanwhile; waiters of expired
+ * mounts never are (queue_head_live). */
 static void mount_revoke_all(ctx *c, mount *m) {
   dl *p;
   while ((p = dl_first(&m->recs))) rec_revoke(c, CONTAINER(p, rec, mlink));

@@ -57,6 +57,17 @@ static void on_reply(void *arg, lease_reply r) {
   s->reply = r;
 }
 
+/* Waiting requests answer through a proxy: a test's slots live on its
+ * stack, and teardown's unmounts still answer whatever waits (Denied). */
+typedef struct { slot *target; } proxy;
+static proxy proxies[256];
+static size_t nproxies;
+
+static void on_proxy_reply(void *arg, lease_reply r) {
+  proxy *p = arg;
+  if (p->target) on_reply(p->target, r);
+}
+
 typedef struct { char mount[LEASE_MOUNT_ID_MAX + 1]; lease_interrupt_type type; uint64_t inode; } intr;
 #define MAXREC 100000
 static intr intrs[MAXREC];
@@ -132,6 +143,8 @@ static slot never; /* the callback of requests answered at once */
 
 static int teardown(void **state) {
   (void)state;
+  for (size_t i = 0; i < nproxies; i++) proxies[i].target = NULL;
+  nproxies = 0;
   static const char *const ids[] = {"A", "B", "C", "D"};
   for (int i = 0; i < 4; i++) lease_mount_remove(E, ids[i]);
   lease_snapshot *s;
@@ -160,7 +173,10 @@ static lease_reply now_(const char *m, uint64_t ino, lease_request_type t) {
 static void wait_(const char *m, uint64_t ino, lease_request_type t, slot *s) {
   lease_reply r = DENIED;
   memset(s, 0, sizeof *s);
-  assert_int_equal(lease_request(E, m, ino, t, on_reply, s, &r, &s->ticket), 0);
+  assert_true(nproxies < sizeof proxies / sizeof proxies[0]);
+  proxy *p = &proxies[nproxies++];
+  p->target = s;
+  assert_int_equal(lease_request(E, m, ino, t, on_proxy_reply, p, &r, &s->ticket), 0);
   assert_int_equal(r, PENDING);
 }
 
@@ -970,6 +986,22 @@ static void t_expiry_revokes_whole_mount(void **st_) {
   assert_int_equal(rst("A", 4), LEASE_RECORD_NONE);
 }
 
+/* Two mounts expire in one step; one waits for a lease the other holds.
+ * Releasing the holder must not grant anything to the dying waiter. */
+static void t_expiry_two_mounts_no_grant_to_dying(void **st_) {
+  (void)st_;
+  slot sc, sa2;
+  shared_releasing(&sc); /* A and B share inode 1, C waits for exclusive */
+  assert_int_equal(now_("B", 2, X), EXCL); /* recently: no interrupts on 2 */
+  wait_("A", 2, X, &sa2);
+  advance((uint64_t)LIMIT * IVL);
+  assert_true(was_expired("A"));
+  assert_true(was_expired("B"));
+  expect_answer(&sc, EXCL);
+  expect_answer(&sa2, DENIED);
+  assert_int_equal(st(2), -1);
+}
+
 /* ==== 3.6.7 stop ==== */
 
 static void t_stop_exclusive(void **st_) {
@@ -1483,10 +1515,15 @@ static void t_realtime_wait_and_timer_thread(void **st_) {
 /* ==== randomized sequences with invariants ==== */
 
 #define RM 3 /* mounts */
-#define RI 3 /* inodes */
-#define RSLOTS 4096
+#define RI 4 /* inodes */
+#define RSLOTS 8192
 
-typedef struct { slot s; int mount, inode; bool cancelled; } rslot;
+typedef struct {
+  slot s;
+  int mount, inode;
+  bool cancelled;
+  char id[8]; /* the mount id at request time */
+} rslot;
 static rslot rslots[RSLOTS];
 static size_t nrslots;
 static char rids[RM][8];
@@ -1552,18 +1589,40 @@ static void check_invariants(void) {
   for (size_t i = 0; i < nrslots; i++) assert_true(rslots[i].s.count <= 1); /* exactly once */
 }
 
+/* The answer a mount receives must match its record at that moment (the
+ * callback runs right after the step that decided it, engine unlocked). */
+static void check_reply_state(const char *id, int ino, lease_reply r) {
+  lease_record_state rs = rst(id, (uint64_t)ino);
+  switch (r) {
+  case SHARED: assert_int_equal(rs, LEASE_RECORD_SHARED_GRANTED); break;
+  case EXCL:
+  case PROMOTED: assert_int_equal(rs, LEASE_RECORD_EXCLUSIVE_GRANTED); break;
+  case DEMOTED:
+    assert_true(rs == LEASE_RECORD_SHARED_GRANTED || rs == LEASE_RECORD_EXCLUSIVE_RELEASING);
+    break;
+  case RELEASED: assert_int_equal(rs, LEASE_RECORD_NONE); break;
+  default: break;
+  }
+}
+
+static void on_rand_reply(void *arg, lease_reply r) {
+  rslot *rs = arg;
+  on_reply(&rs->s, r);
+  check_reply_state(rs->id, rs->inode, r);
+}
+
 static void rsubmit(int m, int ino, lease_request_type t) {
   if (nrslots >= RSLOTS) return;
   rslot *rs = &rslots[nrslots];
   memset(rs, 0, sizeof *rs);
+  rs->mount = m;
+  rs->inode = ino;
+  snprintf(rs->id, sizeof rs->id, "%s", rids[m]);
   lease_reply r;
-  int rc = lease_request(E, rids[m], (uint64_t)ino, t, on_reply, &rs->s, &r, &rs->s.ticket);
+  int rc = lease_request(E, rids[m], (uint64_t)ino, t, on_rand_reply, rs, &r, &rs->s.ticket);
   assert_true(rc == 0 || rc == -ENOENT || rc == -ESRCH);
-  if (rc == 0 && r == PENDING) {
-    rs->mount = m;
-    rs->inode = ino;
-    nrslots++;
-  }
+  if (rc == 0 && r == PENDING) nrslots++;
+  else if (rc == 0) check_reply_state(rids[m], ino, r);
 }
 
 /* A well-behaved client answers its interrupts (Release or Demote). */
@@ -1590,8 +1649,8 @@ static void run_random(uint64_t seed) {
   lease_engine_destroy(E);
   lease_config c;
   test_config(&c);
-  c.lease_evict_low_limit = 1;
-  c.lease_evict_high_limit = 2;
+  c.lease_evict_low_limit = 2;
+  c.lease_evict_high_limit = 3;
   start_with(&c, 0);
   rng = seed;
   nrslots = 0;
@@ -1600,7 +1659,7 @@ static void run_random(uint64_t seed) {
     snprintf(rids[m], sizeof rids[m], "m%d.0", m);
     assert_int_equal(lease_mount_add(E, rids[m], "vol"), 0);
   }
-  for (int step = 0; step < 600; step++) {
+  for (int step = 0; step < 1500; step++) {
     size_t mark = nintr;
     int m = (int)rnd(RM), ino = 1 + (int)rnd(RI);
     switch (rnd(10)) {
@@ -1618,7 +1677,7 @@ static void run_random(uint64_t seed) {
         }
       }
       break;
-    case 7: if (rnd(4) == 0) lease_stop(E, "vol", (uint64_t)ino); break;
+    case 7: if (rnd(8) == 0) lease_stop(E, "vol", (uint64_t)ino); break;
     case 8: if (rnd(6) == 0) remount(m); break;
     default: break;
     }
@@ -1665,7 +1724,7 @@ static void run_random(uint64_t seed) {
 
 static void t_random_sequences(void **st_) {
   (void)st_;
-  for (uint64_t seed = 1; seed <= 60; seed++) run_random(seed * 0x9E3779B97F4A7C15ULL);
+  for (uint64_t seed = 1; seed <= 200; seed++) run_random(seed * 0x9E3779B97F4A7C15ULL);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1725,6 +1784,7 @@ int main(void) {
       T(t_expiry_exclusive_demoting),
       T(t_expiry_exclusive_releasing),
       T(t_expiry_revokes_whole_mount),
+      T(t_expiry_two_mounts_no_grant_to_dying),
       T(t_stop_exclusive),
       T(t_stop_shared),
       T(t_stop_denies_promotion),
