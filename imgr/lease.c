@@ -408,36 +408,35 @@ static size_t grant_leading_shared(ctx *c, lease *l) {
 /* No holder is left: hand the lease to the queue, or free it when nobody
  * waits. upgrade_lone: a shared head with nothing behind it gets Exclusive
  * (the original's behaviour after the last shared holder or a demoting
- * holder releases). Returns false when the lease was freed. */
-static bool grant_from_queue(ctx *c, lease *l, bool upgrade_lone) {
+ * holder releases). */
+static void grant_from_queue(ctx *c, lease *l, bool upgrade_lone) {
   rec *h = queue_head_live(c, l);
   l->sent = 0;
   if (!h) {
     l->st = LEASE_STATE_NONE;
     lease_free(c->e, l);
-    return false;
+    return;
   }
   if (h->st == LEASE_RECORD_EXCLUSIVE_REQUESTED ||
       (upgrade_lone && h->link.next == &l->queue)) {
     dl_del(&h->link);
     grant_x(c, l, h, LEASE_REPLY_EXCLUSIVE);
-    return true;
+    return;
   }
   grant_leading_shared(c, l);
   l->st = LEASE_STATE_SHARED_GRANTED_RECENTLY;
   timer_set(c, l, TIMER_LONG_AGO);
-  return true;
 }
 
 /* The holders are gone; a pending promoter comes first. */
-static bool after_holders_gone(ctx *c, lease *l, bool upgrade_lone) {
+static void after_holders_gone(ctx *c, lease *l, bool upgrade_lone) {
   if (l->promoting) {
     rec *p = l->promoting;
     l->promoting = NULL;
     grant_x(c, l, p, LEASE_REPLY_PROMOTED);
-    return true;
+    return;
   }
-  return grant_from_queue(c, l, upgrade_lone);
+  grant_from_queue(c, l, upgrade_lone);
 }
 
 static void start_interrupts(ctx *c, lease *l) {
@@ -475,17 +474,51 @@ static void demote_exclusive(ctx *c, lease *l) {
   l->st = LEASE_STATE_EXCLUSIVE_DEMOTING;
 }
 
-/* SharedGrantedRecently with holders and no promoter: queued shared requests
- * (queued behind a request that has since gone) may join at once. */
-static void settle_shared(ctx *c, lease *l) {
-  if (l->st == LEASE_STATE_SHARED_GRANTED_RECENTLY && !l->promoting &&
-      grant_leading_shared(c, l) > 0)
-    timer_set(c, l, TIMER_LONG_AGO);
+/* A waiter or a promoter went away (cancel, unmount, expiry) while holders
+ * remain. In SharedGrantedRecently, shared requests queued behind it may
+ * join at once. When nobody waits any more, an interrupt round in progress
+ * ends and the holders keep their lease (LongAgo): no mount is expired for a
+ * lease nobody wants. This is safe for clients that already received the
+ * interrupt: a Release (or Demote) they send is accepted in LongAgo too. */
+static void waiter_gone(ctx *c, lease *l) {
+  if (l->stopping) return;
+  if (l->st == LEASE_STATE_SHARED_GRANTED_RECENTLY && !l->promoting) {
+    if (grant_leading_shared(c, l) > 0) timer_set(c, l, TIMER_LONG_AGO);
+    return;
+  }
+  if (!dl_empty(&l->queue) || l->promoting) return;
+  dl *p;
+  switch (l->st) {
+  case LEASE_STATE_SHARED_RELEASING:
+    while ((p = dl_first(&l->releasing))) {
+      rec *r = CONTAINER(p, rec, link);
+      dl_del(p);
+      r->st = LEASE_RECORD_SHARED_GRANTED;
+      dl_push_tail(&l->shared, &r->link);
+    }
+    l->st = LEASE_STATE_SHARED_GRANTED_LONG_AGO;
+    break;
+  case LEASE_STATE_EXCLUSIVE_RELEASING:
+    l->excl = CONTAINER(l->releasing.next, rec, link);
+    dl_del(&l->excl->link);
+    l->excl->st = LEASE_RECORD_EXCLUSIVE_GRANTED;
+    l->st = LEASE_STATE_EXCLUSIVE_GRANTED_LONG_AGO;
+    break;
+  case LEASE_STATE_EXCLUSIVE_DEMOTING:
+    l->excl = l->demoting;
+    l->demoting = NULL;
+    l->excl->st = LEASE_RECORD_EXCLUSIVE_GRANTED;
+    l->st = LEASE_STATE_EXCLUSIVE_GRANTED_LONG_AGO;
+    break;
+  default:
+    return;
+  }
+  timer_cancel(c->e, l);
+  l->sent = 0;
 }
 
-/* A holder leaves (client Release, or revocation). The record is freed.
- * Returns false when the lease was freed. */
-static bool holder_leave(ctx *c, rec *r) {
+/* A holder leaves (client Release, or revocation). The record is freed. */
+static void holder_leave(ctx *c, rec *r) {
   lease_engine *e = c->e;
   lease *l = r->l;
   switch (r->st) {
@@ -493,37 +526,41 @@ static bool holder_leave(ctx *c, rec *r) {
     bool recently = l->st == LEASE_STATE_SHARED_GRANTED_RECENTLY;
     dl_del(&r->link);
     rec_free(e, r);
-    if (!dl_empty(&l->shared)) return true;
+    if (!dl_empty(&l->shared)) return;
     timer_cancel(e, l);
-    return after_holders_gone(c, l, recently);
+    after_holders_gone(c, l, recently);
+    return;
   }
   case LEASE_RECORD_SHARED_RELEASING:
     dl_del(&r->link);
     rec_free(e, r);
-    if (!dl_empty(&l->releasing)) return true;
+    if (!dl_empty(&l->releasing)) return;
     timer_cancel(e, l);
-    return after_holders_gone(c, l, false);
+    after_holders_gone(c, l, false);
+    return;
   case LEASE_RECORD_EXCLUSIVE_GRANTED:
   case LEASE_RECORD_EXCLUSIVE_RELEASING:
     if (r == l->excl) l->excl = NULL; else dl_del(&r->link);
     rec_free(e, r);
     timer_cancel(e, l);
-    return grant_from_queue(c, l, false);
+    grant_from_queue(c, l, false);
+    return;
   case LEASE_RECORD_EXCLUSIVE_DEMOTING:
     l->demoting = NULL;
     rec_free(e, r);
     timer_cancel(e, l);
-    return grant_from_queue(c, l, true);
+    grant_from_queue(c, l, true);
+    return;
   case LEASE_RECORD_SHARED_PROMOTING:
     /* Only by revocation: the promotion is abandoned. */
     l->promoting = NULL;
     reply_rec(c, r, LEASE_REPLY_DENIED);
     rec_free(e, r);
     if (l->st == LEASE_STATE_SHARED_PROMOTING) l->st = LEASE_STATE_SHARED_RELEASING;
-    settle_shared(c, l);
-    return true;
+    waiter_gone(c, l);
+    return;
   default: /* waiting records are not holders */
-    return true;
+    return;
   }
 }
 
@@ -538,7 +575,7 @@ static void rec_revoke(ctx *c, rec *r) {
     dl_del(&r->link);
     reply_rec(c, r, LEASE_REPLY_DENIED);
     rec_free(c->e, r);
-    settle_shared(c, l);
+    waiter_gone(c, l);
     return;
   }
   holder_leave(c, r);
@@ -1124,7 +1161,7 @@ int lease_cancel(lease_engine *e, const char *mount_id, uint64_t inode, uint64_t
       if (r->st == LEASE_RECORD_SHARED_REQUESTED || r->st == LEASE_RECORD_EXCLUSIVE_REQUESTED) {
         dl_del(&r->link);
         rec_free(e, r);
-        settle_shared(&c, l);
+        waiter_gone(&c, l);
       }
       /* a deferred promote stays, unanswered (lease.h) */
     }

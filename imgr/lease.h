@@ -58,6 +58,10 @@
  *     Denied. Requests from an expired mount return -ESRCH.
  *   - lease_mount_remove (Unmount, dead mount) does the same at once, and
  *     also cancels the mount's waiting requests (imgr.md 6.12).
+ *   - When the last waiter of an interrupt round goes away (cancel, unmount,
+ *     expiry) the round ends and the holders keep the lease in the LongAgo
+ *     state; their answer to the interrupt (Release, or Demote) is still
+ *     accepted there. Nobody is expired for a lease nobody wants.
  *   - No Release to a record that never existed turns a lease into a stale
  *     state; impossible states of the original are unreachable here and no
  *     path exits the process.

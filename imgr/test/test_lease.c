@@ -1353,10 +1353,52 @@ static void t_unmount_in_promoting_state(void **st_) {
   shared_promoting(&pa);
   assert_int_equal(lease_mount_remove(E, "A"), 0);
   expect_answer(&pa, DENIED);
-  assert_int_equal(st(1), LEASE_STATE_SHARED_RELEASING);
-  assert_int_equal(now_("B", 1, R), RELEASED);
+  /* nobody wants the lease any more: B keeps it, the round ends */
+  assert_int_equal(st(1), LEASE_STATE_SHARED_GRANTED_LONG_AGO);
+  assert_int_equal(rst("B", 1), LEASE_RECORD_SHARED_GRANTED);
+  advance((uint64_t)LIMIT * IVL * 2);
+  assert_false(was_expired("B"));
+  assert_int_equal(now_("B", 1, R), RELEASED); /* its answer to the interrupt */
   assert_int_equal(st(1), -1);
   assert_int_equal(lease_mount_add(E, "A", "vol"), 0);
+}
+
+/* The only waiter goes away during an interrupt round: the round ends, the
+ * holders keep the lease, and their late answers are still accepted. */
+static void t_round_ends_when_nobody_waits(void **st_) {
+  (void)st_;
+  slot sc, sb;
+  shared_releasing(&sc);
+  advance(IVL);
+  assert_int_equal(lease_cancel(E, "C", 1, sc.ticket), 0);
+  assert_int_equal(st(1), LEASE_STATE_SHARED_GRANTED_LONG_AGO);
+  assert_int_equal(rst("A", 1), LEASE_RECORD_SHARED_GRANTED);
+  assert_int_equal(lease_engine_next_deadline(E, &(uint64_t){0}), -ENOENT);
+  advance((uint64_t)LIMIT * IVL * 2);
+  assert_int_equal(count_intr("A", INT_R, 1), 2);
+  assert_int_equal(nexpired, 0);
+  assert_int_equal(now_("A", 1, R), RELEASED);
+  assert_int_equal(now_("B", 1, R), RELEASED);
+
+  exclusive_releasing(&sb);
+  assert_int_equal(lease_mount_remove(E, "B"), 0); /* waiter unmounted */
+  assert_int_equal(lease_mount_add(E, "B", "vol"), 0);
+  expect_answer(&sb, DENIED);
+  assert_int_equal(st(1), LEASE_STATE_EXCLUSIVE_GRANTED_LONG_AGO);
+  assert_int_equal(rst("A", 1), LEASE_RECORD_EXCLUSIVE_GRANTED);
+  assert_int_equal(lease_check(E, "A", 1, LEASE_ACCESS_WRITE), 0);
+  advance((uint64_t)LIMIT * IVL * 2);
+  assert_int_equal(nexpired, 0);
+  assert_int_equal(now_("A", 1, R), RELEASED);
+
+  exclusive_demoting(&sb);
+  assert_int_equal(lease_cancel(E, "B", 1, sb.ticket), 0);
+  assert_int_equal(st(1), LEASE_STATE_EXCLUSIVE_GRANTED_LONG_AGO);
+  advance((uint64_t)LIMIT * IVL * 2);
+  assert_int_equal(nexpired, 0);
+  assert_int_equal(now_("A", 1, D), DEMOTED); /* late answer to the Demote */
+  assert_int_equal(st(1), LEASE_STATE_SHARED_GRANTED_RECENTLY);
+  assert_int_equal(now_("A", 1, R), RELEASED);
 }
 
 /* ==== checks, snapshot, stats ==== */
@@ -1583,6 +1625,17 @@ static void check_invariants(void) {
     if (l->state == LEASE_STATE_SHARED_GRANTED_LONG_AGO) assert_int_equal(nw, 0);
     if (l->state == LEASE_STATE_EXCLUSIVE_GRANTED_LONG_AGO) assert_int_equal(nw, 0);
     if (l->stopping) assert_int_equal(nw, 0);
+    size_t npromoting = 0;
+    for (size_t j = 0; j < l->nrecords; j++)
+      npromoting += l->records[j].state == LEASE_RECORD_SHARED_PROMOTING;
+    assert_true(npromoting <= 1);
+    /* an interrupt round outside a stop always has someone waiting for it */
+    if (!l->stopping && (l->state == LEASE_STATE_SHARED_RELEASING ||
+                         l->state == LEASE_STATE_EXCLUSIVE_RELEASING ||
+                         l->state == LEASE_STATE_EXCLUSIVE_DEMOTING))
+      assert_true(nw > 0);
+    if (l->state == LEASE_STATE_SHARED_PROMOTING) assert_int_equal(npromoting, 1);
+    if (l->interrupts_sent) assert_true(l->interrupts_sent <= LIMIT);
   }
   assert_true(s->nwaiting >= waiting_recs);
   lease_snapshot_free(s);
@@ -1804,6 +1857,7 @@ int main(void) {
       T(t_unmount_releases_everything),
       T(t_unmount_promoter),
       T(t_unmount_in_promoting_state),
+      T(t_round_ends_when_nobody_waits),
       T(t_lease_check),
       T(t_snapshot),
       T(t_stats_registered),
