@@ -1554,6 +1554,126 @@ static void t_realtime_wait_and_timer_thread(void **st_) {
   RT = NULL;
 }
 
+/* ==== upstream TestRPCLease, single inode with 21 clients, then 5 inodes ==== */
+
+#define NCL 21
+static char cl_names[NCL][8];
+static const char *cl(int i) { return cl_names[i]; }
+
+static void t_upstream_rpc_lease_script(void **st_) {
+  (void)st_;
+  slot a, b, c;
+  for (int i = 0; i < NCL; i++) {
+    snprintf(cl_names[i], sizeof cl_names[i], "c%d", i);
+    assert_int_equal(lease_mount_add(E, cl(i), "vol"), 0);
+  }
+  /* "1 Shared", "2 Shared", "3 Shared" */
+  for (int n = 1; n <= 3; n++) {
+    for (int i = 0; i < n; i++) assert_int_equal(now_(cl(i), 1, S), SHARED);
+    for (int i = 0; i < n; i++) assert_int_equal(now_(cl(i), 1, R), RELEASED);
+  }
+  /* "1 Exclusive", "1 Exclusive then Demote" */
+  assert_int_equal(now_(cl(0), 1, X), EXCL);
+  assert_int_equal(now_(cl(0), 1, R), RELEASED);
+  assert_int_equal(now_(cl(0), 1, X), EXCL);
+  assert_int_equal(now_(cl(0), 1, D), DEMOTED);
+  assert_int_equal(now_(cl(0), 1, R), RELEASED);
+  /* "1 Exclusive then 1 Shared leading to Demotion" */
+  assert_int_equal(now_(cl(0), 1, X), EXCL);
+  wait_(cl(1), 1, S, &a);
+  advance(MIN);
+  assert_int_equal(count_intr(cl(0), INT_D, 1), 1);
+  assert_int_equal(now_(cl(0), 1, D), DEMOTED);
+  expect_answer(&a, SHARED);
+  assert_int_equal(now_(cl(0), 1, R), RELEASED);
+  assert_int_equal(now_(cl(1), 1, R), RELEASED);
+  /* "1 Shared then 1 Exclusive leading to Release" and "1 Exclusive then 1
+   * Exclusive leading to Release" */
+  for (int k = 0; k < 2; k++) {
+    nintr = 0;
+    assert_int_equal(now_(cl(0), 1, k ? X : S), k ? EXCL : SHARED);
+    wait_(cl(1), 1, X, &a);
+    advance(MIN);
+    assert_int_equal(count_intr(cl(0), INT_R, 1), 1);
+    assert_int_equal(now_(cl(0), 1, R), RELEASED);
+    expect_answer(&a, EXCL);
+    assert_int_equal(now_(cl(1), 1, R), RELEASED);
+  }
+  /* "2 Shared then Promotion leading to Release" */
+  nintr = 0;
+  assert_int_equal(now_(cl(0), 1, S), SHARED);
+  assert_int_equal(now_(cl(1), 1, S), SHARED);
+  wait_(cl(0), 1, P, &a);
+  advance(MIN);
+  assert_int_equal(count_intr(cl(1), INT_R, 1), 1);
+  assert_int_equal(now_(cl(1), 1, R), RELEASED);
+  expect_answer(&a, PROMOTED);
+  assert_int_equal(now_(cl(0), 1, R), RELEASED);
+  /* "1 Exclusive then 2 Shared leading to Demotion" */
+  nintr = 0;
+  assert_int_equal(now_(cl(0), 1, X), EXCL);
+  wait_(cl(1), 1, S, &a);
+  wait_(cl(2), 1, S, &b);
+  advance(MIN);
+  assert_int_equal(count_intr(cl(0), INT_D, 1), 1);
+  assert_int_equal(now_(cl(0), 1, D), DEMOTED);
+  expect_answer(&a, SHARED);
+  expect_answer(&b, SHARED);
+  for (int i = 0; i < 3; i++) assert_int_equal(now_(cl(i), 1, R), RELEASED);
+  /* "2 Shared then 1 Exclusive leading to Release" */
+  nintr = 0;
+  assert_int_equal(now_(cl(0), 1, S), SHARED);
+  assert_int_equal(now_(cl(1), 1, S), SHARED);
+  wait_(cl(2), 1, X, &a);
+  advance(MIN);
+  assert_int_equal(count_intr(cl(0), INT_R, 1), 1);
+  assert_int_equal(count_intr(cl(1), INT_R, 1), 1);
+  assert_int_equal(now_(cl(0), 1, R), RELEASED);
+  assert_int_equal(now_(cl(1), 1, R), RELEASED);
+  expect_answer(&a, EXCL);
+  assert_int_equal(now_(cl(2), 1, R), RELEASED);
+  /* "2 Exclusives leading to Release that Expires": exactly the limit */
+  nintr = 0;
+  assert_int_equal(now_(cl(0), 1, X), EXCL);
+  wait_(cl(1), 1, X, &a);
+  advance(MIN + (uint64_t)LIMIT * IVL);
+  assert_int_equal(count_intr(cl(0), INT_R, 1), LIMIT);
+  expect_answer(&a, EXCL);
+  assert_true(was_expired(cl(0))); /* the upstream TODO: implicit unmount */
+  assert_int_equal(now_(cl(1), 1, R), RELEASED);
+  assert_int_equal(lease_mount_remove(E, cl(0)), 0);
+  /* "2 Shared then 2 Promotions leading to Release" */
+  nintr = 0;
+  assert_int_equal(now_(cl(1), 1, S), SHARED);
+  assert_int_equal(now_(cl(2), 1, S), SHARED);
+  wait_(cl(1), 1, P, &a);
+  advance(MIN);
+  assert_int_equal(count_intr(cl(2), INT_R, 1), 1);
+  assert_int_equal(now_(cl(2), 1, P), DENIED);
+  assert_int_equal(now_(cl(2), 1, R), RELEASED);
+  expect_answer(&a, PROMOTED);
+  assert_int_equal(now_(cl(1), 1, R), RELEASED);
+  /* "20 Shared" */
+  for (int i = 1; i < NCL; i++) assert_int_equal(now_(cl(i), 1, S), SHARED);
+  for (int i = 1; i < NCL; i++) assert_int_equal(now_(cl(i), 1, R), RELEASED);
+  /* "20 Exclusives": a chain of hand-offs */
+  nintr = 0;
+  assert_int_equal(now_(cl(1), 1, X), EXCL);
+  for (int i = 2; i < NCL; i++) {
+    wait_(cl(i), 1, X, &c);
+    advance(MIN);
+    assert_int_equal(count_intr(cl(i - 1), INT_R, 1), 1);
+    assert_int_equal(now_(cl(i - 1), 1, R), RELEASED);
+    expect_answer(&c, EXCL);
+  }
+  assert_int_equal(now_(cl(NCL - 1), 1, R), RELEASED);
+  assert_int_equal(st(1), -1);
+  /* multi-inode: exclusive grants are independent per inode */
+  for (int i = 1; i <= 5; i++) assert_int_equal(now_(cl(i), (uint64_t)i, X), EXCL);
+  for (int i = 1; i <= 5; i++) assert_int_equal(now_(cl(i), (uint64_t)i, R), RELEASED);
+  for (int i = 1; i < NCL; i++) assert_int_equal(lease_mount_remove(E, cl(i)), 0);
+}
+
 /* ==== randomized sequences with invariants ==== */
 
 #define RM 3 /* mounts */
@@ -1862,6 +1982,7 @@ int main(void) {
       T(t_snapshot),
       T(t_stats_registered),
       T(t_realtime_wait_and_timer_thread),
+      T(t_upstream_rpc_lease_script),
       T(t_random_sequences),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
