@@ -226,22 +226,20 @@ static mount *mount_find(lease_engine *e, const char *id) {
   }
   return NULL;
 }
-static uint64_t rec_hash(const mount *m, uint64_t inode) {
-  return mix64((uint64_t)(uintptr_t)m * 31 + mix64(inode));
+/* Records are keyed by (mount, inode), leases by (volume, inode). */
+static uint64_t key_hash(const void *owner, uint64_t inode) {
+  return mix64((uint64_t)(uintptr_t)owner * 31 + mix64(inode));
 }
 static rec *rec_find(lease_engine *e, mount *m, uint64_t inode) {
-  uint64_t h = rec_hash(m, inode);
+  uint64_t h = key_hash(m, inode);
   for (hnode *p = ht_bucket(&e->recs, h); p; p = p->next) {
     rec *r = CONTAINER(p, rec, h);
     if (p->hash == h && r->m == m && r->l->inode == inode) return r;
   }
   return NULL;
 }
-static uint64_t lease_hash(const volume *v, uint64_t inode) {
-  return mix64((uint64_t)(uintptr_t)v * 17 + mix64(inode));
-}
 static lease *lease_find(lease_engine *e, volume *v, uint64_t inode) {
-  uint64_t h = lease_hash(v, inode);
+  uint64_t h = key_hash(v, inode);
   for (hnode *p = ht_bucket(&e->leases, h); p; p = p->next) {
     lease *l = CONTAINER(p, lease, h);
     if (p->hash == h && l->vol == v && l->inode == inode) return l;
@@ -1048,7 +1046,7 @@ static int new_lease(lease_engine *e, volume *v, uint64_t inode, lease **out) {
   dl_init(&l->shared); dl_init(&l->releasing); dl_init(&l->queue);
   dl_init(&l->tlink); dl_init(&l->lru);
   dl_push_tail(&e->lru, &l->lru);
-  ht_insert(&e->leases, &l->h, lease_hash(v, inode));
+  ht_insert(&e->leases, &l->h, key_hash(v, inode));
   e->nleases++;
   *out = l;
   return 0;
@@ -1105,7 +1103,7 @@ int lease_request(lease_engine *e, const char *mount_id, uint64_t inode,
                                          : LEASE_RECORD_EXCLUSIVE_REQUESTED;
     dl_init(&r->link);
     dl_push_tail(&m->recs, &r->mlink);
-    ht_insert(&e->recs, &r->h, rec_hash(m, inode));
+    ht_insert(&e->recs, &r->h, key_hash(m, inode));
     r->sync = &out;
     r->ev = ev; ev = NULL;
     if (created) evict(&c); /* may stop l itself when the low limit is 0 */
