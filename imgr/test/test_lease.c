@@ -1554,6 +1554,83 @@ static void t_realtime_wait_and_timer_thread(void **st_) {
   RT = NULL;
 }
 
+/* ==== threads: several RPC threads, the timer thread, callbacks that call
+ * back in. Outcomes only (no timing asserted). ==== */
+
+#define NTH 4
+#define NOPS 150
+
+/* cb_arg points at the engine pointer, which exists only after create. */
+static void stress_on_interrupt(void *arg, const char *m, lease_interrupt_type t, uint64_t ino) {
+  lease_engine *e = *(lease_engine **)arg;
+  lease_reply r;
+  uint64_t tk;
+  int rc = lease_request(e, m, ino, t == INT_D ? D : R, NULL, NULL, &r, &tk);
+  assert_true(rc == 0 || rc == -ENOENT || rc == -ESRCH);
+}
+
+typedef struct { lease_engine *e; char id[8]; unsigned seed; int grants; } stress_arg;
+
+static void *stress_main(void *p) {
+  stress_arg *a = p;
+  for (int i = 0; i < NOPS; i++) {
+    uint64_t ino = 1 + (uint64_t)(rand_r(&a->seed) % 3);
+    lease_request_type t = rand_r(&a->seed) % 2 ? S : X;
+    lease_reply r;
+    int rc = lease_request_wait(a->e, a->id, ino, t, 5000000000ULL, &r);
+    assert_true(rc == 0 || rc == -ETIMEDOUT);
+    if (rc != 0 || (r != SHARED && r != EXCL)) continue;
+    a->grants++;
+    if (r == SHARED && rand_r(&a->seed) % 4 == 0) {
+      rc = lease_request_wait(a->e, a->id, ino, P, 5000000000ULL, &r);
+      assert_true(rc == 0 || rc == -ENOENT || rc == -ETIMEDOUT);
+    }
+    /* may already be gone: the interrupt callback releases too */
+    rc = lease_request_wait(a->e, a->id, ino, R, 1000000000ULL, &r);
+    assert_true(rc == 0 || rc == -ENOENT);
+  }
+  return NULL;
+}
+
+static void t_threads_stress(void **st_) {
+  (void)st_;
+  static lease_engine *se;
+  lease_config c;
+  test_config(&c);
+  c.now_ns = NULL;
+  c.min_lease_duration_ns = 200000; /* 0.2 ms */
+  c.lease_interrupt_interval_ns = 200000;
+  c.lease_interrupt_limit = 1000;
+  c.interrupt = stress_on_interrupt;
+  c.expired = NULL;
+  c.cb_arg = &se;
+  assert_int_equal(lease_engine_create(&c, &se), 0);
+  assert_int_equal(lease_engine_timer_start(se), 0);
+  pthread_t th[NTH];
+  stress_arg args[NTH];
+  for (int i = 0; i < NTH; i++) {
+    args[i] = (stress_arg){.e = se, .seed = 7u + (unsigned)i, .grants = 0};
+    snprintf(args[i].id, sizeof args[i].id, "t%d", i);
+    assert_int_equal(lease_mount_add(se, args[i].id, "vol"), 0);
+    assert_int_equal(pthread_create(&th[i], NULL, stress_main, &args[i]), 0);
+  }
+  int grants = 0;
+  for (int i = 0; i < NTH; i++) {
+    pthread_join(th[i], NULL);
+    grants += args[i].grants;
+  }
+  lease_engine_timer_stop(se);
+  for (int i = 0; i < NTH; i++) assert_int_equal(lease_mount_remove(se, args[i].id), 0);
+  lease_snapshot *snap;
+  assert_int_equal(lease_engine_snapshot(se, NULL, &snap), 0);
+  assert_int_equal(snap->nleases, 0);
+  assert_int_equal(snap->nwaiting, 0);
+  lease_snapshot_free(snap);
+  assert_true(grants > 0);
+  lease_engine_destroy(se);
+  se = NULL;
+}
+
 /* ==== upstream TestRPCLease, single inode with 21 clients, then 5 inodes ==== */
 
 #define NCL 21
@@ -1982,6 +2059,7 @@ int main(void) {
       T(t_snapshot),
       T(t_stats_registered),
       T(t_realtime_wait_and_timer_thread),
+      T(t_threads_stress),
       T(t_upstream_rpc_lease_script),
       T(t_random_sequences),
   };
