@@ -46,7 +46,11 @@
  *     HEAD's own type (the original looks at the second entry): an exclusive
  *     head gets Exclusive; a shared head gets Shared with the following
  *     shared requests, or Exclusive when it is alone (the original's
- *     lone-shared upgrade, kept here and in SharedGrantedRecently + Release).
+ *     lone-shared upgrade, kept; the same rule applies when the last shared
+ *     holder releases).
+ *   - A deferred Promote makes its record SharedPromoting at once (the
+ *     original flips it at the long-ago pop); a Release from it is Denied
+ *     until the Promote is answered.
  *   - A promotion completed by expiry answers Promoted (not Exclusive).
  *   - Expiry while stopping treats the holders like any expiry: records
  *     removed, mounts declared expired (no stale None records).
@@ -56,15 +60,15 @@
  *     imgr then unmounts it) and ALL its records are revoked at once: its
  *     holds are dropped (waiters proceed) and its waiting requests are
  *     Denied. Requests from an expired mount return -ESRCH.
- *   - lease_mount_remove (Unmount, dead mount) does the same at once, and
- *     also cancels the mount's waiting requests (imgr.md 6.12).
+ *   - lease_mount_remove (Unmount, dead mount) does the same at once: holds
+ *     dropped, waiting requests Denied (imgr.md 6.12).
  *   - When the last waiter of an interrupt round goes away (cancel, unmount,
  *     expiry) the round ends and the holders keep the lease in the LongAgo
  *     state; their answer to the interrupt (Release, or Demote) is still
  *     accepted there. Nobody is expired for a lease nobody wants.
- *   - No Release to a record that never existed turns a lease into a stale
- *     state; impossible states of the original are unreachable here and no
- *     path exits the process.
+ *   - The original's "impossible state" checks that exit the process have
+ *     no counterpart: those states cannot arise here, and an unexpected
+ *     timer pop is logged and ignored.
  *   - Eviction (lease_stop of LRU leases beyond LeaseEvictHighLimit) runs
  *     synchronously in the request that created the new lease; it skips
  *     leases already stopping instead of giving up at the first one.
@@ -195,7 +199,8 @@ int lease_mount_remove(lease_engine *e, const char *mount_id);
  * *ticket set (fn(arg, reply) will follow; fn must be non-NULL for Shared,
  * Exclusive and Promote, which may wait). The volume is the mount's.
  * Errors (*reply = Denied for the first two, untouched otherwise):
- *   -EINVAL  unknown request type ("LeaseRequestType <n> not supported")
+ *   -EINVAL  unknown request type ("LeaseRequestType <n> not supported");
+ *            also fn NULL for Shared/Exclusive/Promote (*reply untouched)
  *   -ENOENT  Promote/Demote/Release on an inode with no lease object
  *            ("... not allowed for non-existent Lease")
  *   -ESRCH   unknown or expired mount (EUnknownMountID)
