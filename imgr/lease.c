@@ -1221,6 +1221,7 @@ int lease_request_wait(lease_engine *e, const char *mount_id, uint64_t inode,
   }
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (timeout_ns > 1000000000ULL * 86400 * 365) timeout_ns = 1000000000ULL * 86400 * 365;
   uint64_t dl_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec + timeout_ns;
   ts.tv_sec = (time_t)(dl_ns / 1000000000ULL);
   ts.tv_nsec = (long)(dl_ns % 1000000000ULL);
