@@ -1,0 +1,629 @@
+/*
+ * retryrpc client and server end to end, over TCP (built as test_rpc_tcp)
+ * and over TLS (the same file built with RRPC_TEST_TLS as test_rpc_tls).
+ * Upstream tests (retryrpc.md 14) plus fault injection at every stage,
+ * server restart, upcall routing, client expiry, garbage input, deadlines.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rpc_fixture.h"
+#include "rrpc_internal.h"
+
+#ifdef RRPC_TEST_TLS
+#define USE_TLS true
+#else
+#define USE_TLS false
+#endif
+
+static fx_env env;
+static _Atomic unsigned next_token = 1;
+
+static unsigned new_token(void) {
+  unsigned t = atomic_fetch_add(&next_token, 1);
+  assert_true(t < FX_TOKENS);
+  return t;
+}
+
+static void sleep_ms(unsigned ms) { usleep(ms * 1000); }
+
+/* Wait up to 10 s for cond; false on timeout. */
+#define WAIT_FOR(cond) \
+  ({ bool ok_ = false; for (int i_ = 0; i_ < 1000; i_++) { if (cond) { ok_ = true; break; } sleep_ms(10); } ok_; })
+
+/* Upstream testServer and testRegister. */
+static void test_server_basic(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  rrpc_client *c = fx_client(&cc);
+  assert_int_equal(rrpc_client_id(c), 0); /* lazy connect */
+
+  fx_ping(c, "Ping Me!");
+  assert_int_equal(rrpc_server_completed_count(s), 1);
+  assert_int_equal(rrpc_client_id(c), 1);
+  char g[32];
+  rrpc_client_stats_group(c, g, sizeof g);
+  assert_string_equal(g, "ClientSide-1");
+
+  json_t *req = json_pack("{s:s}", "Message", "Ping Me!"), *rep = NULL;
+  assert_int_equal(rrpc_client_send(c, "RpcTestPingWithClientID", req, &rep, NULL, 0), 0);
+  assert_string_equal(json_string_value(json_object_get(rep, "Message")),
+                      "Client ID: 1 pong 8 bytes");
+  json_decref(rep);
+  assert_int_equal(rrpc_server_completed_count(s), 2);
+
+  char *err = NULL;
+  rep = NULL;
+  assert_int_equal(rrpc_client_send(c, "RpcTestPingWithError", req, &rep, &err, 0), -ENOENT);
+  assert_string_equal(err, "errno: 2");
+  assert_null(rep);
+  free(err);
+  assert_int_equal(rrpc_server_completed_count(s), 3);
+
+  assert_int_equal(rrpc_client_send(c, "RpcTestInvalidMethod", req, NULL, &err, 0), -ENOENT);
+  assert_string_equal(err, "errno: 2");
+  free(err);
+  assert_int_equal(rrpc_server_completed_count(s), 4);
+
+  /* a large reply (RpcTestPingLarge) */
+  assert_int_equal(rrpc_client_send(c, "RpcTestPingLarge", req, &rep, NULL, 0), 0);
+  assert_int_equal(strlen(json_string_value(json_object_get(rep, "Message"))),
+                   strlen("pong 8 bytes") + 102000);
+  json_decref(rep);
+  json_decref(req);
+  rrpc_client_destroy(c);
+  rrpc_server_destroy(s);
+}
+
+static void test_register_rejects_duplicates(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  rrpc_method m[] = {{"A", NULL, NULL}};
+  rrpc_server *s;
+  assert_int_equal(rrpc_server_create(&sc, m, 1, &s), -EINVAL);
+}
+
+/* ---- fault injection -------------------------------------------------- */
+
+typedef struct {
+  rrpc_fault_stage stage;
+  _Atomic uint8_t fired[FX_TOKENS]; /* by request ID: fire once each */
+  _Atomic unsigned count;
+} fault_plan;
+
+static bool fault_hook(void *ctx, rrpc_fault_stage st, uint64_t cid, uint64_t rid) {
+  fault_plan *p = ctx;
+  /* Every third request, once, at the planned stage. */
+  if (st != p->stage || rid % 3 != 0 || rid >= FX_TOKENS)
+    return false;
+  if (atomic_exchange(&p->fired[rid], 1))
+    return false;
+  atomic_fetch_add(&p->count, 1);
+  return true;
+}
+
+typedef struct {
+  rrpc_client *c;
+  unsigned tokens[16];
+  int n;
+  uint64_t worst_ns;
+} caller;
+
+static void *caller_main(void *arg) {
+  caller *k = arg;
+  for (int i = 0; i < k->n; i++) {
+    uint64_t t0 = rrpc_now_ns();
+    int rc = fx_exec(k->c, k->tokens[i], 15000000000ull);
+    uint64_t dt = rrpc_now_ns() - t0;
+    if (dt > k->worst_ns)
+      k->worst_ns = dt;
+    if (rc != 0)
+      k->tokens[i] = 0; /* marks the failure for the main thread */
+  }
+  return NULL;
+}
+
+/* Concurrent callers; every call must succeed with its own reply and run
+ * exactly once on the server. */
+static void run_callers(rrpc_client *c, int nthreads, int per_thread) {
+  caller k[8];
+  pthread_t t[8];
+  for (int i = 0; i < nthreads; i++) {
+    k[i] = (caller){.c = c, .n = per_thread};
+    for (int j = 0; j < per_thread; j++)
+      k[i].tokens[j] = new_token();
+    pthread_create(&t[i], NULL, caller_main, &k[i]);
+  }
+  for (int i = 0; i < nthreads; i++) {
+    pthread_join(t[i], NULL);
+    for (int j = 0; j < per_thread; j++) {
+      assert_int_not_equal(k[i].tokens[j], 0);
+      assert_int_equal(atomic_load(&fx_execs[k[i].tokens[j]]), 1);
+    }
+    /* Faults cost a reconnect, never a call timeout. */
+    assert_true(k[i].worst_ns < 15000000000ull);
+  }
+}
+
+static void run_fault_stage(rrpc_fault_stage stage, bool server_side) {
+  fault_plan *plan = calloc(1, sizeof *plan);
+  plan->stage = stage;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  if (server_side) {
+    sc.fault_hook = fault_hook;
+    sc.fault_ctx = plan;
+  }
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  if (!server_side) {
+    cc.fault_hook = fault_hook;
+    cc.fault_ctx = plan;
+  }
+  rrpc_client *c = fx_client(&cc);
+  run_callers(c, 4, 8);
+  assert_true(atomic_load(&plan->count) >= 5); /* the faults really happened */
+  rrpc_client_destroy(c);
+  rrpc_server_destroy(s);
+  free(plan);
+}
+
+static void test_fault_client_before_send(void **state) {
+  (void)state;
+  run_fault_stage(RRPC_FAULT_CLIENT_BEFORE_SEND, false);
+}
+static void test_fault_client_mid_send(void **state) {
+  (void)state;
+  run_fault_stage(RRPC_FAULT_CLIENT_MID_SEND, false);
+}
+static void test_fault_server_received(void **state) {
+  (void)state;
+  run_fault_stage(RRPC_FAULT_SERVER_RECEIVED, true);
+}
+static void test_fault_server_before_reply(void **state) {
+  (void)state;
+  run_fault_stage(RRPC_FAULT_SERVER_BEFORE_REPLY, true);
+}
+static void test_fault_server_mid_reply(void **state) {
+  (void)state;
+  run_fault_stage(RRPC_FAULT_SERVER_MID_REPLY, true);
+}
+
+typedef struct {
+  rrpc_server *s;
+  _Atomic bool stop;
+} closer;
+
+static void *closer_main(void *arg) {
+  closer *k = arg;
+  while (!atomic_load(&k->stop)) {
+    sleep_ms(15);
+    rrpc_server_close_client_conns(k->s);
+  }
+  return NULL;
+}
+
+/* Upstream stress: the server keeps cutting every connection while
+ * several clients call concurrently. */
+static void test_stress_close_conns(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  rrpc_client *c1 = fx_client(&cc), *c2 = fx_client(&cc);
+  closer k = {.s = s};
+  pthread_t t;
+  pthread_create(&t, NULL, closer_main, &k);
+  run_callers(c1, 4, 10);
+  run_callers(c2, 4, 10);
+  atomic_store(&k.stop, true);
+  pthread_join(t, NULL);
+  rrpc_client_destroy(c1);
+  rrpc_client_destroy(c2);
+  rrpc_server_destroy(s);
+}
+
+/* A call slower than deadline_io makes the client reconnect and re-send
+ * (spec 7.1); the re-sent copy must not run the method again. */
+static void test_slow_call_runs_once(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  cc.deadline_io_ns = 200000000ull;
+  rrpc_client *c = fx_client(&cc);
+  unsigned tok = new_token();
+  json_t *req = json_pack("{s:i,s:i}", "Token", (int)tok, "SleepMs", 1000), *rep = NULL;
+  assert_int_equal(rrpc_client_send(c, "Exec", req, &rep, NULL, 10000000000ull), 0);
+  assert_int_equal(json_integer_value(json_object_get(rep, "Token")), tok);
+  assert_int_equal(atomic_load(&fx_execs[tok]), 1);
+  json_decref(req);
+  json_decref(rep);
+  rrpc_client_destroy(c);
+  rrpc_server_destroy(s);
+}
+
+/* A call's deadline holds even when the server never answers. */
+static void test_call_deadline(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  rrpc_client *c = fx_client(&cc);
+  unsigned tok = new_token();
+  json_t *req = json_pack("{s:i,s:i}", "Token", (int)tok, "SleepMs", 1500);
+  uint64_t t0 = rrpc_now_ns();
+  assert_int_equal(rrpc_client_send(c, "Exec", req, NULL, NULL, 300000000ull), -ETIMEDOUT);
+  uint64_t dt = rrpc_now_ns() - t0;
+  assert_true(dt >= 300000000ull && dt < 1000000000ull);
+  json_decref(req);
+  fx_ping(c, "after the timeout");
+  assert_true(WAIT_FOR(atomic_load(&fx_execs[tok]) == 1));
+  rrpc_client_destroy(c);
+  rrpc_server_destroy(s);
+  /* Nobody listening: the call ends at its deadline, not after 8 retries. */
+  fx_client_config(&env, 1, &cc); /* nothing listens on port 1 */
+  c = fx_client(&cc);
+  t0 = rrpc_now_ns();
+  int rc = fx_exec(c, new_token(), 400000000ull);
+  dt = rrpc_now_ns() - t0;
+  assert_int_equal(rc, -ETIMEDOUT);
+  assert_true(dt < 1500000000ull);
+  char err[256];
+  rrpc_client_last_error(c, err, sizeof err);
+  assert_non_null(strstr(err, "Connection refused"));
+  rrpc_client_destroy(c);
+}
+
+/* The server process restarts: the old session is gone. Calls in flight
+ * fail with -ESTALE without running on the new server; the next call gets
+ * a new session. */
+static void test_server_restart(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  sc.sequential_ids = false; /* the fix for spec 16.2 is what makes this safe */
+  rrpc_server *s = fx_server_start(&sc);
+  uint16_t port = rrpc_server_port(s);
+  rrpc_client_config cc;
+  fx_client_config(&env, port, &cc);
+  rrpc_client *c = fx_client(&cc);
+  unsigned t1 = new_token();
+  assert_int_equal(fx_exec(c, t1, 0), 0);
+  uint64_t id1 = rrpc_client_id(c);
+  assert_true(id1 != 0);
+  rrpc_server_destroy(s);
+
+  sc.port = port;
+  s = fx_server_start(&sc);
+  unsigned t2 = new_token();
+  assert_int_equal(fx_exec(c, t2, 10000000000ull), -ESTALE);
+  assert_int_equal(atomic_load(&fx_execs[t2]), 0);
+  char err[256];
+  rrpc_client_last_error(c, err, sizeof err);
+  assert_string_equal(err, "server lost this client's session");
+  unsigned t3 = new_token();
+  assert_int_equal(fx_exec(c, t3, 10000000000ull), 0);
+  assert_int_equal(atomic_load(&fx_execs[t3]), 1);
+  assert_int_equal(atomic_load(&fx_execs[t1]), 1);
+  assert_true(rrpc_client_id(c) != 0 && rrpc_client_id(c) != id1);
+  rrpc_client_destroy(c);
+  rrpc_server_destroy(s);
+}
+
+/* ---- upcalls ---------------------------------------------------------- */
+
+typedef struct {
+  pthread_mutex_t mu;
+  char got[32][32];
+  int n;
+} upcall_log;
+
+static void on_upcall(void *ctx, const void *p, size_t len) {
+  upcall_log *l = ctx;
+  pthread_mutex_lock(&l->mu);
+  if (l->n < 32 && len < 32) {
+    memcpy(l->got[l->n], p, len);
+    l->got[l->n][len] = 0;
+    l->n++;
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+static int log_count(upcall_log *l) {
+  pthread_mutex_lock(&l->mu);
+  int n = l->n;
+  pthread_mutex_unlock(&l->mu);
+  return n;
+}
+
+static void test_upcalls(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  rrpc_server *s = fx_server_start(&sc);
+  upcall_log l1 = {.mu = PTHREAD_MUTEX_INITIALIZER}, l2 = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  cc.upcall = on_upcall;
+  cc.upcall_ctx = &l1;
+  rrpc_client *c1 = fx_client(&cc);
+  cc.upcall_ctx = &l2;
+  rrpc_client *c2 = fx_client(&cc);
+  fx_ping(c1, "one");
+  fx_ping(c2, "two");
+  const char *msg = "server msg back to client";
+  assert_int_equal(rrpc_server_send_upcall(s, rrpc_client_id(c2), msg, strlen(msg)), 0);
+  assert_true(WAIT_FOR(log_count(&l2) == 1));
+  assert_string_equal(l2.got[0], msg);
+  /* in order, to the right client only */
+  for (int i = 0; i < 10; i++) {
+    char m[16];
+    snprintf(m, sizeof m, "up %d", i);
+    assert_int_equal(rrpc_server_send_upcall(s, rrpc_client_id(c1), m, strlen(m)), 0);
+  }
+  assert_true(WAIT_FOR(log_count(&l1) == 10));
+  for (int i = 0; i < 10; i++) {
+    char m[16];
+    snprintf(m, sizeof m, "up %d", i);
+    assert_string_equal(l1.got[i], m);
+  }
+  sleep_ms(50);
+  assert_int_equal(log_count(&l2), 1);
+  assert_int_equal(rrpc_server_send_upcall(s, 999999, "x", 1), -ENOENT);
+  rrpc_client_destroy(c1);
+  rrpc_client_destroy(c2);
+  rrpc_server_destroy(s);
+}
+
+/* ---- trimming and expiry ---------------------------------------------- */
+
+/* Upstream testLoopClientAckTrim / TTL trim, with manual trims. */
+static void test_ack_and_ttl_trim(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  sc.manual_trim = true;
+  sc.long_trim_ns = 10000000ull;
+  sc.client_expiry_ns = 3600000000000ull;
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  enum { NCLIENTS = 3, NCALLS = 20 };
+  rrpc_client *c[NCLIENTS];
+  for (int i = 0; i < NCLIENTS; i++) {
+    c[i] = fx_client(&cc);
+    for (int j = 0; j < NCALLS; j++)
+      fx_ping(c[i], "Ping Me!");
+    assert_int_equal(rrpc_client_highest_consecutive(c[i]), NCALLS);
+  }
+  assert_int_equal(rrpc_server_completed_count(s), NCLIENTS * NCALLS);
+  rrpc_server_trim(s, true, false);
+  /* each client's last request is acknowledged by none: one reply stays */
+  assert_int_equal(rrpc_server_completed_count(s), NCLIENTS);
+  sleep_ms(30);
+  rrpc_server_trim(s, false, true);
+  assert_int_equal(rrpc_server_completed_count(s), 0);
+  assert_int_equal(rrpc_server_cache_bytes(s), 0);
+  assert_int_equal(rrpc_server_client_count(s), NCLIENTS); /* still connected */
+  for (int i = 0; i < NCLIENTS; i++)
+    rrpc_client_destroy(c[i]);
+  rrpc_server_destroy(s);
+}
+
+/* A client that vanishes is expired with all its memory. */
+static void test_client_expiry(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  sc.short_trim_ns = 20000000ull;
+  sc.client_expiry_ns = 200000000ull;
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  rrpc_client *stay = fx_client(&cc), *gone = fx_client(&cc);
+  fx_ping(stay, "stay");
+  for (int i = 0; i < 5; i++)
+    fx_ping(gone, "gone");
+  assert_int_equal(rrpc_server_client_count(s), 2);
+  assert_true(rrpc_server_cache_bytes(s) > 0);
+  uint64_t gone_id = rrpc_client_id(gone);
+  rrpc_client_destroy(gone);
+  assert_true(WAIT_FOR(rrpc_server_client_count(s) == 1));
+  assert_int_equal(rrpc_server_send_upcall(s, gone_id, "x", 1), -ENOENT);
+  /* the survivor still works; only its own reply stays cached */
+  fx_ping(stay, "still here");
+  assert_true(WAIT_FOR(rrpc_server_completed_count(s) == 1));
+  rrpc_client_destroy(stay);
+  assert_true(WAIT_FOR(rrpc_server_client_count(s) == 0));
+  assert_int_equal(rrpc_server_cache_bytes(s), 0);
+  rrpc_server_destroy(s);
+}
+
+/* The per-client cache cap evicts the oldest replies. */
+static void test_cache_cap(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  sc.manual_trim = true;
+  sc.cache_bytes_per_client = 250000; /* two large replies */
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  rrpc_client *c = fx_client(&cc);
+  json_t *req = json_pack("{s:s}", "Message", "big");
+  for (int i = 0; i < 6; i++) {
+    json_t *rep = NULL;
+    assert_int_equal(rrpc_client_send(c, "RpcTestPingLarge", req, &rep, NULL, 0), 0);
+    json_decref(rep);
+  }
+  json_decref(req);
+  assert_true(rrpc_server_cache_bytes(s) <= 250000);
+  assert_int_equal(rrpc_server_completed_count(s), 2);
+  rrpc_client_destroy(c);
+  rrpc_server_destroy(s);
+}
+
+/* ---- hostile input closes only that connection ------------------------ */
+
+static int raw_connect(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+/* Reads until EOF; returns the bytes read before it, -1 on timeout. */
+static ssize_t read_to_eof(int fd, uint8_t *buf, size_t cap) {
+  size_t got = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + got, cap - got);
+    if (r == 0)
+      return (ssize_t)got;
+    if (r < 0)
+      return errno == ECONNRESET ? (ssize_t)got : -1;
+    got += (size_t)r;
+    if (got == cap)
+      return -1;
+  }
+}
+
+static void send_raw(int fd, const void *p, size_t n) {
+  assert_int_equal(write(fd, p, n), (ssize_t)n);
+}
+
+static void test_garbage_closes_only_that_connection(void **state) {
+  (void)state;
+  if (USE_TLS) /* the raw sockets below speak plain TCP */
+    skip();
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  sc.max_frame = 4096;
+  rrpc_server *s = fx_server_start(&sc);
+  uint16_t port = rrpc_server_port(s);
+  rrpc_client_config cc;
+  fx_client_config(&env, port, &cc);
+  rrpc_client *good = fx_client(&cc);
+  fx_ping(good, "before");
+  uint8_t buf[256];
+
+  /* garbage instead of a header */
+  int fd = raw_connect(port);
+  send_raw(fd, "GET / HTTP/1.1\r\n\r\n", 18);
+  assert_int_equal(read_to_eof(fd, buf, sizeof buf), 0);
+  close(fd);
+
+  /* an oversized frame after a valid handshake */
+  fd = raw_connect(port);
+  uint8_t h[RRPC_HDR_LEN];
+  rrpc_hdr_encode(h, 0, RRPC_MSG_ASK_ID);
+  send_raw(fd, h, sizeof h);
+  rrpc_hdr_encode(h, 4097, RRPC_MSG_RPC);
+  send_raw(fd, h, sizeof h);
+  ssize_t n = read_to_eof(fd, buf, sizeof buf);
+  assert_true(n > RRPC_HDR_LEN); /* the ReturnUniqueID, then EOF */
+  close(fd);
+
+  /* a garbage body in a valid frame */
+  fd = raw_connect(port);
+  rrpc_hdr_encode(h, 0, RRPC_MSG_ASK_ID);
+  send_raw(fd, h, sizeof h);
+  rrpc_hdr_encode(h, 5, RRPC_MSG_RPC);
+  send_raw(fd, h, sizeof h);
+  send_raw(fd, "\x01{]}x", 5);
+  assert_true(read_to_eof(fd, buf, sizeof buf) > RRPC_HDR_LEN);
+  close(fd);
+
+  /* a message type the server never accepts after the handshake */
+  fd = raw_connect(port);
+  rrpc_hdr_encode(h, 0, RRPC_MSG_ASK_ID);
+  send_raw(fd, h, sizeof h);
+  send_raw(fd, h, sizeof h);
+  assert_true(read_to_eof(fd, buf, sizeof buf) > RRPC_HDR_LEN);
+  close(fd);
+
+  /* PassID of a client the server does not know: ReturnUniqueID "0", EOF */
+  fd = raw_connect(port);
+  rrpc_frame f;
+  assert_int_equal(rrpc_frame_make(RRPC_MSG_PASS_ID, "424242", 6, &f), 0);
+  send_raw(fd, f.p, f.len);
+  free(f.p);
+  n = read_to_eof(fd, buf, sizeof buf);
+  assert_int_equal(n, RRPC_HDR_LEN + 1);
+  assert_int_equal(buf[9], RRPC_MSG_RETURN_ID);
+  assert_int_equal(buf[RRPC_HDR_LEN], '0');
+  close(fd);
+
+  /* a half header, then silence, then hang-up */
+  fd = raw_connect(port);
+  send_raw(fd, h, 5);
+  close(fd);
+
+  fx_ping(good, "after");
+  assert_int_equal(rrpc_client_id(good), 1);
+  rrpc_client_destroy(good);
+  rrpc_server_destroy(s);
+}
+
+static int setup(void **state) {
+  (void)state;
+  fx_env_init(&env, USE_TLS);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  fx_env_free(&env);
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_server_basic),
+      cmocka_unit_test(test_register_rejects_duplicates),
+      cmocka_unit_test(test_fault_client_before_send),
+      cmocka_unit_test(test_fault_client_mid_send),
+      cmocka_unit_test(test_fault_server_received),
+      cmocka_unit_test(test_fault_server_before_reply),
+      cmocka_unit_test(test_fault_server_mid_reply),
+      cmocka_unit_test(test_stress_close_conns),
+      cmocka_unit_test(test_slow_call_runs_once),
+      cmocka_unit_test(test_call_deadline),
+      cmocka_unit_test(test_server_restart),
+      cmocka_unit_test(test_upcalls),
+      cmocka_unit_test(test_ack_and_ttl_trim),
+      cmocka_unit_test(test_client_expiry),
+      cmocka_unit_test(test_cache_cap),
+      cmocka_unit_test(test_garbage_closes_only_that_connection),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
