@@ -116,6 +116,8 @@ typedef struct {
   const char *tls_key_file;  /* PEM private key (PKCS#8 or traditional) */
   unsigned workers;          /* worker threads [8] */
   unsigned max_queue;        /* requests waiting for a worker [1024] */
+  size_t max_queue_bytes;    /* their bodies' bytes [256 MiB]; a reader
+                                waits (TCP back-pressure) while either is full */
   unsigned max_connections;  /* open connections [1024] */
   size_t max_frame;          /* body bytes per frame [RRPC_DEFAULT_MAX_FRAME] */
   size_t cache_bytes_per_client; /* reply cache cap per client [64 MiB] */
@@ -212,7 +214,8 @@ uint64_t rrpc_client_highest_consecutive(rrpc_client *c);
 /* Text of the last connection-level error ("" if none). */
 void rrpc_client_last_error(rrpc_client *c, char *buf, size_t len);
 /* Fail outstanding calls with -ESHUTDOWN, close, join threads, free.
- * NULL is fine. */
+ * Waits for a running upcall callback and for a dial in progress (at most
+ * connect_timeout). NULL is fine. */
 void rrpc_client_destroy(rrpc_client *c);
 
 /* "errno: N" => -N; anything else (including NULL/"") => -EREMOTEIO. */

@@ -104,6 +104,7 @@ struct rrpc_server {
   pthread_cond_t qcv_put, qcv_get;
   job *q;
   unsigned qhead, qlen;
+  size_t qbytes;
   bool qstop;
 
   pthread_t accept_thread, trim_thread;
@@ -465,7 +466,8 @@ static void *worker_main(void *arg) {
     job j = s->q[s->qhead];
     s->qhead = (s->qhead + 1) % s->cfg.max_queue;
     s->qlen--;
-    pthread_cond_signal(&s->qcv_put);
+    s->qbytes -= j.len;
+    pthread_cond_broadcast(&s->qcv_put);
     pthread_mutex_unlock(&s->qmu);
     if (!s->qstop)
       process(s, j.conn, j.body, j.len);
@@ -481,7 +483,8 @@ static void *worker_main(void *arg) {
  * connection). -ESHUTDOWN when the server stops. */
 static int enqueue(rrpc_server *s, srv_conn *c, uint8_t *body, size_t len) {
   pthread_mutex_lock(&s->qmu);
-  while (s->qlen == s->cfg.max_queue && !s->qstop)
+  while ((s->qlen == s->cfg.max_queue ||
+          (s->qlen && s->qbytes + len > s->cfg.max_queue_bytes)) && !s->qstop)
     rrpc_cond_wait_until(&s->qcv_put, &s->qmu, rrpc_now_ns() + SLICE_NS);
   if (s->qstop) {
     pthread_mutex_unlock(&s->qmu);
@@ -490,6 +493,7 @@ static int enqueue(rrpc_server *s, srv_conn *c, uint8_t *body, size_t len) {
   conn_get(c);
   s->q[(s->qhead + s->qlen) % s->cfg.max_queue] = (job){c, body, len};
   s->qlen++;
+  s->qbytes += len;
   pthread_cond_signal(&s->qcv_get);
   pthread_mutex_unlock(&s->qmu);
   return 0;
@@ -804,6 +808,7 @@ int rrpc_server_create(const rrpc_server_config *cfg, const rrpc_method *methods
   DEF(client_expiry_ns, s->cfg.long_trim_ns);
   DEF(workers, 8);
   DEF(max_queue, 1024);
+  DEF(max_queue_bytes, (size_t)256 << 20);
   DEF(max_connections, 1024);
   DEF(max_frame, RRPC_DEFAULT_MAX_FRAME);
   DEF(cache_bytes_per_client, (size_t)64 << 20);

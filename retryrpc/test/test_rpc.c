@@ -245,6 +245,24 @@ static void test_stress_close_conns(void **state) {
   rrpc_server_destroy(s);
 }
 
+/* One worker and a one-entry queue: callers wait (back-pressure), none
+ * fails or runs twice. */
+static void test_small_queue_backpressure(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  sc.workers = 1;
+  sc.max_queue = 1;
+  sc.max_queue_bytes = 1;
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  rrpc_client *c = fx_client(&cc);
+  run_callers(c, 8, 6);
+  rrpc_client_destroy(c);
+  rrpc_server_destroy(s);
+}
+
 /* A call slower than deadline_io makes the client reconnect and re-send
  * (spec 7.1); the re-sent copy must not run the method again. */
 static void test_slow_call_runs_once(void **state) {
@@ -616,6 +634,7 @@ int main(void) {
       cmocka_unit_test(test_fault_server_before_reply),
       cmocka_unit_test(test_fault_server_mid_reply),
       cmocka_unit_test(test_stress_close_conns),
+      cmocka_unit_test(test_small_queue_backpressure),
       cmocka_unit_test(test_slow_call_runs_once),
       cmocka_unit_test(test_call_deadline),
       cmocka_unit_test(test_server_restart),
