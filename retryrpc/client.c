@@ -133,7 +133,7 @@ static void send_frame(rrpc_client *c, cconn *k, const rrpc_frame *f, uint64_t r
   bool cut = fault(c, RRPC_FAULT_CLIENT_MID_SEND, rid);
   size_t n = cut ? RRPC_HDR_LEN + (f->len - RRPC_HDR_LEN) / 2 : f->len;
   pthread_mutex_lock(&k->wmu);
-  int rc = rrpc_sock_write(&k->sock, f->p, n, rrpc_now_ns() + c->cfg.deadline_io_ns);
+  int rc = rrpc_sock_write(&k->sock, f->p, n, c->cfg.deadline_io_ns);
   if (rc || cut)
     rrpc_sock_shutdown(&k->sock);
   pthread_mutex_unlock(&k->wmu);
@@ -180,7 +180,7 @@ static int dial_once(rrpc_client *c, uint64_t id, cconn **out, uint64_t *new_id,
   rc = id ? rrpc_frame_make(RRPC_MSG_PASS_ID, b, (size_t)rrpc_id_encode(id, b), &f)
           : rrpc_frame_make(RRPC_MSG_ASK_ID, NULL, 0, &f);
   if (!rc) {
-    rc = rrpc_sock_write(&k->sock, f.p, f.len, rrpc_now_ns() + c->cfg.deadline_io_ns);
+    rc = rrpc_sock_write(&k->sock, f.p, f.len, c->cfg.deadline_io_ns);
     free(f.p);
   }
   *new_id = id;

@@ -148,51 +148,37 @@ static ssize_t xfer(rrpc_sock *s, void *buf, size_t n, bool rd, short *want) {
   }
 }
 
-int rrpc_sock_read(rrpc_sock *s, void *buf, size_t n, uint64_t idle_until,
-                   uint64_t deadline_io) {
-  size_t got = 0;
+/* Move exactly n bytes (see rrpc_sock_read for the idle phase). */
+static int xfer_full(rrpc_sock *s, char *buf, size_t n, bool rd, uint64_t idle_until,
+                     uint64_t deadline_io) {
+  size_t done = 0;
   uint64_t deadline = idle_until ? idle_until : rrpc_now_ns() + deadline_io;
-  while (got < n) {
+  while (done < n) {
     short want = 0;
-    ssize_t r = xfer(s, (char *)buf + got, n - got, true, &want);
+    ssize_t r = xfer(s, buf + done, n - done, rd, &want);
+    if (r == 0 && wait_fd(s->fd, want, deadline) == -EAGAIN) {
+      /* Recheck once: data may have arrived with the deadline. */
+      r = xfer(s, buf + done, n - done, rd, &want);
+      if (r == 0)
+        return done == 0 && idle_until ? -EAGAIN : -ETIMEDOUT;
+    }
     if (r < 0)
       return (int)r;
-    if (r > 0) {
-      if (got == 0 && idle_until)
-        deadline = rrpc_now_ns() + deadline_io;
-      got += (size_t)r;
-      continue;
-    }
-    if (wait_fd(s->fd, want, deadline) == -EAGAIN) {
-      /* Recheck once: data may have arrived with the deadline. */
-      r = xfer(s, (char *)buf + got, n - got, true, &want);
-      if (r < 0)
-        return (int)r;
-      if (r == 0)
-        return got == 0 && idle_until ? -EAGAIN : -ETIMEDOUT;
-      if (got == 0 && idle_until)
-        deadline = rrpc_now_ns() + deadline_io;
-      got += (size_t)r;
-    }
+    if (r > 0 && done == 0 && idle_until)
+      deadline = rrpc_now_ns() + deadline_io;
+    done += (size_t)r;
   }
   return 0;
 }
 
-int rrpc_sock_write(rrpc_sock *s, const void *buf, size_t n, uint64_t deadline) {
-  size_t put = 0;
-  while (put < n) {
-    short want = 0;
-    ssize_t r = xfer(s, (char *)buf + put, n - put, false, &want);
-    if (r < 0)
-      return (int)r;
-    if (r > 0) {
-      put += (size_t)r;
-      continue;
-    }
-    if (wait_fd(s->fd, want, deadline) == -EAGAIN)
-      return -ETIMEDOUT;
-  }
-  return 0;
+int rrpc_sock_read(rrpc_sock *s, void *buf, size_t n, uint64_t idle_until,
+                   uint64_t deadline_io) {
+  return xfer_full(s, buf, n, true, idle_until, deadline_io);
+}
+
+int rrpc_sock_write(rrpc_sock *s, const void *buf, size_t n, uint64_t deadline_io) {
+  /* xfer only reads from buf when rd is false. */
+  return xfer_full(s, (char *)buf, n, false, 0, deadline_io);
 }
 
 int rrpc_sock_read_frame(rrpc_sock *s, size_t max_frame, uint64_t idle_until,

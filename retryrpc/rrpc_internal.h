@@ -145,8 +145,8 @@ void rrpc_sock_shutdown(rrpc_sock *s);
  */
 int rrpc_sock_read(rrpc_sock *s, void *buf, size_t n, uint64_t idle_until,
                    uint64_t deadline_io);
-/* Write exactly n bytes by the absolute monotonic deadline. */
-int rrpc_sock_write(rrpc_sock *s, const void *buf, size_t n, uint64_t deadline);
+/* Write exactly n bytes within deadline_io (-ETIMEDOUT). */
+int rrpc_sock_write(rrpc_sock *s, const void *buf, size_t n, uint64_t deadline_io);
 
 /* Read one frame: header (idle phase as above) and body (malloc'd, NUL
  * appended, *body NULL when len 0). -EINVAL/-EMSGSIZE from the header. */

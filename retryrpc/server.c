@@ -203,7 +203,7 @@ static int conn_send(srv_conn *c, const rrpc_frame *f, bool cut_midway) {
   rrpc_server *s = c->srv;
   pthread_mutex_lock(&c->wmu);
   size_t n = cut_midway ? RRPC_HDR_LEN + (f->len - RRPC_HDR_LEN) / 2 : f->len;
-  int rc = rrpc_sock_write(&c->sock, f->p, n, rrpc_now_ns() + s->cfg.deadline_io_ns);
+  int rc = rrpc_sock_write(&c->sock, f->p, n, s->cfg.deadline_io_ns);
   if (cut_midway)
     rrpc_sock_shutdown(&c->sock);
   pthread_mutex_unlock(&c->wmu);
@@ -501,6 +501,17 @@ static int enqueue(rrpc_server *s, srv_conn *c, uint8_t *body, size_t len) {
 
 /* ---- connections ------------------------------------------------------- */
 
+/* Caller holds s->mu. */
+static void conn_unlink(rrpc_server *s, srv_conn *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  s->nconns--;
+}
+
 static bool stopping(rrpc_server *s) {
   pthread_mutex_lock(&s->mu);
   bool st = s->stopping;
@@ -618,13 +629,7 @@ static void *conn_main(void *arg) {
       conn_put(c);
   }
   pthread_mutex_lock(&s->mu);
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    s->conns = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
-  s->nconns--;
+  conn_unlink(s, c);
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
   conn_put(c);
@@ -679,13 +684,7 @@ static void *accept_main(void *arg) {
              s->cfg.max_connections);
       } else {
         pthread_mutex_lock(&s->mu);
-        if (c->prev)
-          c->prev->next = c->next;
-        else
-          s->conns = c->next;
-        if (c->next)
-          c->next->prev = c->prev;
-        s->nconns--;
+        conn_unlink(s, c);
         pthread_mutex_unlock(&s->mu);
       }
       conn_put(c);

@@ -248,72 +248,82 @@ int rrpc_reply_encode(uint64_t client_id, uint64_t request_id, const char *errst
 
 /* ---- decoding: Go matches keys case-insensitively, ignores unknown ones */
 
-static int get_u64(const json_t *v, uint64_t *out) {
-  if (json_is_null(v))
+typedef enum { F_U64, F_STR, F_PARAMS, F_ANY } field_kind;
+
+typedef struct {
+  const char *key;
+  field_kind kind;
+  void *dst; /* uint64_t *, char **, json_t ** */
+} field;
+
+static int get_field(const field *f, const json_t *v) {
+  if (json_is_null(v) && f->kind != F_ANY)
     return 0; /* Go leaves the zero value */
-  if (!json_is_integer(v) || json_integer_value(v) < 0)
-    return -EINVAL;
-  *out = (uint64_t)json_integer_value(v);
-  return 0;
-}
-
-static int get_str(const json_t *v, char **out) {
-  if (json_is_null(v))
+  switch (f->kind) {
+  case F_U64:
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+      return -EINVAL;
+    *(uint64_t *)f->dst = (uint64_t)json_integer_value(v);
     return 0;
-  if (!json_is_string(v))
-    return -EINVAL;
-  char *s = strndup(json_string_value(v), json_string_length(v));
-  if (!s)
-    return -ENOMEM;
-  free(*out);
-  *out = s;
+  case F_STR: {
+    if (!json_is_string(v))
+      return -EINVAL;
+    char *str = strndup(json_string_value(v), json_string_length(v));
+    if (!str)
+      return -ENOMEM;
+    free(*(char **)f->dst);
+    *(char **)f->dst = str;
+    return 0;
+  }
+  case F_PARAMS: /* [params0, ...]: only the first element is used */
+    if (!json_is_array(v) || json_array_size(v) < 1)
+      return -EINVAL;
+    v = json_array_get(v, 0);
+    break;
+  case F_ANY:
+    break;
+  }
+  json_decref(*(json_t **)f->dst);
+  *(json_t **)f->dst = json_incref((json_t *)v);
   return 0;
 }
 
-static json_t *load_object(const void *body, size_t len) {
-  if (!body || len == 0)
-    return NULL;
-  json_t *j = json_loadb(body, len, 0, NULL);
-  if (j && !json_is_object(j)) {
-    json_decref(j);
-    return NULL;
+/* Decode a JSON object into fields; a missing string becomes "", a
+ * missing value json null. On error everything set is freed. */
+static int decode_object(const void *body, size_t len, const field *fs, size_t n) {
+  json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+  int rc = json_is_object(j) ? 0 : -EINVAL;
+  const char *k;
+  json_t *v;
+  if (!rc) {
+    json_object_foreach(j, k, v) {
+      for (size_t i = 0; i < n && !rc; i++)
+        if (!strcasecmp(k, fs[i].key))
+          rc = get_field(&fs[i], v);
+      if (rc)
+        break;
+    }
   }
-  return j;
+  json_decref(j);
+  for (size_t i = 0; i < n && !rc; i++) {
+    if (fs[i].kind == F_STR && !*(char **)fs[i].dst && !(*(char **)fs[i].dst = strdup("")))
+      rc = -ENOMEM;
+    if ((fs[i].kind == F_PARAMS || fs[i].kind == F_ANY) && !*(json_t **)fs[i].dst)
+      *(json_t **)fs[i].dst = json_null();
+  }
+  return rc;
 }
 
 int rrpc_request_decode(const void *body, size_t len, rrpc_request *r) {
   memset(r, 0, sizeof *r);
-  json_t *j = load_object(body, len);
-  if (!j)
-    return -EINVAL;
-  int rc = 0;
-  const char *k;
-  json_t *v;
-  json_object_foreach(j, k, v) {
-    if (!strcasecmp(k, "myuniqueid"))
-      rc = get_u64(v, &r->client_id);
-    else if (!strcasecmp(k, "requestid"))
-      rc = get_u64(v, &r->request_id);
-    else if (!strcasecmp(k, "highestReplySeen"))
-      rc = get_u64(v, &r->highest_reply_seen);
-    else if (!strcasecmp(k, "method"))
-      rc = get_str(v, &r->method);
-    else if (!strcasecmp(k, "params")) {
-      if (json_is_array(v) && json_array_size(v) >= 1) {
-        json_decref(r->params0);
-        r->params0 = json_incref(json_array_get(v, 0));
-      } else if (!json_is_null(v)) {
-        rc = -EINVAL;
-      }
-    }
-    if (rc)
-      break;
-  }
-  json_decref(j);
-  if (!rc && !r->method && !(r->method = strdup("")))
-    rc = -ENOMEM;
-  if (!rc && !r->params0)
-    r->params0 = json_null();
+  const field fs[] = {
+      {"myuniqueid", F_U64, &r->client_id},
+      {"requestid", F_U64, &r->request_id},
+      {"highestReplySeen", F_U64, &r->highest_reply_seen},
+      {"method", F_STR, &r->method},
+      {"params", F_PARAMS, &r->params0},
+  };
+  int rc = decode_object(body, len, fs, sizeof fs / sizeof fs[0]);
   if (rc)
     rrpc_request_clear(r);
   return rc;
@@ -327,31 +337,13 @@ void rrpc_request_clear(rrpc_request *r) {
 
 int rrpc_reply_decode(const void *body, size_t len, rrpc_reply *r) {
   memset(r, 0, sizeof *r);
-  json_t *j = load_object(body, len);
-  if (!j)
-    return -EINVAL;
-  int rc = 0;
-  const char *k;
-  json_t *v;
-  json_object_foreach(j, k, v) {
-    if (!strcasecmp(k, "myuniqueid"))
-      rc = get_u64(v, &r->client_id);
-    else if (!strcasecmp(k, "requestid"))
-      rc = get_u64(v, &r->request_id);
-    else if (!strcasecmp(k, "errstr"))
-      rc = get_str(v, &r->errstr);
-    else if (!strcasecmp(k, "result")) {
-      json_decref(r->result);
-      r->result = json_incref(v);
-    }
-    if (rc)
-      break;
-  }
-  json_decref(j);
-  if (!rc && !r->errstr && !(r->errstr = strdup("")))
-    rc = -ENOMEM;
-  if (!rc && !r->result)
-    r->result = json_null();
+  const field fs[] = {
+      {"myuniqueid", F_U64, &r->client_id},
+      {"requestid", F_U64, &r->request_id},
+      {"errstr", F_STR, &r->errstr},
+      {"result", F_ANY, &r->result},
+  };
+  int rc = decode_object(body, len, fs, sizeof fs / sizeof fs[0]);
   if (rc)
     rrpc_reply_clear(r);
   return rc;

@@ -45,15 +45,23 @@ static void sleep_ms(unsigned ms) { usleep(ms * 1000); }
 #define WAIT_FOR(cond) \
   ({ bool ok_ = false; for (int i_ = 0; i_ < 1000; i_++) { if (cond) { ok_ = true; break; } sleep_ms(10); } ok_; })
 
+static rrpc_server *default_server(void) {
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  return fx_server_start(&sc);
+}
+
+static rrpc_client *default_client(rrpc_server *s) {
+  rrpc_client_config cc;
+  fx_client_config(&env, rrpc_server_port(s), &cc);
+  return fx_client(&cc);
+}
+
 /* Upstream testServer and testRegister. */
 static void test_server_basic(void **state) {
   (void)state;
-  rrpc_server_config sc;
-  fx_server_config(&env, &sc);
-  rrpc_server *s = fx_server_start(&sc);
-  rrpc_client_config cc;
-  fx_client_config(&env, rrpc_server_port(s), &cc);
-  rrpc_client *c = fx_client(&cc);
+  rrpc_server *s = default_server();
+  rrpc_client *c = default_client(s);
   assert_int_equal(rrpc_client_id(c), 0); /* lazy connect */
 
   fx_ping(c, "Ping Me!");
@@ -227,9 +235,7 @@ static void *closer_main(void *arg) {
  * several clients call concurrently. */
 static void test_stress_close_conns(void **state) {
   (void)state;
-  rrpc_server_config sc;
-  fx_server_config(&env, &sc);
-  rrpc_server *s = fx_server_start(&sc);
+  rrpc_server *s = default_server();
   rrpc_client_config cc;
   fx_client_config(&env, rrpc_server_port(s), &cc);
   rrpc_client *c1 = fx_client(&cc), *c2 = fx_client(&cc);
@@ -255,9 +261,7 @@ static void test_small_queue_backpressure(void **state) {
   sc.max_queue = 1;
   sc.max_queue_bytes = 1;
   rrpc_server *s = fx_server_start(&sc);
-  rrpc_client_config cc;
-  fx_client_config(&env, rrpc_server_port(s), &cc);
-  rrpc_client *c = fx_client(&cc);
+  rrpc_client *c = default_client(s);
   run_callers(c, 8, 6);
   rrpc_client_destroy(c);
   rrpc_server_destroy(s);
@@ -267,9 +271,7 @@ static void test_small_queue_backpressure(void **state) {
  * (spec 7.1); the re-sent copy must not run the method again. */
 static void test_slow_call_runs_once(void **state) {
   (void)state;
-  rrpc_server_config sc;
-  fx_server_config(&env, &sc);
-  rrpc_server *s = fx_server_start(&sc);
+  rrpc_server *s = default_server();
   rrpc_client_config cc;
   fx_client_config(&env, rrpc_server_port(s), &cc);
   cc.deadline_io_ns = 200000000ull;
@@ -288,12 +290,8 @@ static void test_slow_call_runs_once(void **state) {
 /* A call's deadline holds even when the server never answers. */
 static void test_call_deadline(void **state) {
   (void)state;
-  rrpc_server_config sc;
-  fx_server_config(&env, &sc);
-  rrpc_server *s = fx_server_start(&sc);
-  rrpc_client_config cc;
-  fx_client_config(&env, rrpc_server_port(s), &cc);
-  rrpc_client *c = fx_client(&cc);
+  rrpc_server *s = default_server();
+  rrpc_client *c = default_client(s);
   unsigned tok = new_token();
   json_t *req = json_pack("{s:i,s:i}", "Token", (int)tok, "SleepMs", 1500);
   uint64_t t0 = rrpc_now_ns();
@@ -306,6 +304,7 @@ static void test_call_deadline(void **state) {
   rrpc_client_destroy(c);
   rrpc_server_destroy(s);
   /* Nobody listening: the call ends at its deadline, not after 8 retries. */
+  rrpc_client_config cc;
   fx_client_config(&env, 1, &cc); /* nothing listens on port 1 */
   c = fx_client(&cc);
   t0 = rrpc_now_ns();
@@ -383,9 +382,7 @@ static int log_count(upcall_log *l) {
 
 static void test_upcalls(void **state) {
   (void)state;
-  rrpc_server_config sc;
-  fx_server_config(&env, &sc);
-  rrpc_server *s = fx_server_start(&sc);
+  rrpc_server *s = default_server();
   upcall_log l1 = {.mu = PTHREAD_MUTEX_INITIALIZER}, l2 = {.mu = PTHREAD_MUTEX_INITIALIZER};
   rrpc_client_config cc;
   fx_client_config(&env, rrpc_server_port(s), &cc);
@@ -492,9 +489,7 @@ static void test_cache_cap(void **state) {
   sc.manual_trim = true;
   sc.cache_bytes_per_client = 250000; /* two large replies */
   rrpc_server *s = fx_server_start(&sc);
-  rrpc_client_config cc;
-  fx_client_config(&env, rrpc_server_port(s), &cc);
-  rrpc_client *c = fx_client(&cc);
+  rrpc_client *c = default_client(s);
   json_t *req = json_pack("{s:s}", "Message", "big");
   for (int i = 0; i < 6; i++) {
     json_t *rep = NULL;
