@@ -8,10 +8,12 @@
  * Errors: every function returns 0 or a negative errno. Where a message
  * helps (parse errors, missing keys, bad values) it is written into the
  * caller's buffer `err` (may be NULL) using the original's wording, e.g.
- *   "file x.conf malformed line 'a b c'"  (parse, -EINVAL)
- *   "Section '[S]' is missing"            (-ENOENT)
- *   "Option '[S]O' is missing"            (-ENOENT)
- *   "[S]O must have a single value"       (-EINVAL)
+ *   "file x.conf malformed line 'a b c' (line 3)"  (parse, -EINVAL)
+ *   "[S] missing"                                   (-ENOENT)
+ *   "[S]O missing"                                  (-ENOENT)
+ *   "[S]O must be single-valued"                    (-EINVAL)
+ * (upstream conf/api.go texts; parse errors add the line number). Messages
+ * quote at most 120 bytes of any path, line, name or value.
  *
  * Threading: a conf_map is not locked; build it on one thread, then share
  * it read-only.
@@ -101,7 +103,9 @@ int conf_parse_u64(const char *s, uint64_t max, uint64_t *value);
 int conf_dump(const conf_map *m, FILE *out);
 
 /* The whole map as a JSON object text {"SECTION":{"Option":["v",...]}}
- * (malloc'd; caller frees), for GET /config and start-up logging. */
+ * (malloc'd; caller frees), for GET /config and start-up logging. Sections
+ * and options appear sorted. NULL if memory runs out or a name or value set
+ * through conf_set is not UTF-8 (parsed ones always are). */
 char *conf_to_json(const conf_map *m);
 
 #endif
