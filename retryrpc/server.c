@@ -375,22 +375,20 @@ static void process(rrpc_server *s, srv_conn *c, const uint8_t *body, size_t len
   const rrpc_method *m = method_find(s, rq.method, &mi);
   json_t *result = NULL;
   char *errstr = NULL;
-  if (!m) {
-    errstr = strdup("errno: 2"); /* ENOENT, as the original */
-  } else {
-    int rc = m->fn(m->ctx, ci->me.key, rq.params0, &result, &errstr);
-    if (rc < 0 && !errstr && asprintf(&errstr, "errno: %d", -rc) < 0)
+  /* An unknown method is "errno: 2" (ENOENT), as the original. */
+  int rc = m ? m->fn(m->ctx, ci->me.key, rq.params0, &result, &errstr) : -ENOENT;
+  if (rc >= 0) {
+    free(errstr);
+    errstr = NULL;
+  } else if (!errstr || !*errstr) { /* an empty errstr would read as success */
+    free(errstr);
+    if (asprintf(&errstr, "errno: %d", -rc) < 0)
       errstr = NULL;
-    if (rc >= 0) {
-      free(errstr);
-      errstr = NULL;
-    } else if (!errstr) {
-      errstr = strdup("errno: 12");
-    }
   }
   uint64_t t1 = rrpc_now_ns();
   sframe *f = malloc(sizeof *f);
-  if (f && rrpc_reply_encode(ci->me.key, rq.request_id, errstr, result, &f->f) != 0) {
+  const char *es = rc < 0 && !errstr ? "errno: 12" : errstr; /* out of memory */
+  if (f && rrpc_reply_encode(ci->me.key, rq.request_id, es, result, &f->f) != 0) {
     free(f);
     f = NULL;
   }
@@ -468,8 +466,9 @@ static void *worker_main(void *arg) {
     s->qlen--;
     s->qbytes -= j.len;
     pthread_cond_broadcast(&s->qcv_put);
+    bool stop = s->qstop; /* stopping: drop what is still queued */
     pthread_mutex_unlock(&s->qmu);
-    if (!s->qstop)
+    if (!stop)
       process(s, j.conn, j.body, j.len);
     free(j.body);
     conn_put(j.conn);

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "bucketstats.h"
 #include "rpc_fixture.h"
 #include "rrpc_internal.h"
 
@@ -97,8 +98,28 @@ static void test_server_basic(void **state) {
                    strlen("pong 8 bytes") + 102000);
   json_decref(rep);
   json_decref(req);
+
+  /* stats (spec 13): server per client and per client-method, client side */
+  char *out = NULL;
+  assert_int_equal(bs_sprint(BS_FORMAT_TEXT, RRPC_STATS_PKG, "1", &out), 0);
+  assert_non_null(strstr(out, "proxyfs.retryrpc.1.TrimAddCompleted total:5\n"
+                              "proxyfs.retryrpc.1.TrimRmCompleted total:0\n"
+                              "proxyfs.retryrpc.1.CallWrapRPCUsec avg:"));
+  assert_non_null(strstr(out, "proxyfs.retryrpc.1.RPCattempted total:5\n"
+                              "proxyfs.retryrpc.1.RPCcompleted total:5\n"
+                              "proxyfs.retryrpc.1.RPCretried total:0\n"));
+  free(out);
+  assert_int_equal(bs_sprint(BS_FORMAT_TEXT, RRPC_STATS_PKG, "1-RpcTestPing", &out), 0);
+  assert_non_null(strstr(out, "proxyfs.retryrpc.1-RpcTestPing.Count total:1\n"));
+  free(out);
+  assert_int_equal(bs_sprint(BS_FORMAT_TEXT, RRPC_STATS_PKG, "ClientSide-1", &out), 0);
+  assert_non_null(strstr(out, "proxyfs.retryrpc.ClientSide-1.SendCalled total:5\n"
+                              "proxyfs.retryrpc.ClientSide-1.ReplyCalled total:5\n"));
+  free(out);
   rrpc_client_destroy(c);
+  assert_int_equal(bs_sprint(BS_FORMAT_TEXT, RRPC_STATS_PKG, "ClientSide-1", &out), -ENOENT);
   rrpc_server_destroy(s);
+  assert_int_equal(bs_sprint(BS_FORMAT_TEXT, RRPC_STATS_PKG, "1", &out), -ENOENT);
 }
 
 static void test_register_rejects_duplicates(void **state) {
