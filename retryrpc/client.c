@@ -402,7 +402,6 @@ static void *mgr_main(void *arg) {
       c->id = new_id;
       stats_register(c);
     }
-    c->last_error[0] = 0;
     c->conn = k;
     atomic_fetch_add(&k->refs, 1);
     c->last_rx_ns = rrpc_now_ns();

@@ -15,7 +15,9 @@
  *     running its method ("in progress"); a re-sent copy of a request that
  *     is in progress is ignored (the reply goes to the client's current
  *     connection when the method finishes), a re-sent copy of a finished one
- *     is answered from the cache. So a method runs at most once per request.
+ *     is answered from the cache, and a late copy of one the client has
+ *     already acknowledged (its entry possibly trimmed) is dropped. So a
+ *     method runs at most once per request.
  *   - Each request acknowledges the replies the client has seen (highest N
  *     with 1..N all seen); the server's acknowledgement trimmer drops those,
  *     the TTL trimmer drops anything older than long_trim.
@@ -211,7 +213,8 @@ uint64_t rrpc_client_id(rrpc_client *c);
 void rrpc_client_stats_group(rrpc_client *c, char *buf, size_t len);
 /* Highest N with replies 1..N all seen (or abandoned). */
 uint64_t rrpc_client_highest_consecutive(rrpc_client *c);
-/* Text of the last connection-level error ("" if none). */
+/* Text of the most recent connection-level error ("" if none yet); it is
+ * kept after the client recovers. */
 void rrpc_client_last_error(rrpc_client *c, char *buf, size_t len);
 /* Fail outstanding calls with -ESHUTDOWN, close, join threads, free.
  * Waits for a running upcall callback and for a dial in progress (at most

@@ -360,6 +360,14 @@ static void process(rrpc_server *s, srv_conn *c, const uint8_t *body, size_t len
     rrpc_request_clear(&rq);
     return;
   }
+  if (rq.request_id <= ci->hrs) {
+    /* A late copy of a request whose reply the client already has (its
+     * acknowledgement may have trimmed the entry): never run it again. */
+    bs_total_inc(&ci->RPCretried);
+    pthread_mutex_unlock(&ci->mu);
+    rrpc_request_clear(&rq);
+    return;
+  }
   cache_ent *e = calloc(1, sizeof *e);
   if (!e || (e->me.key = rq.request_id, rrpc_map_insert(&ci->cache, &e->me)) != 0) {
     pthread_mutex_unlock(&ci->mu);

@@ -165,8 +165,10 @@ static void *caller_main(void *arg) {
     uint64_t dt = rrpc_now_ns() - t0;
     if (dt > k->worst_ns)
       k->worst_ns = dt;
-    if (rc != 0)
+    if (rc != 0) {
+      fprintf(stderr, "call %d of a caller failed: %s\n", i, strerror(-rc));
       k->tokens[i] = 0; /* marks the failure for the main thread */
+    }
   }
   return NULL;
 }
@@ -246,7 +248,9 @@ typedef struct {
 static void *closer_main(void *arg) {
   closer *k = arg;
   while (!atomic_load(&k->stop)) {
-    sleep_ms(15);
+    /* Long enough for a (sanitized, loaded) TLS reconnect to complete
+     * between cuts: the dial retry limit counts failed dials in a row. */
+    sleep_ms(50);
     rrpc_server_close_client_conns(k->s);
   }
   return NULL;
@@ -259,6 +263,7 @@ static void test_stress_close_conns(void **state) {
   rrpc_server *s = default_server();
   rrpc_client_config cc;
   fx_client_config(&env, rrpc_server_port(s), &cc);
+  cc.retry_limit = 16;
   rrpc_client *c1 = fx_client(&cc), *c2 = fx_client(&cc);
   closer k = {.s = s};
   pthread_t t;
