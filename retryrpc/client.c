@@ -50,7 +50,7 @@ struct rrpc_client {
   pthread_mutex_t mu;
   pthread_cond_t mgr_cv;  /* work for the manager, or halting */
   pthread_cond_t idle_cv; /* senders dropped to 0 */
-  uint64_t id;            /* 0: no session */
+  _Atomic uint64_t id;    /* 0: no session; written under mu, read anywhere */
   uint64_t next_rid;
   rrpc_map out;           /* outstanding requests */
   rrpc_seen seen;

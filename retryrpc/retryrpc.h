@@ -160,7 +160,8 @@ void rrpc_server_destroy(rrpc_server *s);
 /* ---- client ----------------------------------------------------------- */
 
 /* Called on the client's upcall thread, in arrival order; payload is
- * borrowed for the call. Must return (destroy waits for it). */
+ * borrowed for the call. It may call rrpc_client_send, but must return
+ * and must not destroy the client (destroy waits for it). */
 typedef void (*rrpc_upcall_fn)(void *ctx, const void *payload, size_t len);
 
 typedef struct {
