@@ -89,12 +89,15 @@ static void set_error(rrpc_client *c, const char *msg) {
   CLOG(c, LOG_LEVEL_WARN, "retryrpc client: %s", msg);
 }
 
-/* Complete every outstanding request with rc; caller holds mu. */
+/* Complete every outstanding request with rc; caller holds mu. They are
+ * never re-sent, so they count as acknowledged (else the watermark would
+ * stop below them for good). */
 static void fail_all(rrpc_client *c, int rc) {
   size_t pos = 0;
   rrpc_map_ent *me;
   while ((me = rrpc_map_next(&c->out, &pos, NULL)) != NULL) {
     rrpc_map_remove(&c->out, me->key);
+    rrpc_seen_add(&c->seen, me->key);
     creq *r = rrpc_container_of(me, creq, me);
     r->done = true;
     r->rc = rc;
