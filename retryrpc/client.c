@@ -56,6 +56,7 @@ struct rrpc_client {
   rrpc_seen seen;
   cconn *conn;            /* current connection, NULL while (re)connecting */
   bool want_connect, halting, threads_started;
+  unsigned quick_fails;   /* connections in a row that ended unheard */
   unsigned senders;
   uint64_t last_rx_ns;
   char last_error[256];
@@ -418,14 +419,30 @@ static void *mgr_main(void *arg) {
     }
     free(fs);
     free(rids);
+    uint64_t connected_ns = c->last_rx_ns;
     read_loop(c, k);
     rrpc_sock_shutdown(&k->sock);
     pthread_mutex_lock(&c->mu);
     c->conn = NULL;
     cconn_put(k); /* c->conn's reference */
     cconn_put(k); /* ours */
-    /* Reconnect at once, as the original (upcalls need a connection). */
+    /* Reconnect at once, as the original (upcalls need a connection),
+     * unless connections keep ending before a word is heard (a reconnect
+     * with PassID reads nothing, so the dial retry policy never sees
+     * these): then back off the same way, and give up after retry_limit. */
     c->want_connect = true;
+    c->quick_fails = c->last_rx_ns > connected_ns ? 0 : c->quick_fails + 1;
+    if (c->quick_fails > c->cfg.retry_limit) {
+      set_error(c, "connections keep closing before any reply");
+      fail_all(c, -ECONNRESET);
+      c->want_connect = false;
+      c->quick_fails = 0;
+    } else if (c->quick_fails) {
+      unsigned shift = c->quick_fails - 1 < 16 ? c->quick_fails - 1 : 16;
+      uint64_t until = rrpc_now_ns() + (c->cfg.retry_delay_ns << shift);
+      while (!c->halting && rrpc_cond_wait_until(&c->mgr_cv, &c->mu, until))
+        ;
+    }
     if (!c->halting)
       bs_total_inc(&c->RetransmitsStarted);
   }

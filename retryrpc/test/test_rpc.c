@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -465,6 +466,63 @@ static void test_server_restart(void **state) {
   rrpc_server_destroy(s);
 }
 
+/* A listener that accepts and closes at once, counting connections. */
+typedef struct {
+  int lfd;
+  _Atomic unsigned accepts;
+  _Atomic bool stop;
+} slammer;
+
+static void *slammer_main(void *arg) {
+  slammer *k = arg;
+  while (!atomic_load(&k->stop)) {
+    struct pollfd p = {.fd = k->lfd, .events = POLLIN};
+    if (poll(&p, 1, 20) == 1) {
+      int fd = accept(k->lfd, NULL, NULL);
+      if (fd >= 0) {
+        atomic_fetch_add(&k->accepts, 1);
+        close(fd);
+      }
+    }
+  }
+  return NULL;
+}
+
+/* The server's port now closes every connection at once: the client backs
+ * off and fails the call after retry_limit, instead of reconnecting in a
+ * tight loop (with PassID it reads nothing, so dials "succeed"). */
+static void test_reconnect_storm_bounded(void **state) {
+  (void)state;
+  rrpc_server *s = default_server();
+  uint16_t port = rrpc_server_port(s);
+  rrpc_client_config cc;
+  fx_client_config(&env, port, &cc);
+  cc.retry_limit = 3;
+  cc.retry_delay_ns = 10000000ull;
+  rrpc_client *c = fx_client(&cc);
+  fx_ping(c, "hello");
+  rrpc_server_destroy(s);
+
+  slammer k = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
+  int one = 1;
+  setsockopt(k.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(k.lfd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(k.lfd, 16), 0);
+  pthread_t t;
+  pthread_create(&t, NULL, slammer_main, &k);
+  int rc = fx_exec(c, new_token(), 10000000000ull);
+  assert_true(rc < 0 && rc != -ETIMEDOUT);
+  /* each round: at most retry_limit + 1 connections, a few rounds at most
+   * (the client reconnects at once after the first loss) */
+  assert_true(atomic_load(&k.accepts) <= 4 * (cc.retry_limit + 1));
+  rrpc_client_destroy(c);
+  atomic_store(&k.stop, true);
+  pthread_join(t, NULL);
+  close(k.lfd);
+}
+
 /* ---- upcalls ---------------------------------------------------------- */
 
 typedef struct {
@@ -753,6 +811,7 @@ int main(void) {
       cmocka_unit_test(test_slow_call_runs_once),
       cmocka_unit_test(test_call_deadline),
       cmocka_unit_test(test_server_restart),
+      cmocka_unit_test(test_reconnect_storm_bounded),
       cmocka_unit_test(test_upcalls),
       cmocka_unit_test(test_ack_and_ttl_trim),
       cmocka_unit_test(test_client_expiry),
