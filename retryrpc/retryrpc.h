@@ -106,7 +106,7 @@ typedef struct {
 
 /* Zero means the default in brackets. */
 typedef struct {
-  const char *addr;          /* listen host name or IP ["0.0.0.0" when NULL/""] */
+  const char *addr;          /* listen host name or IP [all addresses] */
   uint16_t port;             /* 0 = ephemeral, see rrpc_server_port() */
   uint64_t long_trim_ns;     /* reply TTL and TTL trimmer period [10 min] */
   uint64_t short_trim_ns;    /* acknowledgement trimmer period [100 ms] */
@@ -122,10 +122,15 @@ typedef struct {
                                 waits (TCP back-pressure) while either is full */
   unsigned max_connections;  /* open connections [1024] */
   size_t max_frame;          /* body bytes per frame [RRPC_DEFAULT_MAX_FRAME] */
-  size_t cache_bytes_per_client; /* reply cache cap per client [64 MiB] */
-  size_t cache_bytes_total;  /* reply cache cap, all clients [1 GiB] */
+  /* Reply cache caps. Over a cap, the inserting client's oldest replies
+   * are evicted (logged), never its newest; a re-sent request whose reply
+   * was evicted would run again, so size the caps for the acknowledgement
+   * lag, not for correctness. */
+  size_t cache_bytes_per_client; /* [64 MiB] */
+  size_t cache_bytes_total;  /* all clients [1 GiB] */
   bool sequential_ids;       /* client IDs 1, 2, 3... (the original) */
-  bool manual_trim;          /* no trimmer thread; tests call rrpc_server_trim */
+  bool manual_trim;          /* no trimmer thread (so no expiry either);
+                                tests call rrpc_server_trim */
   bool log_enabled;          /* false: log nothing (the original without Logger) */
   rrpc_fault_hook fault_hook;
   void *fault_ctx;
