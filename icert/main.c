@@ -64,8 +64,12 @@ static const flag_def defs[] = {
 static void usage(FILE *f) {
   static const char *type[] = {"", " string", " uint", " value"};
   fprintf(f, "Usage of icert:\n");
-  for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
-    fprintf(f, "  -%s%s\n    \t%s\n", defs[i].name, type[defs[i].k], defs[i].usage);
+  for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+    /* Go puts the usage of a one-letter boolean flag on its line */
+    bool same_line = defs[i].k == F_BOOL && strlen(defs[i].name) == 1;
+    fprintf(f, "  -%s%s%s%s\n", defs[i].name, type[defs[i].k], same_line ? "\t" : "\n    \t",
+            defs[i].usage);
+  }
 }
 
 static int usage_error(const char *fmt, const char *a, const char *b) {
