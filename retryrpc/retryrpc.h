@@ -47,9 +47,11 @@
  *
  * Threading: every function is safe from any thread, except that destroy
  * must not race with other calls on the same handle.
- * Lock order (server): server lock -> client lock -> connection write lock;
- * no lock is held across socket I/O except a connection's write lock
- * (which serialises whole frames on that socket).
+ * Lock order (server): server lock -> client lock -> connection output
+ * queue lock; no lock is held across socket I/O (each connection has a
+ * writer thread fed by a bounded queue). On the client, a connection's
+ * write lock is held while one frame is written (whole frames must not
+ * interleave); only the callers of rrpc_client_send wait on it.
  *
  * Test hooks: both configs take an optional fault hook, compiled in always
  * and off unless set. It is called at each named stage below with the
@@ -121,6 +123,8 @@ typedef struct {
   size_t max_queue_bytes;    /* their bodies' bytes [256 MiB]; a reader
                                 waits (TCP back-pressure) while either is full */
   unsigned max_connections;  /* open connections [1024] */
+  size_t max_conn_out_bytes; /* frames queued for one connection's writer;
+                                beyond, the connection is dropped [64 MiB] */
   size_t max_frame;          /* body bytes per frame [RRPC_DEFAULT_MAX_FRAME] */
   /* Reply cache caps. Over a cap, the inserting client's oldest replies
    * are evicted (logged), never its newest; a re-sent request whose reply
@@ -145,9 +149,10 @@ int rrpc_server_create(const rrpc_server_config *cfg, const rrpc_method *methods
 int rrpc_server_start(rrpc_server *s);
 /* The bound port (after start). */
 uint16_t rrpc_server_port(const rrpc_server *s);
-/* Upcall: best effort, no acknowledgement. -ENOENT unknown client,
- * -ENOTCONN no current connection, -EMSGSIZE over max_frame, -EIO write
- * failed. Blocks at most deadline_io. */
+/* Upcall: best effort, no acknowledgement; queued for the client's current
+ * connection (never blocks on the network). -ENOENT unknown client,
+ * -ENOTCONN no current connection, -EMSGSIZE over max_frame, -EIO the
+ * connection's output queue is full (the connection is dropped). */
 int rrpc_server_send_upcall(rrpc_server *s, uint64_t client_id,
                             const void *payload, size_t len);
 /* Test helper: close every accepted connection (clients will reconnect). */
@@ -156,6 +161,8 @@ void rrpc_server_close_client_conns(rrpc_server *s);
 size_t rrpc_server_completed_count(rrpc_server *s);
 size_t rrpc_server_cache_bytes(rrpc_server *s);
 size_t rrpc_server_client_count(rrpc_server *s);
+/* Open connections (handshake included). */
+size_t rrpc_server_conn_count(rrpc_server *s);
 /* Run the acknowledgement and/or TTL trim now (also expires clients). */
 void rrpc_server_trim(rrpc_server *s, bool ack, bool ttl);
 /* Stop accepting, close every connection, join every thread, free all.

@@ -67,13 +67,32 @@ struct srv_client {
   method_stats *ms; /* one per method */
 };
 
+/* A frame waiting in a connection's output queue. */
+typedef struct outmsg {
+  struct outmsg *next;
+  sframe *f;
+  bool cut; /* RRPC_FAULT_SERVER_MID_REPLY: write half, then drop */
+} outmsg;
+
+/*
+ * Each connection has a reader thread (conn_main) and a writer thread
+ * (writer_main). Workers and upcalls only queue frames, so no worker ever
+ * waits on a slow client's socket, and no lock is held across socket I/O.
+ * A client that does not read gets its connection dropped once its queue
+ * passes max_conn_out_bytes.
+ */
 struct srv_conn {
-  atomic_int refs; /* reader thread, queued jobs, client->conn, writers */
+  atomic_int refs; /* reader thread, queued jobs, client->conn, senders */
   rrpc_server *srv;
   rrpc_sock sock;
-  pthread_mutex_t wmu; /* one whole frame at a time */
   srv_client *ci;      /* after the handshake (a reference) */
   srv_conn *prev, *next;
+  pthread_mutex_t omu; /* the output queue */
+  pthread_cond_t ocv;
+  outmsg *oh, *ot;
+  size_t obytes;
+  bool oclosing; /* the reader is leaving: flush, then the writer ends */
+  bool odead;    /* writing failed or the queue overflowed: drop all */
 };
 
 typedef struct {
@@ -188,7 +207,8 @@ static void conn_put(srv_conn *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1)
     return;
   rrpc_sock_close(&c->sock);
-  pthread_mutex_destroy(&c->wmu);
+  pthread_mutex_destroy(&c->omu);
+  pthread_cond_destroy(&c->ocv);
   if (c->ci)
     client_put(c->ci);
   free(c);
@@ -198,21 +218,99 @@ static bool fault(rrpc_server *s, rrpc_fault_stage st, uint64_t cid, uint64_t ri
   return s->cfg.fault_hook && s->cfg.fault_hook(s->cfg.fault_ctx, st, cid, rid);
 }
 
-/* Write a whole frame; on failure the socket is shut so the reader ends. */
-static int conn_send(srv_conn *c, const rrpc_frame *f, bool cut_midway) {
+static sframe *sframe_wrap(rrpc_frame f) {
+  sframe *sf = malloc(sizeof *sf);
+  if (!sf) {
+    free(f.p);
+    return NULL;
+  }
+  atomic_init(&sf->refs, 1);
+  sf->f = f;
+  return sf;
+}
+
+/* Queue a frame for the writer (which takes its own reference). -ENOTCONN
+ * when the connection is closing or dead, -ENOBUFS when the client lets
+ * its replies pile up (the connection is dropped: it will reconnect and
+ * re-send, and the cache answers). */
+static int conn_send(srv_conn *c, sframe *f, bool cut_midway) {
   rrpc_server *s = c->srv;
-  pthread_mutex_lock(&c->wmu);
-  size_t n = cut_midway ? RRPC_HDR_LEN + (f->len - RRPC_HDR_LEN) / 2 : f->len;
-  int rc = rrpc_sock_write(&c->sock, f->p, n, s->cfg.deadline_io_ns);
-  if (cut_midway)
-    rrpc_sock_shutdown(&c->sock);
-  pthread_mutex_unlock(&c->wmu);
+  outmsg *m = malloc(sizeof *m);
+  if (!m)
+    return -ENOMEM;
+  int rc = 0;
+  pthread_mutex_lock(&c->omu);
+  if (c->odead || c->oclosing) {
+    rc = -ENOTCONN;
+  } else if (c->oh && c->obytes + f->f.len > s->cfg.max_conn_out_bytes) {
+    c->odead = true;
+    rc = -ENOBUFS;
+  } else {
+    *m = (outmsg){NULL, f, cut_midway};
+    atomic_fetch_add(&f->refs, 1);
+    if (c->ot)
+      c->ot->next = m;
+    else
+      c->oh = m;
+    c->ot = m;
+    c->obytes += f->f.len;
+    pthread_cond_signal(&c->ocv);
+  }
+  pthread_mutex_unlock(&c->omu);
   if (rc) {
-    SLOG(s, LOG_LEVEL_WARN, "retryrpc server: write to client %" PRIu64 " failed: %s",
-         c->ci ? c->ci->me.key : 0, strerror(-rc));
-    rrpc_sock_shutdown(&c->sock);
+    free(m);
+    if (rc == -ENOBUFS) {
+      SLOG(s, LOG_LEVEL_WARN, "retryrpc server: client %" PRIu64
+           " is not reading its replies, closing its connection", c->ci ? c->ci->me.key : 0);
+      rrpc_sock_shutdown(&c->sock);
+    }
   }
   return rc;
+}
+
+/* End a connection in order: its reader sees end-of-file and leaves, the
+ * writer flushes what is queued, then the socket closes. */
+static void conn_end(srv_conn *c) { shutdown(c->sock.fd, SHUT_RD); }
+
+static void *writer_main(void *arg) {
+  srv_conn *c = arg;
+  rrpc_server *s = c->srv;
+  pthread_mutex_lock(&c->omu);
+  for (;;) {
+    while (!c->oh && !c->oclosing)
+      pthread_cond_wait(&c->ocv, &c->omu);
+    outmsg *m = c->oh;
+    if (!m)
+      break;
+    c->oh = m->next;
+    if (!c->oh)
+      c->ot = NULL;
+    c->obytes -= m->f->f.len;
+    bool dead = c->odead;
+    /* While closing (the reader has left), flush briefly at most. */
+    uint64_t dl = s->cfg.deadline_io_ns;
+    if (c->oclosing && dl > 1000000000ull)
+      dl = 1000000000ull;
+    pthread_mutex_unlock(&c->omu);
+    int rc = 0;
+    if (!dead) {
+      const rrpc_frame *f = &m->f->f;
+      size_t n = m->cut ? RRPC_HDR_LEN + (f->len - RRPC_HDR_LEN) / 2 : f->len;
+      rc = rrpc_sock_write(&c->sock, f->p, n, dl);
+      if (rc)
+        SLOG(s, LOG_LEVEL_WARN, "retryrpc server: write to client %" PRIu64 " failed: %s",
+             c->ci ? c->ci->me.key : 0, strerror(-rc));
+      if (rc || m->cut)
+        rrpc_sock_shutdown(&c->sock);
+    }
+    sframe_put(m->f);
+    free(m);
+    pthread_mutex_lock(&c->omu);
+    if (rc)
+      c->odead = true;
+  }
+  pthread_mutex_unlock(&c->omu);
+  return NULL;
 }
 
 /* ---- clients ------------------------------------------------------------ */
@@ -332,7 +430,7 @@ static void process(rrpc_server *s, srv_conn *c, const uint8_t *body, size_t len
      * connection: the client re-sends after reconnecting. */
     SLOG(s, LOG_LEVEL_WARN, "retryrpc server: undecodable request from client %" PRIu64
          ", closing its connection", ci->me.key);
-    rrpc_sock_shutdown(&c->sock);
+    conn_end(c);
     return;
   }
   if (fault(s, RRPC_FAULT_SERVER_RECEIVED, ci->me.key, rq.request_id)) {
@@ -354,9 +452,10 @@ static void process(rrpc_server *s, srv_conn *c, const uint8_t *body, size_t len
     pthread_mutex_unlock(&ci->mu);
     /* In progress: the reply goes to the client's current connection when
      * the method returns, so this copy needs nothing. */
-    if (f)
-      conn_send(c, &f->f, false);
-    sframe_put(f);
+    if (f) {
+      conn_send(c, f, false);
+      sframe_put(f);
+    }
     rrpc_request_clear(&rq);
     return;
   }
@@ -372,7 +471,7 @@ static void process(rrpc_server *s, srv_conn *c, const uint8_t *body, size_t len
   if (!e || (e->me.key = rq.request_id, rrpc_map_insert(&ci->cache, &e->me)) != 0) {
     pthread_mutex_unlock(&ci->mu);
     free(e);
-    rrpc_sock_shutdown(&c->sock); /* out of memory: let the client retry */
+    conn_end(c); /* out of memory: let the client retry */
     rrpc_request_clear(&rq);
     return;
   }
@@ -409,7 +508,7 @@ static void process(rrpc_server *s, srv_conn *c, const uint8_t *body, size_t len
     rrpc_map_remove(&ci->cache, e->me.key);
     free(e);
     pthread_mutex_unlock(&ci->mu);
-    rrpc_sock_shutdown(&c->sock);
+    conn_end(c);
     rrpc_request_clear(&rq);
     return;
   }
@@ -453,8 +552,7 @@ static void process(rrpc_server *s, srv_conn *c, const uint8_t *body, size_t len
     if (fault(s, RRPC_FAULT_SERVER_BEFORE_REPLY, ci->me.key, rq.request_id))
       rrpc_sock_shutdown(&target->sock);
     else
-      conn_send(target, &f->f,
-                fault(s, RRPC_FAULT_SERVER_MID_REPLY, ci->me.key, rq.request_id));
+      conn_send(target, f, fault(s, RRPC_FAULT_SERVER_MID_REPLY, ci->me.key, rq.request_id));
     conn_put(target);
   }
   sframe_put(f);
@@ -526,15 +624,23 @@ static bool stopping(rrpc_server *s) {
   return st;
 }
 
-static int send_id(srv_conn *c, uint64_t id) {
-  char b[24];
+/* Queue a frame made from type and body. */
+static int send_new(srv_conn *c, uint16_t type, const void *body, size_t len) {
   rrpc_frame f;
-  int rc = rrpc_frame_make(RRPC_MSG_RETURN_ID, b, (size_t)rrpc_id_encode(id, b), &f);
+  int rc = rrpc_frame_make(type, body, len, &f);
   if (rc)
     return rc;
-  rc = conn_send(c, &f, false);
-  free(f.p);
+  sframe *sf = sframe_wrap(f);
+  if (!sf)
+    return -ENOMEM;
+  rc = conn_send(c, sf, false);
+  sframe_put(sf);
   return rc;
+}
+
+static int send_id(srv_conn *c, uint64_t id) {
+  char b[24];
+  return send_new(c, RRPC_MSG_RETURN_ID, b, (size_t)rrpc_id_encode(id, b));
 }
 
 /* The handshake (spec 3.3), on the connection's own thread (spec 16.5). */
@@ -595,7 +701,9 @@ static int handshake(rrpc_server *s, srv_conn *c) {
 static void *conn_main(void *arg) {
   srv_conn *c = arg;
   rrpc_server *s = c->srv;
-  int rc = handshake(s, c);
+  pthread_t writer;
+  bool have_writer = pthread_create(&writer, NULL, writer_main, c) == 0;
+  int rc = have_writer ? handshake(s, c) : -EAGAIN;
   while (rc == 0) {
     rrpc_hdr h;
     uint8_t *body;
@@ -621,6 +729,14 @@ static void *conn_main(void *arg) {
     if (rc)
       free(body);
   }
+  /* Let the writer flush what is queued (e.g. ReturnUniqueID "0"), then
+   * end the connection. */
+  pthread_mutex_lock(&c->omu);
+  c->oclosing = true;
+  pthread_cond_signal(&c->ocv);
+  pthread_mutex_unlock(&c->omu);
+  if (have_writer)
+    pthread_join(writer, NULL);
   rrpc_sock_shutdown(&c->sock);
   if (c->ci) {
     srv_client *ci = c->ci;
@@ -670,7 +786,8 @@ static void *accept_main(void *arg) {
     c->srv = s;
     atomic_init(&c->refs, 1);
     rrpc_sock_init(&c->sock, fd, ssl);
-    pthread_mutex_init(&c->wmu, NULL);
+    pthread_mutex_init(&c->omu, NULL);
+    pthread_cond_init(&c->ocv, NULL);
     pthread_mutex_lock(&s->mu);
     bool full = s->nconns >= s->cfg.max_connections;
     if (!full) {
@@ -815,6 +932,7 @@ int rrpc_server_create(const rrpc_server_config *cfg, const rrpc_method *methods
   DEF(workers, 8);
   DEF(max_queue, 1024);
   DEF(max_queue_bytes, (size_t)256 << 20);
+  DEF(max_conn_out_bytes, (size_t)64 << 20);
   DEF(max_connections, 1024);
   DEF(max_frame, RRPC_DEFAULT_MAX_FRAME);
   DEF(cache_bytes_per_client, (size_t)64 << 20);
@@ -912,14 +1030,9 @@ int rrpc_server_send_upcall(rrpc_server *s, uint64_t client_id, const void *payl
   client_put(ci);
   if (!c)
     return -ENOTCONN;
-  rrpc_frame f;
-  int rc = rrpc_frame_make(RRPC_MSG_UPCALL, payload, len, &f);
-  if (!rc) {
-    rc = conn_send(c, &f, false) ? -EIO : 0;
-    free(f.p);
-  }
+  int rc = send_new(c, RRPC_MSG_UPCALL, payload, len);
   conn_put(c);
-  return rc;
+  return rc == -ENOBUFS ? -EIO : rc;
 }
 
 void rrpc_server_close_client_conns(rrpc_server *s) {
@@ -949,6 +1062,13 @@ size_t rrpc_server_cache_bytes(rrpc_server *s) { return atomic_load(&s->cache_by
 size_t rrpc_server_client_count(rrpc_server *s) {
   pthread_mutex_lock(&s->mu);
   size_t n = s->clients.n;
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
+size_t rrpc_server_conn_count(rrpc_server *s) {
+  pthread_mutex_lock(&s->mu);
+  size_t n = s->nconns;
   pthread_mutex_unlock(&s->mu);
   return n;
 }

@@ -16,6 +16,7 @@
 #include "rpc_fixture.h"
 
 _Atomic unsigned fx_execs[FX_TOKENS];
+_Atomic unsigned fx_large_calls;
 
 static const char *msg_of(const json_t *req) {
   const char *m = json_string_value(json_object_get(req, "Message"));
@@ -30,6 +31,7 @@ static int ping(void *ctx, uint64_t cid, const json_t *req, json_t **reply, char
 
 static int ping_large(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
                       char **err) {
+  atomic_fetch_add(&fx_large_calls, 1);
   size_t n = 1000 * 102;
   char *s = malloc(64 + n);
   int l = sprintf(s, "pong %zu bytes", strlen(msg_of(req)));

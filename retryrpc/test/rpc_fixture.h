@@ -22,6 +22,7 @@ typedef struct {
 } fx_env;
 
 extern _Atomic unsigned fx_execs[FX_TOKENS];
+extern _Atomic unsigned fx_large_calls; /* RpcTestPingLarge calls run */
 
 /* Create the certificates when tls (CA + endpoint for IP 127.0.0.1). */
 void fx_env_init(fx_env *e, bool tls);

@@ -674,8 +674,11 @@ static void test_cache_cap(void **state) {
 
 /* ---- hostile input closes only that connection ------------------------ */
 
-static int raw_connect(uint16_t port) {
+/* rcvbuf 0: the default (autotuned) receive buffer. */
+static int raw_connect_buf(uint16_t port, int rcvbuf) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (rcvbuf)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
@@ -683,6 +686,8 @@ static int raw_connect(uint16_t port) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
 }
+
+static int raw_connect(uint16_t port) { return raw_connect_buf(port, 0); }
 
 /* Reads until EOF; returns the bytes read before it, -1 on timeout. */
 static ssize_t read_to_eof(int fd, uint8_t *buf, size_t cap) {
@@ -784,6 +789,59 @@ static void test_garbage_closes_only_that_connection(void **state) {
   rrpc_server_destroy(s);
 }
 
+#ifndef RRPC_TEST_TLS
+/* A client that sends requests and never reads the replies: the server's
+ * workers must not wait on it (others are served at once), and its
+ * connection is dropped when its output queue passes the cap. */
+static void test_slow_reader_isolated(void **state) {
+  (void)state;
+  rrpc_server_config sc;
+  fx_server_config(&env, &sc);
+  sc.workers = 2;
+  sc.max_conn_out_bytes = 1 << 20;
+  rrpc_server *s = fx_server_start(&sc);
+  rrpc_client *good = default_client(s);
+  fx_ping(good, "before");
+  assert_int_equal(rrpc_server_conn_count(s), 1);
+
+  /* A small fixed receive buffer: the ~20 MB of replies cannot fit in
+   * it, the server's send buffer (<= 4 MB) and the 1 MiB queue. */
+  int fd = raw_connect_buf(rrpc_server_port(s), 65536);
+  uint8_t h[RRPC_HDR_LEN];
+  rrpc_hdr_encode(h, 0, RRPC_MSG_ASK_ID);
+  send_raw(fd, h, sizeof h);
+  unsigned large0 = atomic_load(&fx_large_calls);
+  json_t *req = json_pack("{s:s}", "Message", "x");
+  for (uint64_t i = 1; i <= 200; i++) { /* ~20 MB of replies */
+    rrpc_frame f;
+    assert_int_equal(rrpc_request_encode(0, i, 0, "RpcTestPingLarge", req, &f), 0);
+    send_raw(fd, f.p, f.len);
+    free(f.p);
+  }
+  json_decref(req);
+  uint64_t t0 = rrpc_now_ns();
+  for (int i = 0; i < 5; i++)
+    fx_ping(good, "meanwhile");
+  /* well below deadline_io (10 s), which a worker stuck in a write would take */
+  assert_true(rrpc_now_ns() - t0 < 3000000000ull);
+  /* the server drops the non-reading connection by itself */
+  assert_true(WAIT_FOR(rrpc_server_conn_count(s) == 1));
+  assert_true(atomic_load(&fx_large_calls) - large0 > 10);
+  /* the reader that would not read has been cut off: EOF (or a reset,
+   * when the server closed with our requests unread) comes */
+  static uint8_t sink[1 << 16];
+  ssize_t r;
+  while ((r = read(fd, sink, sizeof sink)) > 0)
+    ;
+  if (r < 0)
+    assert_string_equal(strerror(errno), strerror(ECONNRESET));
+  close(fd);
+  fx_ping(good, "after");
+  rrpc_client_destroy(good);
+  rrpc_server_destroy(s);
+}
+#endif
+
 static int setup(void **state) {
   (void)state;
   fx_env_init(&env, USE_TLS);
@@ -817,6 +875,9 @@ int main(void) {
       cmocka_unit_test(test_client_expiry),
       cmocka_unit_test(test_cache_cap),
       cmocka_unit_test(test_garbage_closes_only_that_connection),
+#ifndef RRPC_TEST_TLS /* its raw client speaks plain TCP */
+      cmocka_unit_test(test_slow_reader_isolated),
+#endif
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
