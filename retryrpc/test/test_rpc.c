@@ -220,26 +220,23 @@ static void run_fault_stage(rrpc_fault_stage stage, bool server_side) {
   free(plan);
 }
 
-static void test_fault_client_before_send(void **state) {
-  (void)state;
-  run_fault_stage(RRPC_FAULT_CLIENT_BEFORE_SEND, false);
+typedef struct {
+  rrpc_fault_stage stage;
+  bool server_side;
+} fault_case;
+
+static fault_case fc_before_send = {RRPC_FAULT_CLIENT_BEFORE_SEND, false},
+                  fc_mid_send = {RRPC_FAULT_CLIENT_MID_SEND, false},
+                  fc_received = {RRPC_FAULT_SERVER_RECEIVED, true},
+                  fc_before_reply = {RRPC_FAULT_SERVER_BEFORE_REPLY, true},
+                  fc_mid_reply = {RRPC_FAULT_SERVER_MID_REPLY, true};
+
+static void test_fault_stage(void **state) {
+  fault_case *fc = *state;
+  run_fault_stage(fc->stage, fc->server_side);
 }
-static void test_fault_client_mid_send(void **state) {
-  (void)state;
-  run_fault_stage(RRPC_FAULT_CLIENT_MID_SEND, false);
-}
-static void test_fault_server_received(void **state) {
-  (void)state;
-  run_fault_stage(RRPC_FAULT_SERVER_RECEIVED, true);
-}
-static void test_fault_server_before_reply(void **state) {
-  (void)state;
-  run_fault_stage(RRPC_FAULT_SERVER_BEFORE_REPLY, true);
-}
-static void test_fault_server_mid_reply(void **state) {
-  (void)state;
-  run_fault_stage(RRPC_FAULT_SERVER_MID_REPLY, true);
-}
+
+#define FAULT_TEST(name, fc) {name, test_fault_stage, NULL, NULL, &(fc)}
 
 typedef struct {
   rrpc_server *s;
@@ -858,11 +855,11 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_basic),
       cmocka_unit_test(test_register_rejects_duplicates),
-      cmocka_unit_test(test_fault_client_before_send),
-      cmocka_unit_test(test_fault_client_mid_send),
-      cmocka_unit_test(test_fault_server_received),
-      cmocka_unit_test(test_fault_server_before_reply),
-      cmocka_unit_test(test_fault_server_mid_reply),
+      FAULT_TEST("test_fault_client_before_send", fc_before_send),
+      FAULT_TEST("test_fault_client_mid_send", fc_mid_send),
+      FAULT_TEST("test_fault_server_received", fc_received),
+      FAULT_TEST("test_fault_server_before_reply", fc_before_reply),
+      FAULT_TEST("test_fault_server_mid_reply", fc_mid_reply),
       cmocka_unit_test(test_stress_close_conns),
       cmocka_unit_test(test_stress_upstream),
       cmocka_unit_test(test_small_queue_backpressure),
