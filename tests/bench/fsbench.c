@@ -156,19 +156,26 @@ static int64_t read_all(struct bench *b, int fd, double t0, const char *name) {
   return (int64_t)done;
 }
 
-static void seqread(struct bench *b) {
-  char path[PATH_MAX];
-  path_in(b, path, sizeof(path), "seq.dat", 0);
-  if (b->seq_have == 0) {
-    failed(b, "seqread", "needs seqwrite first", ENOENT);
-    return;
+/* Opens seq.dat for reading with every cache dropped; -1 (reported as a
+ * failure of NAME) when seqwrite has not run or the open fails. */
+static int open_seq_cold(struct bench *b, const char *name, char *path, size_t len) {
+  path_in(b, path, len, "seq.dat", 0);
+  if (b->seq_have < 4096) {
+    failed(b, name, "needs seqwrite first (4 KiB at least)", ENOENT);
+    return -1;
   }
   drop_caches(b);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    failed(b, "seqread", path, errno);
+  if (fd < 0)
+    failed(b, name, path, errno);
+  return fd;
+}
+
+static void seqread(struct bench *b) {
+  char path[PATH_MAX];
+  int fd = open_seq_cold(b, "seqread", path, sizeof(path));
+  if (fd < 0)
     return;
-  }
   const char *names[2] = {b->can_drop ? "seqread-cold" : "seqread-cold(warm!)", "seqread-warm"};
   for (int pass = 0; pass < 2; pass++) {
     double t0 = now_s();
@@ -183,18 +190,10 @@ static void seqread(struct bench *b) {
 
 static void randread(struct bench *b) {
   char path[PATH_MAX];
-  path_in(b, path, sizeof(path), "seq.dat", 0);
+  int fd = open_seq_cold(b, "randread", path, sizeof(path));
+  if (fd < 0)
+    return;
   uint64_t pages = b->seq_have / 4096;
-  if (pages == 0) {
-    failed(b, "randread", "needs seqwrite first", ENOENT);
-    return;
-  }
-  drop_caches(b);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    failed(b, "randread", path, errno);
-    return;
-  }
   uint64_t x = 88172645463325252ull; /* xorshift64: a fixed, repeatable order */
   double t0 = now_s();
   long done = 0;
