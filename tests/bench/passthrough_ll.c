@@ -481,7 +481,13 @@ static void pt_do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
         e.attr.st_ino = d->entry->d_ino;
         e.attr.st_mode = (mode_t)d->entry->d_type << 12;
       } else if ((err = pt_lookup_entry(req, ino, name, &e)) != 0) {
-        break;
+        if (err != ENOENT)
+          break;
+        /* Removed since readdir saw it: leave it out, as a later readdir would. */
+        err = 0;
+        d->entry = NULL;
+        d->offset = next;
+        continue;
       }
       n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
       if (n > size - used) {
@@ -684,11 +690,12 @@ int main(int argc, char *argv[]) {
       ret = 1;
     } else {
       fuse_loop_cfg_set_clone_fd(cfg, opts.clone_fd);
-      /* libfuse leaves max_threads at UINT_MAX unless -o max_threads= is
-       * given, and warns when that is passed on. */
+      /* libfuse 3.14 leaves both at UINT_MAX ("not given") and warns when
+       * that is passed on; the loop's own defaults then apply. */
       if (opts.max_threads != UINT_MAX)
         fuse_loop_cfg_set_max_threads(cfg, opts.max_threads);
-      fuse_loop_cfg_set_idle_threads(cfg, opts.max_idle_threads);
+      if (opts.max_idle_threads != UINT_MAX)
+        fuse_loop_cfg_set_idle_threads(cfg, opts.max_idle_threads);
       ret = fuse_session_loop_mt(se, cfg);
       fuse_loop_cfg_destroy(cfg);
     }
