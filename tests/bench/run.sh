@@ -9,6 +9,11 @@
 #   proxyfs      the proxyfs-c mount (scripts/dev-cluster.sh up) over iswift;
 #                skipped while build/iclient/iclient does not exist
 #
+# What the rclone figures mean: with --vfs-cache-mode writes a written file
+# goes to a local cache, fsync syncs only that, and the upload to Swift runs
+# in the background after close (--vfs-write-back, 5 s); its write figures
+# are local-disk figures, as a user of it would see them.
+#
 # Default: all three, in that order. Needs root (FUSE mounts, drop_caches).
 # Figures are rates (MB/s, ops/s, files/s, entries/s): higher is better, so
 # a ratio proxyfs/other above 1 means proxyfs-c is faster. Not a test: it
@@ -126,13 +131,15 @@ bench() {
   mv "$out.new" "$out"
 }
 
-# iswift on an ephemeral port, memory only, objects up to 2 GiB (the 1 GiB
-# file is one object for rclone). Sets iswift_pid and iswift_url.
+# iswift as the development cluster runs it (iswift/dev.conf: objects kept
+# on disk too), but on an ephemeral port, in a store of its own, and taking
+# objects up to 2 GiB (rclone PUTs the 1 GiB file as one object). Sets
+# iswift_pid and iswift_url.
 start_iswift() {
   local log_file=$tmp/iswift.log port= _
   "$build/iswift/iswift" "$root/iswift/dev.conf" ISWIFT.SwiftProxyTCPPort=0 \
-    ISWIFT.StoreDirPath= ISWIFT.LogFilePath="$log_file" ISWIFT.LogToConsole=false \
-    ISWIFT.MaxObjectSize=2147483648 ISWIFT.MaxMemoryBytes=6442450944 &
+    ISWIFT.StoreDirPath="$tmp/iswift-store" ISWIFT.LogFilePath="$log_file" \
+    ISWIFT.LogToConsole=false ISWIFT.MaxObjectSize=2147483648 ISWIFT.MaxMemoryBytes=6442450944 &
   iswift_pid=$!
   cleanups+=("kill -TERM $iswift_pid; wait $iswift_pid")
   for _ in $(seq 100); do
