@@ -34,8 +34,10 @@
 #                           BENCH_* values still win)
 # Other knobs:
 #   BENCH_WORK=/var/tmp/proxyfs-c-bench  tarball, results, logs, rclone cache
-#   PASSTHROUGH_OPTS=writeback   -o options of passthrough_ll added to source=
-#                                (set it empty for no writeback cache)
+#   PASSTHROUGH_OPTS=            -o options of passthrough_ll added to source=
+#                                (e.g. writeback, cache=always). None by default:
+#                                iclient asks for no writeback cache either, and
+#                                here it slows the fsync-ended sequential write
 #   PFS_BUILD_DIR=build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -156,7 +158,7 @@ start_iswift() {
 }
 
 run_passthrough() {
-  local src=/dev/shm/pfs-bench-src.$$ mnt=$tmp/mnt-passthrough pt_opts=${PASSTHROUGH_OPTS-writeback}
+  local src=/dev/shm/pfs-bench-src.$$ mnt=$tmp/mnt-passthrough pt_opts=${PASSTHROUGH_OPTS:-}
   [ -d /dev/shm ] || { log "passthrough: no /dev/shm tmpfs"; return 1; }
   mkdir "$src" "$mnt"
   cleanups+=("rm -rf $src")
