@@ -1,0 +1,247 @@
+/* ic_volume: the inode cache (table + LRU of unused clean inodes), leases
+ * taken per cached inode, and the nonce pool (iclient.md 3.1, 3.4, 10.5). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ic_inode_internal.h"
+#include "logger.h"
+
+static size_t bucket_of(const ic_volume *v, uint64_t ino) {
+  uint64_t h = ino * UINT64_C(0x9E3779B97F4A7C15);
+  return (size_t)((h >> 17) & (v->nbuckets - 1));
+}
+
+int ic_volume_create(const ic_volume_params *p, ic_volume **out) {
+  if (!p->imgr || !p->store || !p->mount_id || p->inode_cache_limit == 0) return -EINVAL;
+  ic_volume *v = calloc(1, sizeof(*v));
+  if (!v) return -ENOMEM;
+  v->p = *p;
+  v->imgr = p->imgr;
+  v->imgr_ctx = p->imgr_ctx;
+  v->store = p->store;
+  v->store_ctx = p->store_ctx;
+  v->mount_id = strdup(p->mount_id);
+  v->p.mount_id = v->mount_id;
+  v->nbuckets = 256;
+  while (v->nbuckets < p->inode_cache_limit && v->nbuckets < ((size_t)1 << 16)) v->nbuckets <<= 1;
+  v->buckets = calloc(v->nbuckets, sizeof(*v->buckets));
+  v->node_cache = sm_cache_create(p->payload_evict_low, p->payload_evict_high, 0);
+  int rc = (v->mount_id && v->buckets && v->node_cache) ? 0 : -ENOMEM;
+  if (rc == 0)
+    rc = ic_rcache_create(p->store, p->store_ctx, p->read_cache_line_size,
+                          p->read_cache_line_count_max, &v->rcache);
+  if (rc) {
+    sm_cache_destroy(v->node_cache);
+    free(v->buckets);
+    free(v->mount_id);
+    free(v);
+    return rc;
+  }
+  pthread_mutex_init(&v->mu, NULL);
+  pthread_cond_init(&v->cv, NULL);
+  *out = v;
+  return 0;
+}
+
+static void inode_free(ic_inode *in) {
+  ic_inode_free_state(in);
+  pthread_mutex_destroy(&in->lock);
+  free(in);
+}
+
+void ic_volume_destroy(ic_volume *v) {
+  if (!v) return;
+  for (size_t i = 0; i < v->nbuckets; i++) {
+    for (ic_inode *in = v->buckets[i], *next; in; in = next) {
+      next = in->hnext;
+      inode_free(in);
+    }
+  }
+  free(v->buckets);
+  ic_rcache_destroy(v->rcache);
+  sm_cache_destroy(v->node_cache); /* after the trees attached to it */
+  pthread_cond_destroy(&v->cv);
+  pthread_mutex_destroy(&v->mu);
+  free(v->mount_id);
+  free(v);
+}
+
+ic_rcache *ic_volume_rcache(ic_volume *v) { return v->rcache; }
+
+int ic_volume_nonce(ic_volume *v, uint64_t *nonce) {
+  pthread_mutex_lock(&v->mu);
+  for (;;) {
+    if (v->nonces_left > 0) {
+      *nonce = v->next_nonce++;
+      v->nonces_left--;
+      pthread_mutex_unlock(&v->mu);
+      return 0;
+    }
+    if (!v->nonce_fetching) break;
+    pthread_cond_wait(&v->cv, &v->mu); /* one fetch at a time; others wait */
+  }
+  v->nonce_fetching = true;
+  pthread_mutex_unlock(&v->mu);
+
+  ic_mount_id_req req = {v->mount_id};
+  ic_fetch_nonce_range_reply rep = {0, 0};
+  ic_rpc_err err = {{0}};
+  int rc = v->imgr->fetch_nonce_range(v->imgr_ctx, &req, &rep, &err);
+  if (rc == 0 && (rep.num_nonces_fetched == 0 || rep.next_nonce == 0 ||
+                  rep.next_nonce + rep.num_nonces_fetched < rep.next_nonce)) {
+    snprintf(err.msg, sizeof(err.msg), "bad nonce range %llu+%llu",
+             (unsigned long long)rep.next_nonce, (unsigned long long)rep.num_nonces_fetched);
+    rc = -EIO;
+  }
+  if (rc) log_error("iclient: FetchNonceRange failed: %s", err.msg);
+
+  pthread_mutex_lock(&v->mu);
+  v->nonce_fetching = false;
+  if (rc == 0) {
+    *nonce = rep.next_nonce;
+    v->next_nonce = rep.next_nonce + 1;
+    v->nonces_left = rep.num_nonces_fetched - 1;
+  }
+  pthread_cond_broadcast(&v->cv);
+  pthread_mutex_unlock(&v->mu);
+  return rc;
+}
+
+static void lru_unlink(ic_volume *v, ic_inode *in) {
+  if (in->lru_prev) in->lru_prev->lru_next = in->lru_next;
+  else if (v->lru_head == in) v->lru_head = in->lru_next;
+  else return; /* not on the LRU */
+  if (in->lru_next) in->lru_next->lru_prev = in->lru_prev;
+  else v->lru_tail = in->lru_prev;
+  in->lru_prev = in->lru_next = NULL;
+}
+
+static void lru_append(ic_volume *v, ic_inode *in) {
+  in->lru_prev = v->lru_tail;
+  in->lru_next = NULL;
+  if (v->lru_tail) v->lru_tail->lru_next = in;
+  else v->lru_head = in;
+  v->lru_tail = in;
+}
+
+static void hash_unlink(ic_volume *v, ic_inode *in) {
+  ic_inode **pp = &v->buckets[bucket_of(v, in->ino)];
+  while (*pp != in) pp = &(*pp)->hnext;
+  *pp = in->hnext;
+  v->ninodes--;
+}
+
+static int lease_request(ic_volume *v, uint64_t ino, uint32_t type, uint32_t want) {
+  ic_lease_req req = {v->mount_id, ino, type};
+  ic_lease_reply rep = {IC_LEASE_RESPONSE_DENIED};
+  ic_rpc_err err = {{0}};
+  int rc = v->imgr->lease(v->imgr_ctx, &req, &rep, &err);
+  if (rc == 0 && rep.lease_response_type != want) {
+    snprintf(err.msg, sizeof(err.msg), "LeaseResponseType %u", rep.lease_response_type);
+    rc = -ENOLCK;
+  }
+  if (rc)
+    log_error("iclient: Lease(%016llX, type %u) failed: %s", (unsigned long long)ino, type,
+              err.msg);
+  return rc;
+}
+
+/* Evict unused clean inodes beyond the cap (all of them when `all`). The
+ * victims stay in the table, marked evicting, until their lease is released,
+ * so that a new user of the inode number cannot race the Release. */
+static void evict(ic_volume *v, bool all) {
+  ic_inode *victims = NULL;
+  pthread_mutex_lock(&v->mu);
+  size_t limit = all ? 0 : v->p.inode_cache_limit;
+  size_t resident = v->ninodes;
+  while (resident > limit && v->lru_head) {
+    ic_inode *in = v->lru_head;
+    lru_unlink(v, in);
+    in->evicting = true;
+    in->lru_next = victims; /* reuse the link for the local list */
+    victims = in;
+    resident--;
+  }
+  pthread_mutex_unlock(&v->mu);
+  while (victims) {
+    ic_inode *in = victims;
+    victims = in->lru_next;
+    in->lru_next = NULL;
+    if (in->leased) /* a failure only means imgr drops it with the mount */
+      (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
+    pthread_mutex_lock(&v->mu);
+    hash_unlink(v, in);
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    inode_free(in);
+  }
+}
+
+size_t ic_volume_drop_clean(ic_volume *v) {
+  evict(v, true);
+  return ic_volume_inodes_cached(v);
+}
+
+size_t ic_volume_inodes_cached(ic_volume *v) {
+  pthread_mutex_lock(&v->mu);
+  size_t n = v->ninodes;
+  pthread_mutex_unlock(&v->mu);
+  return n;
+}
+
+int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {
+  if (ino == 0) return -ENOENT; /* nonce 0 is the checkpoint object */
+  ic_inode *in;
+  pthread_mutex_lock(&v->mu);
+  for (;;) {
+    in = v->buckets[bucket_of(v, ino)];
+    while (in && in->ino != ino) in = in->hnext;
+    if (!in || !in->evicting) break;
+    pthread_cond_wait(&v->cv, &v->mu);
+  }
+  if (in) {
+    if (in->refs++ == 0) lru_unlink(v, in);
+  } else {
+    in = calloc(1, sizeof(*in));
+    if (!in) {
+      pthread_mutex_unlock(&v->mu);
+      return -ENOMEM;
+    }
+    in->vol = v;
+    in->ino = ino;
+    in->refs = 1;
+    pthread_mutex_init(&in->lock, NULL);
+    size_t b = bucket_of(v, ino);
+    in->hnext = v->buckets[b];
+    v->buckets[b] = in;
+    v->ninodes++;
+  }
+  pthread_mutex_unlock(&v->mu);
+
+  pthread_mutex_lock(&in->lock);
+  if (!in->leased) {
+    int rc = lease_request(v, ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+    if (rc) {
+      ic_inode_put(v, in);
+      return rc;
+    }
+    in->leased = true;
+  }
+  *out = in;
+  return 0;
+}
+
+void ic_inode_put(ic_volume *v, ic_inode *in) {
+  /* Read under the inode lock: nobody can change it once refs reach 0. */
+  bool idle = !in->dirty && in->put_obj == 0;
+  pthread_mutex_unlock(&in->lock);
+  pthread_mutex_lock(&v->mu);
+  bool over = false;
+  if (--in->refs == 0) {
+    if (idle) lru_append(v, in); /* dirty inodes stay until flushed */
+    over = v->ninodes > v->p.inode_cache_limit;
+  }
+  pthread_mutex_unlock(&v->mu);
+  if (over) evict(v, false);
+}

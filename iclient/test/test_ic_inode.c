@@ -1,0 +1,446 @@
+/* The inode layer over the fake imgr and the in-memory store: files written,
+ * flushed, dropped from the caches, reloaded and read back; directories with
+ * thousands of entries; random overwrite/truncate sequences against a model;
+ * exact superblock accounting and no leaked objects (iclient.md 10.6);
+ * failures in the middle of a flush; the inode cache cap. Small B+tree pages
+ * (8 keys) make every tree several levels deep. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ic_inode_internal.h"
+#include "ic_test_doubles.h"
+
+typedef struct env {
+  ic_fake_imgr f;
+  ic_mem_store s;
+  ic_volume *v;
+} env;
+
+static int setup(void **state) {
+  env *e = calloc(1, sizeof(*e));
+  if (!e) return -1;
+  ic_fake_imgr_init(&e->f, 4, 100);
+  ic_mem_store_init(&e->s);
+  ic_volume_params p = {
+      .imgr = &ic_fake_imgr_ops,
+      .imgr_ctx = &e->f,
+      .store = &ic_mem_store_ops,
+      .store_ctx = &e->s,
+      .mount_id = "fakeMountID00000000=",
+      .dir_max_keys = 8,
+      .file_max_keys = 8,
+      .payload_evict_low = 40,
+      .payload_evict_high = 50,
+      .read_cache_line_size = 512,
+      .read_cache_line_count_max = 16,
+      .inode_cache_limit = 8,
+      .file_flush_trigger_size = 1 << 20,
+  };
+  if (ic_volume_create(&p, &e->v)) return -1;
+  *state = e;
+  return 0;
+}
+
+static int teardown(void **state) {
+  env *e = *state;
+  ic_volume_destroy(e->v);
+  ic_mem_store_fini(&e->s);
+  ic_fake_imgr_fini(&e->f);
+  free(e);
+  return 0;
+}
+
+static uint8_t byte_at(uint64_t seed, uint64_t i) { return (uint8_t)((seed * 131 + i * 7 + (i >> 9)) | 1); }
+
+static ic_inode *reload(env *e, uint64_t ino) {
+  ic_inode *in;
+  assert_int_equal(ic_inode_get(e->v, ino, &in), 0);
+  assert_int_equal(ic_inode_load(e->v, in), 0);
+  return in;
+}
+
+static void flush1(env *e, ic_inode *in) {
+  ic_inode *one = in;
+  assert_int_equal(ic_flush_inodes(e->v, &one, 1), 0);
+  assert_false(ic_inode_dirty(in));
+  assert_int_equal(ic_inode_check_accounting(e->v, in), 0);
+}
+
+/* imgr's counters equal the sums over the inodes' committed layouts, and
+ * every stored object is either live (a layout object or a current head
+ * object) or was reported dereferenced, never both. */
+static void check_volume(env *e, const uint64_t *inos, size_t n) {
+  assert_int_equal(ic_volume_drop_clean(e->v), 0);
+  int64_t count = 0, written = 0, referenced = 0;
+  uint64_t *live = calloc(1024, sizeof(*live));
+  size_t nlive = 0;
+  assert_non_null(live);
+  for (size_t i = 0; i < n; i++) {
+    const ic_inode_table_entry *te = ic_fake_imgr_entry(&e->f, inos[i]);
+    assert_non_null(te);
+    live[nlive++] = te->inode_head_object_number;
+    ic_inode *in = reload(e, inos[i]);
+    assert_int_equal(ic_inode_check_accounting(e->v, in), 0);
+    for (size_t j = 0; j < in->nlayout; j++) {
+      count++;
+      written += (int64_t)in->layout[j].bytes_written;
+      referenced += (int64_t)in->layout[j].bytes_referenced;
+      assert_true(nlive < 1024);
+      live[nlive++] = in->layout[j].object_number;
+    }
+    ic_inode_put(e->v, in);
+  }
+  assert_int_equal(e->f.object_count, count);
+  assert_int_equal(e->f.bytes_written, written);
+  assert_int_equal(e->f.bytes_referenced, referenced);
+  for (size_t i = 0; i < e->s.nobjs; i++) {
+    uint64_t obj = e->s.objs[i].number;
+    bool is_live = false;
+    for (size_t j = 0; j < nlive && !is_live; j++) is_live = live[j] == obj;
+    bool dead = ic_fake_imgr_dereferenced(&e->f, obj);
+    if (is_live == dead) fail_msg("object %016llX live %d dereferenced %d", (unsigned long long)obj, is_live, dead);
+  }
+  assert_int_equal(e->s.double_puts, 0);
+  free(live);
+}
+
+static void read_compare(env *e, ic_inode *in, const uint8_t *model, uint64_t size) {
+  ic_attr a;
+  ic_inode_attr(in, &a);
+  assert_int_equal(a.size, size);
+  uint8_t *buf = malloc(size + 100);
+  assert_non_null(buf);
+  size_t got;
+  assert_int_equal(ic_file_read(e->v, in, 0, size + 100, buf, &got), 0);
+  assert_int_equal(got, size);
+  if (size) assert_memory_equal(buf, model, size);
+  free(buf);
+  (void)e;
+}
+
+static void test_file_round_trip(void **state) {
+  env *e = *state;
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 1000, 100, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  assert_int_equal(ic_inode_link_add(in, 1, "f", 1), 0);
+  enum { SIZE = 20000 };
+  uint8_t *model = calloc(SIZE, 1);
+  assert_non_null(model);
+  /* Sequential pieces (merged into one extent), then a hole, then a tail. */
+  for (uint64_t off = 0; off < 6000; off += 1500) {
+    for (uint64_t i = 0; i < 1500; i++) model[off + i] = byte_at(1, off + i);
+    assert_int_equal(ic_file_write(e->v, in, off, model + off, 1500), 0);
+  }
+  for (uint64_t i = 15000; i < SIZE; i++) model[i] = byte_at(2, i);
+  assert_int_equal(ic_file_write(e->v, in, 15000, model + 15000, SIZE - 15000), 0);
+  uint64_t nextents;
+  assert_int_equal(sm_len(in->payload, &nextents), 0);
+  assert_int_equal(nextents, 2);
+  read_compare(e, in, model, SIZE); /* served from the unflushed segment */
+  flush1(e, in);
+  ic_inode_put(e->v, in);
+  assert_int_equal(ic_volume_drop_clean(e->v), 0);
+
+  in = reload(e, ino);
+  ic_attr a;
+  ic_inode_attr(in, &a);
+  assert_int_equal(a.type, ILAYOUT_INODE_TYPE_FILE);
+  assert_int_equal(a.mode, 0644);
+  assert_int_equal(a.uid, 1000);
+  assert_int_equal(a.gid, 100);
+  assert_int_equal(a.nlink, 1);
+  read_compare(e, in, model, SIZE); /* from the store through the read cache */
+  uint8_t small[10];
+  size_t got;
+  assert_int_equal(ic_file_read(e->v, in, SIZE - 4, 10, small, &got), 0);
+  assert_int_equal(got, 4);
+  assert_int_equal(ic_file_read(e->v, in, SIZE + 5, 10, small, &got), 0);
+  assert_int_equal(got, 0);
+  assert_int_equal(ic_file_write(e->v, in, 0, "x", 1), 0);
+  model[0] = 'x';
+  flush1(e, in);
+  ic_inode_put(e->v, in);
+  check_volume(e, &ino, 1);
+  in = reload(e, ino);
+  read_compare(e, in, model, SIZE);
+  ic_inode_put(e->v, in);
+  free(model);
+}
+
+static void test_directory_thousands(void **state) {
+  env *e = *state;
+  enum { N = 3000 };
+  ic_inode *d;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_DIR, 0755, 0, 0, &d), 0);
+  uint64_t ino = ic_inode_number(d);
+  ic_dirent self = {ino, ILAYOUT_INODE_TYPE_DIR};
+  assert_int_equal(ic_dir_insert(e->v, d, ".", 1, &self), 0);
+  assert_int_equal(ic_dir_insert(e->v, d, "..", 2, &self), 0);
+  char name[64];
+  for (int i = 0; i < N; i++) {
+    int len = snprintf(name, sizeof(name), "entry-%05d", (i * 7919) % N);
+    ic_dirent de = {1000000 + (uint64_t)((i * 7919) % N), ILAYOUT_INODE_TYPE_FILE};
+    assert_int_equal(ic_dir_insert(e->v, d, name, (size_t)len, &de), 0);
+    if (i % 700 == 699) flush1(e, d);
+  }
+  ic_dirent de = {1, ILAYOUT_INODE_TYPE_FILE};
+  assert_int_equal(ic_dir_insert(e->v, d, "entry-00001", 11, &de), -EEXIST);
+  assert_int_equal(ic_dir_insert(e->v, d, "a/b", 3, &de), -EINVAL);
+  memset(name, 'n', sizeof(name));
+  char longname[300];
+  memset(longname, 'n', sizeof(longname));
+  assert_int_equal(ic_dir_insert(e->v, d, longname, 256, &de), -ENAMETOOLONG);
+  for (int i = 0; i < N; i += 3) {
+    int len = snprintf(name, sizeof(name), "entry-%05d", i);
+    assert_int_equal(ic_dir_delete(e->v, d, name, (size_t)len), 0);
+  }
+  assert_int_equal(ic_dir_delete(e->v, d, "entry-00000", 11), -ENOENT);
+  flush1(e, d);
+  ic_inode_put(e->v, d);
+  check_volume(e, &ino, 1);
+
+  d = reload(e, ino);
+  uint64_t count;
+  assert_int_equal(ic_dir_count(e->v, d, &count), 0);
+  assert_int_equal(count, 2 + N - (N + 2) / 3);
+  for (int i = 0; i < N; i++) {
+    int len = snprintf(name, sizeof(name), "entry-%05d", i);
+    ic_dirent got;
+    int rc = ic_dir_lookup(e->v, d, name, (size_t)len, &got);
+    if (i % 3 == 0) {
+      assert_int_equal(rc, -ENOENT);
+    } else {
+      assert_int_equal(rc, 0);
+      assert_int_equal(got.inode_number, 1000000 + (uint64_t)i);
+      assert_int_equal(got.inode_type, ILAYOUT_INODE_TYPE_FILE);
+    }
+  }
+  /* Name order: ".", "..", then the entries ascending. */
+  char prev[IC_NAME_MAX + 1] = "";
+  for (uint64_t i = 0; i < count; i++) {
+    char nm[IC_NAME_MAX + 1];
+    size_t len;
+    ic_dirent got;
+    assert_int_equal(ic_dir_entry_at(e->v, d, i, nm, &len, &got), 0);
+    if (i == 0) assert_string_equal(nm, ".");
+    if (i == 1) assert_string_equal(nm, "..");
+    if (i > 0) assert_true(strcmp(prev, nm) < 0);
+    memcpy(prev, nm, len + 1);
+  }
+  char nm[IC_NAME_MAX + 1];
+  size_t len;
+  ic_dirent got;
+  assert_int_equal(ic_dir_entry_at(e->v, d, count, nm, &len, &got), -ENOENT);
+  ic_inode_put(e->v, d);
+}
+
+/* One random step against the model: write, overwrite, truncate, extend. */
+static void random_step(env *e, ic_inode *in, uint8_t *model, uint64_t *size, uint64_t cap,
+                        unsigned *seed) {
+  unsigned r = (unsigned)rand_r(seed) % 10;
+  if (r < 7) {
+    uint64_t off = (uint64_t)rand_r(seed) % (cap - 4096);
+    uint64_t len = 1 + (uint64_t)rand_r(seed) % 4000;
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    for (uint64_t i = 0; i < len; i++) data[i] = (uint8_t)rand_r(seed);
+    assert_int_equal(ic_file_write(e->v, in, off, data, len), 0);
+    if (off > *size) memset(model + *size, 0, off - *size);
+    memcpy(model + off, data, len);
+    if (off + len > *size) *size = off + len;
+    free(data);
+  } else {
+    uint64_t ns = (uint64_t)rand_r(seed) % cap;
+    assert_int_equal(ic_file_truncate(e->v, in, ns), 0);
+    if (ns > *size) memset(model + *size, 0, ns - *size);
+    *size = ns;
+  }
+}
+
+static void test_random_against_model(void **state) {
+  env *e = *state;
+  enum { CAP = 64 * 1024, STEPS = 800 };
+  uint8_t *model = calloc(CAP, 1);
+  assert_non_null(model);
+  uint64_t size = 0;
+  unsigned seed = 12345;
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0600, 0, 0, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  for (int step = 1; step <= STEPS; step++) {
+    random_step(e, in, model, &size, CAP, &seed);
+    if (step % 17 == 0) flush1(e, in);
+    if (step % 50 == 0) read_compare(e, in, model, size);
+    if (step % 120 == 0) { /* cold caches: everything from the store */
+      flush1(e, in);
+      ic_inode_put(e->v, in);
+      check_volume(e, &ino, 1);
+      in = reload(e, ino);
+      read_compare(e, in, model, size);
+    }
+  }
+  flush1(e, in);
+  read_compare(e, in, model, size);
+  ic_inode_put(e->v, in);
+  check_volume(e, &ino, 1);
+  free(model);
+}
+
+static void test_flush_failures_keep_everything(void **state) {
+  env *e = *state;
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0600, 0, 0, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  uint8_t data[5000];
+  for (size_t i = 0; i < sizeof(data); i++) data[i] = byte_at(9, i);
+  assert_int_equal(ic_file_write(e->v, in, 0, data, sizeof(data)), 0);
+  flush1(e, in);
+  /* Overwrite the middle; the PUT of the segment fails. */
+  memset(data + 1000, 0xAB, 2000);
+  assert_int_equal(ic_file_write(e->v, in, 1000, data + 1000, 2000), 0);
+  e->s.fail_puts = 1;
+  ic_inode *one = in;
+  assert_int_equal(ic_flush_inodes(e->v, &one, 1), -EIO);
+  assert_true(ic_inode_dirty(in));
+  read_compare(e, in, data, sizeof(data));
+  /* The segment is stored but imgr refuses the commit (lease lost). */
+  e->f.fail_puts = 1;
+  assert_int_equal(ic_flush_inodes(e->v, &one, 1), -ENOLCK);
+  assert_true(ic_inode_dirty(in));
+  read_compare(e, in, data, sizeof(data)); /* now read from the stored segment */
+  memset(data + 4000, 0xCD, 500);
+  assert_int_equal(ic_file_write(e->v, in, 4000, data + 4000, 500), 0);
+  flush1(e, in); /* sends everything still pending */
+  ic_inode_put(e->v, in);
+  check_volume(e, &ino, 1);
+  in = reload(e, ino);
+  read_compare(e, in, data, sizeof(data));
+  ic_inode_put(e->v, in);
+}
+
+static void test_multi_inode_commit_is_one_rpc(void **state) {
+  env *e = *state;
+  ic_inode *d, *f, *l;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_DIR, 0755, 0, 0, &d), 0);
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &f), 0);
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_SYMLINK, 0777, 0, 0, &l), 0);
+  uint64_t inos[3] = {ic_inode_number(d), ic_inode_number(f), ic_inode_number(l)};
+  ic_dirent fe = {inos[1], ILAYOUT_INODE_TYPE_FILE}, le = {inos[2], ILAYOUT_INODE_TYPE_SYMLINK};
+  assert_int_equal(ic_dir_insert(e->v, d, "file", 4, &fe), 0);
+  assert_int_equal(ic_dir_insert(e->v, d, "link", 4, &le), 0);
+  assert_int_equal(ic_inode_link_add(f, inos[0], "file", 4), 0);
+  assert_int_equal(ic_inode_link_add(l, inos[0], "link", 4), 0);
+  assert_int_equal(ic_inode_link_add(f, inos[0], "file", 4), -EEXIST);
+  assert_int_equal(ic_file_write(e->v, l, 0, "x", 1), -EINVAL);
+  assert_int_equal(ic_file_write(e->v, d, 0, "x", 1), -EISDIR);
+  assert_int_equal(ic_dir_insert(e->v, f, "x", 1, &fe), -ENOTDIR);
+  uint64_t puts = e->f.puts;
+  ic_inode *all[3] = {d, f, l};
+  assert_int_equal(ic_flush_inodes(e->v, all, 3), 0);
+  assert_int_equal(e->f.puts, puts + 1);
+  /* Clean inodes are skipped: no RPC at all. */
+  assert_int_equal(ic_flush_inodes(e->v, all, 3), 0);
+  assert_int_equal(e->f.puts, puts + 1);
+  for (int i = 0; i < 3; i++) ic_inode_put(e->v, all[i]);
+  check_volume(e, inos, 3);
+
+  f = reload(e, inos[1]);
+  assert_int_equal(ic_inode_link_remove(f, inos[0], "file", 4), 0);
+  assert_int_equal(ic_inode_link_remove(f, inos[0], "file", 4), -ENOENT);
+  ic_attr a;
+  ic_inode_attr(f, &a);
+  assert_int_equal(a.nlink, 0);
+  flush1(e, f);
+  /* Two more head-only segments for f, and a second one for the symlink:
+   * each earlier head object is garbage and must be reported. */
+  assert_int_equal(ic_inode_link_add(f, inos[0], "again", 5), 0);
+  flush1(e, f);
+  ic_inode_put(e->v, f);
+  l = reload(e, inos[2]);
+  assert_int_equal(ic_inode_link_add(l, inos[0], "l2", 2), 0);
+  flush1(e, l);
+  ic_inode_put(e->v, l);
+  check_volume(e, inos, 3);
+  ic_inode *gone;
+  assert_int_equal(ic_inode_get(e->v, 0x7777777, &gone), 0);
+  assert_int_equal(ic_inode_load(e->v, gone), -ENOENT);
+  ic_inode_put(e->v, gone);
+}
+
+static void test_inode_cache_cap(void **state) {
+  env *e = *state;
+  uint64_t inos[20];
+  for (int i = 0; i < 20; i++) {
+    ic_inode *in;
+    assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+    inos[i] = ic_inode_number(in);
+    assert_int_equal(ic_file_write(e->v, in, 0, &i, sizeof(i)), 0);
+    flush1(e, in);
+    ic_inode_put(e->v, in);
+    assert_true(ic_volume_inodes_cached(e->v) <= 8);
+  }
+  /* Every evicted inode gave its lease back. */
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE] - e->f.leases[IC_LEASE_REQUEST_RELEASE],
+                   ic_volume_inodes_cached(e->v));
+  for (int i = 0; i < 20; i++) {
+    ic_inode *in = reload(e, inos[i]);
+    int v = -1;
+    size_t got;
+    assert_int_equal(ic_file_read(e->v, in, 0, sizeof(v), &v, &got), 0);
+    assert_int_equal(got, sizeof(v));
+    assert_int_equal(v, i);
+    ic_inode_put(e->v, in);
+  }
+  check_volume(e, inos, 20);
+}
+
+static void test_size_trigger_flushes(void **state) {
+  env *e = *state;
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  enum { CHUNK = 256 * 1024 };
+  uint8_t *data = malloc(CHUNK);
+  assert_non_null(data);
+  uint64_t puts = e->f.puts;
+  for (int i = 0; i < 5; i++) {
+    memset(data, 'a' + i, CHUNK);
+    assert_int_equal(ic_file_write(e->v, in, (uint64_t)i * CHUNK, data, CHUNK), 0);
+  }
+  /* 1 MiB trigger: the fourth chunk filled the segment and was committed. */
+  assert_int_equal(e->f.puts, puts + 1);
+  assert_true(ic_inode_dirty(in));
+  flush1(e, in);
+  ic_inode_put(e->v, in);
+  check_volume(e, &ino, 1);
+  in = reload(e, ino);
+  for (int i = 0; i < 5; i++) {
+    size_t got;
+    assert_int_equal(ic_file_read(e->v, in, (uint64_t)i * CHUNK, CHUNK, data, &got), 0);
+    assert_int_equal(got, CHUNK);
+    for (size_t j = 0; j < CHUNK; j += 4099) assert_int_equal(data[j], 'a' + i);
+  }
+  ic_inode_put(e->v, in);
+  free(data);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_directory_thousands, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_random_against_model, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_flush_failures_keep_everything, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
