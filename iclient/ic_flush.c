@@ -170,7 +170,7 @@ int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
     req.object_count_adjustment += in->d_count;
     req.bytes_written_adjustment += in->d_written;
     req.bytes_referenced_adjustment += in->d_referenced;
-    memcpy(deref + req.dereferenced_len, in->deref, in->nderef * sizeof(*deref));
+    if (in->nderef) memcpy(deref + req.dereferenced_len, in->deref, in->nderef * sizeof(*deref));
     req.dereferenced_len += in->nderef;
   }
   ic_rpc_err err = {{0}};
