@@ -1,9 +1,12 @@
-/* The inode layer over the fake imgr and the in-memory store: files written,
+/* The inode layer over the fake imgr and an object store: files written,
  * flushed, dropped from the caches, reloaded and read back; directories with
  * thousands of entries; random overwrite/truncate sequences against a model;
  * exact superblock accounting and no leaked objects (iclient.md 10.6);
  * failures in the middle of a flush; the inode cache cap. Small B+tree pages
- * (8 keys) make every tree several levels deep. */
+ * (8 keys) make every tree several levels deep. Every test runs over the
+ * in-memory store double; all but the fault-injection one run again over a
+ * real iswift (in process, ephemeral port) through swiftclient, one fresh
+ * container per test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,23 +19,65 @@
 
 #include "ic_inode_internal.h"
 #include "ic_test_doubles.h"
+#include "iswift.h"
+#include "swiftclient.h"
 
 typedef struct env {
   ic_fake_imgr f;
-  ic_mem_store s;
+  ic_mem_store s; /* the store, or unused when over iswift */
+  ic_store_swift sw;
+  char container[32];
   ic_volume *v;
 } env;
+
+/* Set by the iswift group's setup. */
+static iswift *g_srv;
+static swift_conn *g_conn;
+static int g_containers;
+
+static int iswift_group_setup(void **state) {
+  (void)state;
+  iswift_config cfg;
+  iswift_config_defaults(&cfg);
+  cfg.port = 0;
+  if (iswift_start(&cfg, &g_srv)) return -1;
+  char auth[128];
+  snprintf(auth, sizeof(auth), "http://127.0.0.1:%u/auth/v1.0", (unsigned)iswift_port(g_srv));
+  swift_config sc;
+  swift_config_defaults(&sc);
+  sc.auth_url = auth;
+  sc.auth_user = "test:tester";
+  sc.auth_key = "testing";
+  sc.retry_limit = 2;
+  sc.retry_delay_ns = 1000000;
+  sc.connection_pool_size = 8;
+  if (swift_conn_create(&sc, &g_conn)) return -1;
+  return swift_account_put(g_conn, NULL, 0) ? -1 : 0;
+}
+
+static int iswift_group_teardown(void **state) {
+  (void)state;
+  swift_conn_destroy(g_conn);
+  iswift_stop(g_srv);
+  g_conn = NULL;
+  return 0;
+}
 
 static int setup(void **state) {
   env *e = calloc(1, sizeof(*e));
   if (!e) return -1;
   ic_fake_imgr_init(&e->f, 4, 100);
   ic_mem_store_init(&e->s);
+  if (g_conn) {
+    snprintf(e->container, sizeof(e->container), "iclient-test-%d", g_containers++);
+    if (swift_container_put(g_conn, e->container, NULL, 0)) return -1;
+    e->sw = (ic_store_swift){g_conn, e->container};
+  }
   ic_volume_params p = {
       .imgr = &ic_fake_imgr_ops,
       .imgr_ctx = &e->f,
-      .store = &ic_mem_store_ops,
-      .store_ctx = &e->s,
+      .store = g_conn ? &ic_store_swift_ops : &ic_mem_store_ops,
+      .store_ctx = g_conn ? (void *)&e->sw : (void *)&e->s,
       .mount_id = "fakeMountID00000000=",
       .dir_max_keys = 8,
       .file_max_keys = 8,
@@ -73,6 +118,40 @@ static void flush1(env *e, ic_inode *in) {
   assert_int_equal(ic_inode_check_accounting(e->v, in), 0);
 }
 
+typedef struct stored {
+  uint64_t *objs;
+  size_t n, cap;
+} stored;
+
+static int stored_add(void *ctx, const swift_list_entry *le) {
+  stored *st = ctx;
+  uint64_t obj;
+  if (ilayout_object_name_to_number(le->name, strlen(le->name), &obj)) return -EINVAL;
+  if (st->n == st->cap) {
+    st->cap = st->cap ? st->cap * 2 : 64;
+    st->objs = realloc(st->objs, st->cap * sizeof(*st->objs));
+    if (!st->objs) return -ENOMEM;
+  }
+  st->objs[st->n++] = obj;
+  return 0;
+}
+
+/* Every object number the store holds. */
+static void list_stored(env *e, stored *st) {
+  if (g_conn) {
+    swift_list_opts o = {0};
+    assert_int_equal(swift_list(g_conn, e->container, &o, stored_add, st, NULL), 0);
+    return;
+  }
+  for (size_t i = 0; i < e->s.nobjs; i++) {
+    swift_list_entry le = {0};
+    char name[ILAYOUT_OBJECT_NAME_LEN + 1];
+    ilayout_object_number_to_name(e->s.objs[i].number, name);
+    le.name = name;
+    assert_int_equal(stored_add(st, &le), 0);
+  }
+}
+
 /* imgr's counters equal the sums over the inodes' committed layouts, and
  * every stored object is either live (a layout object or a current head
  * object) or was reported dereferenced, never both. */
@@ -100,13 +179,16 @@ static void check_volume(env *e, const uint64_t *inos, size_t n) {
   assert_int_equal(e->f.object_count, count);
   assert_int_equal(e->f.bytes_written, written);
   assert_int_equal(e->f.bytes_referenced, referenced);
-  for (size_t i = 0; i < e->s.nobjs; i++) {
-    uint64_t obj = e->s.objs[i].number;
+  stored st = {0};
+  list_stored(e, &st);
+  for (size_t i = 0; i < st.n; i++) {
+    uint64_t obj = st.objs[i];
     bool is_live = false;
     for (size_t j = 0; j < nlive && !is_live; j++) is_live = live[j] == obj;
     bool dead = ic_fake_imgr_dereferenced(&e->f, obj);
     if (is_live == dead) fail_msg("object %016llX live %d dereferenced %d", (unsigned long long)obj, is_live, dead);
   }
+  free(st.objs);
   assert_int_equal(e->s.double_puts, 0);
   free(live);
 }
@@ -442,5 +524,16 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  const struct CMUnitTest over_iswift[] = {
+      cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_directory_thousands, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_random_against_model, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
+  };
+  int failed = cmocka_run_group_tests_name("mem_store", tests, NULL, NULL);
+  failed += cmocka_run_group_tests_name("iswift", over_iswift, iswift_group_setup,
+                                        iswift_group_teardown);
+  return failed;
 }
