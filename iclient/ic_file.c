@@ -210,3 +210,15 @@ int ic_file_truncate(ic_volume *v, ic_inode *in, uint64_t size) {
   in->dirty = true;
   return 0;
 }
+
+int ic_file_punch_hole(ic_volume *v, ic_inode *in, uint64_t off, uint64_t len) {
+  sm_tree *t;
+  int rc = file_tree(v, in, &t);
+  if (rc || len == 0 || off >= in->size) return rc;
+  uint64_t end = off + len < off || off + len > in->size ? in->size : off + len;
+  rc = unmap(in, t, off, end);
+  if (rc) return rc;
+  in->mtime_ns = in->ctime_ns = (int64_t)ut_wall_ns();
+  in->dirty = true;
+  return 0;
+}

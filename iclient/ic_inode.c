@@ -301,13 +301,21 @@ int ic_inode_load(ic_volume *v, ic_inode *in) {
 
 int ic_inode_create(ic_volume *v, uint8_t type, uint16_t mode, uint64_t uid, uint64_t gid,
                     ic_inode **out) {
-  if (type > ILAYOUT_INODE_TYPE_SYMLINK) return -EINVAL;
   uint64_t ino;
   int rc = ic_volume_nonce(v, &ino);
-  if (rc) return rc;
+  return rc ? rc : ic_inode_create_at(v, ino, type, mode, uid, gid, out);
+}
+
+int ic_inode_create_at(ic_volume *v, uint64_t ino, uint8_t type, uint16_t mode, uint64_t uid,
+                       uint64_t gid, ic_inode **out) {
+  if (type > ILAYOUT_INODE_TYPE_SYMLINK) return -EINVAL;
   ic_inode *in;
-  rc = ic_inode_get(v, ino, &in);
+  int rc = ic_inode_get(v, ino, &in);
   if (rc) return rc;
+  if (in->loaded) { /* the number is in use */
+    ic_inode_put(v, in);
+    return -EEXIST;
+  }
   in->type = type;
   in->mode = mode & ILAYOUT_INODE_MODE_MASK;
   in->uid = uid;
@@ -446,4 +454,94 @@ int ic_dir_entry_at(ic_volume *v, ic_inode *dir, uint64_t index, char name[IC_NA
   out->inode_number = e.inode_number;
   out->inode_type = e.inode_type;
   return 0;
+}
+
+/* ---- extended attributes (the StreamTable) ---- */
+
+static ic_stream *stream_find(ic_inode *in, const char *name, size_t len) {
+  for (size_t i = 0; i < in->nstreams; i++)
+    if (in->streams[i].name_len == len && memcmp(in->streams[i].name, name, len) == 0)
+      return &in->streams[i];
+  return NULL;
+}
+
+int ic_inode_xattr_get(ic_inode *in, const char *name, void *buf, size_t cap, size_t *len) {
+  ic_stream *s = in->loaded ? stream_find(in, name, strlen(name)) : NULL;
+  if (!s) return -ENODATA;
+  *len = s->value_len;
+  if (cap == 0) return 0;
+  if (cap < s->value_len) return -ERANGE;
+  if (s->value_len) memcpy(buf, s->value, s->value_len);
+  return 0;
+}
+
+int ic_inode_xattr_set(ic_inode *in, const char *name, const void *val, size_t vlen, int flags) {
+  if (!in->loaded) return -ENOENT;
+  size_t nlen = strlen(name);
+  if (nlen == 0 || nlen > IC_NAME_MAX) return -ERANGE;
+  if (flags & ~(IC_XATTR_CREATE | IC_XATTR_REPLACE)) return -EINVAL;
+  ic_stream *s = stream_find(in, name, nlen);
+  if (s && (flags & IC_XATTR_CREATE)) return -EEXIST;
+  if (!s && (flags & IC_XATTR_REPLACE)) return -ENODATA;
+  uint8_t *copy = (uint8_t *)memdup0(val, vlen);
+  if (!copy) return -ENOMEM;
+  if (!s) {
+    void *p = realloc(in->streams, (in->nstreams + 1) * sizeof(*in->streams));
+    char *n = p ? memdup0(name, nlen) : NULL;
+    if (p) in->streams = p;
+    if (!n) {
+      free(copy);
+      return -ENOMEM;
+    }
+    s = &in->streams[in->nstreams++];
+    *s = (ic_stream){n, nlen, NULL, 0};
+  }
+  free(s->value);
+  s->value = copy;
+  s->value_len = vlen;
+  in->dirty = true;
+  return 0;
+}
+
+int ic_inode_xattr_remove(ic_inode *in, const char *name) {
+  ic_stream *s = in->loaded ? stream_find(in, name, strlen(name)) : NULL;
+  if (!s) return -ENODATA;
+  free(s->name);
+  free(s->value);
+  *s = in->streams[--in->nstreams];
+  in->dirty = true;
+  return 0;
+}
+
+int ic_inode_xattr_list(ic_inode *in, char *buf, size_t cap, size_t *len) {
+  if (!in->loaded) return -ENOENT;
+  size_t need = 0;
+  for (size_t i = 0; i < in->nstreams; i++) need += in->streams[i].name_len + 1;
+  *len = need;
+  if (cap == 0) return 0;
+  if (cap < need) return -ERANGE;
+  for (size_t i = 0; i < in->nstreams; i++) {
+    memcpy(buf, in->streams[i].name, in->streams[i].name_len + 1);
+    buf += in->streams[i].name_len + 1;
+  }
+  return 0;
+}
+
+int ic_inode_set_symlink(ic_inode *in, const char *target, size_t len) {
+  if (!in->loaded || in->type != ILAYOUT_INODE_TYPE_SYMLINK) return -EINVAL;
+  char *copy = memdup0(target, len);
+  if (!copy) return -ENOMEM;
+  free(in->symlink);
+  in->symlink = copy;
+  in->symlink_len = len;
+  in->dirty = true;
+  return 0;
+}
+
+void ic_inode_forget_deleted(ic_inode *in) {
+  ic_inode_free_state(in);
+  in->loaded = false;
+  in->dirty = false;
+  in->put_obj = 0;
+  in->d_count = in->d_written = in->d_referenced = 0;
 }

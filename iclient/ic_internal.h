@@ -108,6 +108,11 @@ int ic_inode_load(ic_volume *v, ic_inode *in);
 int ic_inode_create(ic_volume *v, uint8_t type, uint16_t mode, uint64_t uid, uint64_t gid,
                     ic_inode **out);
 
+/* The same with a given number (formatting a root directory, tools):
+ * -EEXIST if that inode is cached as loaded. */
+int ic_inode_create_at(ic_volume *v, uint64_t inode_number, uint8_t type, uint16_t mode,
+                       uint64_t uid, uint64_t gid, ic_inode **out);
+
 typedef struct ic_attr {
   uint64_t inode_number;
   uint8_t type;
@@ -126,6 +131,22 @@ uint64_t ic_inode_number(const ic_inode *in);
  * pair is present; remove: -ENOENT if absent. */
 int ic_inode_link_add(ic_inode *in, uint64_t parent, const char *name, size_t len);
 int ic_inode_link_remove(ic_inode *in, uint64_t parent, const char *name, size_t len);
+
+/* Extended attributes (the StreamTable; names NUL-terminated). get/list:
+ * cap 0 asks for the length only, a too small cap is -ERANGE; get of a
+ * missing name -ENODATA. set: flags IC_XATTR_CREATE (-EEXIST if present) /
+ * IC_XATTR_REPLACE (-ENODATA if absent), others -EINVAL. */
+#define IC_XATTR_CREATE 1
+#define IC_XATTR_REPLACE 2
+int ic_inode_xattr_get(ic_inode *in, const char *name, void *buf, size_t cap, size_t *len);
+int ic_inode_xattr_set(ic_inode *in, const char *name, const void *val, size_t vlen, int flags);
+int ic_inode_xattr_remove(ic_inode *in, const char *name);
+int ic_inode_xattr_list(ic_inode *in, char *buf, size_t cap, size_t *len);
+/* A symlink's target (the inode becomes dirty); -EINVAL for other types. */
+int ic_inode_set_symlink(ic_inode *in, const char *target, size_t len);
+/* imgr removed the inode: drop every cached and pending state so that it is
+ * never flushed again. */
+void ic_inode_forget_deleted(ic_inode *in);
 
 /* ---- directories (payload tree keyed by name) ---- */
 typedef struct ic_dirent {
@@ -153,6 +174,8 @@ int ic_file_write(ic_volume *v, ic_inode *in, uint64_t off, const void *data, si
 int ic_file_read(ic_volume *v, ic_inode *in, uint64_t off, size_t len, void *buf, size_t *got);
 /* Set Size; shrinking unmaps the extents beyond (unmapExtent). */
 int ic_file_truncate(ic_volume *v, ic_inode *in, uint64_t size);
+/* Unmap [off, off+len) without changing Size (holes read as zeros). */
+int ic_file_punch_hole(ic_volume *v, ic_inode *in, uint64_t off, uint64_t len);
 
 /* ---- flush (iclient.md 6.3) ----
  * Write every listed dirty inode's log segment (payload nodes + head) and
