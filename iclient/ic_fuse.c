@@ -968,6 +968,7 @@ int ic_fs_mount(ic_fs *fs, const char *dir) {
   char *argv[] = {"iclient", "-o", opts, NULL};
   struct fuse_args args = FUSE_ARGS_INIT(3, argv);
   fs->se = fuse_session_new(&args, &OPS, sizeof(OPS), fs);
+  fuse_opt_free_args(&args); /* the session may have added to them */
   if (!fs->se) return -EIO;
   if (fuse_session_mount(fs->se, dir) != 0) {
     fuse_session_destroy(fs->se);
