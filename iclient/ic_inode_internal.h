@@ -45,9 +45,9 @@ struct ic_inode {
   unsigned refs;
   bool evicting;
   ic_inode *hnext, *lru_prev, *lru_next;
+  bool leased; /* exclusive lease held; written with the inode lock held too */
 
   /* Under the inode lock. */
-  bool leased; /* exclusive lease held */
   bool loaded;
   bool dirty;
   uint8_t type;

@@ -90,6 +90,11 @@ ic_rcache *ic_volume_rcache(ic_volume *v);
  * read cache is kept. Returns the number of inodes still cached. */
 size_t ic_volume_drop_clean(ic_volume *v);
 size_t ic_volume_inodes_cached(ic_volume *v);
+/* Call fn for every cached inode (number, whether its lease is held), under
+ * the table mutex: fn must not call into the volume. Stops at fn's first
+ * nonzero return, which it returns. */
+int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, bool leased),
+                          void *ctx);
 
 /* ---- inodes ------------------------------------------------------------
  * ic_inode_get returns the inode locked and referenced, with an exclusive

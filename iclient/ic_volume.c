@@ -226,7 +226,9 @@ int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {
       ic_inode_put(v, in);
       return rc;
     }
+    pthread_mutex_lock(&v->mu);
     in->leased = true;
+    pthread_mutex_unlock(&v->mu);
   }
   *out = in;
   return 0;
@@ -244,4 +246,14 @@ void ic_inode_put(ic_volume *v, ic_inode *in) {
   }
   pthread_mutex_unlock(&v->mu);
   if (over) evict(v, false);
+}
+
+int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, bool leased),
+                          void *ctx) {
+  int rc = 0;
+  pthread_mutex_lock(&v->mu);
+  for (size_t i = 0; i < v->nbuckets && rc == 0; i++)
+    for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext) rc = fn(ctx, in->ino, in->leased);
+  pthread_mutex_unlock(&v->mu);
+  return rc;
 }

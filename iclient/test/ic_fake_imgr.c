@@ -198,6 +198,32 @@ static int fk_lease(void *ctx, const ic_lease_req *req, ic_lease_reply *rep, ic_
   return 0;
 }
 
+int ic_fake_imgr_format(ic_fake_imgr *f, const ic_store_ops *store, void *store_ctx) {
+  ic_volume_params p = {
+      .imgr = &ic_fake_imgr_ops, .imgr_ctx = f, .store = store, .store_ctx = store_ctx,
+      .mount_id = FAKE_MOUNT_ID, .dir_max_keys = 1024, .file_max_keys = 2048,
+      .read_cache_line_size = 4096, .read_cache_line_count_max = 4, .inode_cache_limit = 4,
+      .file_flush_trigger_size = 1 << 20,
+  };
+  ic_volume *v;
+  int rc = ic_volume_create(&p, &v);
+  if (rc) return rc;
+  ic_inode *root;
+  rc = ic_inode_create_at(v, ILAYOUT_ROOT_DIR_INODE_NUMBER, ILAYOUT_INODE_TYPE_DIR, 0777, 0, 0,
+                          &root);
+  if (rc == 0) {
+    ic_dirent self = {ILAYOUT_ROOT_DIR_INODE_NUMBER, ILAYOUT_INODE_TYPE_DIR};
+    rc = ic_dir_insert(v, root, ".", 1, &self);
+    if (rc == 0) rc = ic_dir_insert(v, root, "..", 2, &self);
+    if (rc == 0) rc = ic_inode_link_add(root, ILAYOUT_ROOT_DIR_INODE_NUMBER, ".", 1);
+    if (rc == 0) rc = ic_inode_link_add(root, ILAYOUT_ROOT_DIR_INODE_NUMBER, "..", 2);
+    if (rc == 0) rc = ic_flush_inodes(v, &root, 1);
+    ic_inode_put(v, root);
+  }
+  ic_volume_destroy(v);
+  return rc;
+}
+
 const ic_imgr_ops ic_fake_imgr_ops = {
     .mount = fk_mount,
     .renew_mount = fk_renew,

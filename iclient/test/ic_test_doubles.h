@@ -34,6 +34,9 @@ void ic_fake_imgr_fini(ic_fake_imgr *f);
 /* The table entry of ino, or NULL. */
 const ic_inode_table_entry *ic_fake_imgr_entry(ic_fake_imgr *f, uint64_t ino);
 bool ic_fake_imgr_dereferenced(ic_fake_imgr *f, uint64_t obj);
+/* What imgr's POST /volume does for the root: inode 1, a directory with
+ * "." and "..", written to the store and entered in the table. */
+int ic_fake_imgr_format(ic_fake_imgr *f, const ic_store_ops *store, void *store_ctx);
 
 typedef struct ic_mem_object {
   uint64_t number;

@@ -67,28 +67,6 @@ static void client_stop(client *c) {
   ic_volume_destroy(c->v);
 }
 
-/* What imgr's format does: root directory inode 1 with "." and "..". */
-static void format_root(void) {
-  ic_volume_params p = {
-      .imgr = &ic_fake_imgr_ops, .imgr_ctx = &g_f, .store = &ic_mem_store_ops,
-      .store_ctx = &g_s, .mount_id = "fakeMountID00000000=", .dir_max_keys = 8,
-      .file_max_keys = 8, .read_cache_line_size = 4096, .read_cache_line_count_max = 4,
-      .inode_cache_limit = 4, .file_flush_trigger_size = 1 << 20,
-  };
-  ic_volume *v;
-  assert_int_equal(ic_volume_create(&p, &v), 0);
-  ic_inode *root;
-  assert_int_equal(ic_inode_create_at(v, 1, ILAYOUT_INODE_TYPE_DIR, 0777, 0, 0, &root), 0);
-  ic_dirent self = {1, ILAYOUT_INODE_TYPE_DIR};
-  assert_int_equal(ic_dir_insert(v, root, ".", 1, &self), 0);
-  assert_int_equal(ic_dir_insert(v, root, "..", 2, &self), 0);
-  assert_int_equal(ic_inode_link_add(root, 1, ".", 1), 0);
-  assert_int_equal(ic_inode_link_add(root, 1, "..", 2), 0);
-  assert_int_equal(ic_flush_inodes(v, &root, 1), 0);
-  ic_inode_put(v, root);
-  ic_volume_destroy(v);
-}
-
 static int group_setup(void **state) {
   (void)state;
   if (!fuse_usable()) return 0;
@@ -148,7 +126,7 @@ static int count_entries(const char *rel, bool *saw_file_type) {
 static void test_posix_on_mount(void **state) {
   (void)state;
   if (!g_dir[0]) skip();
-  format_root();
+  assert_int_equal(ic_fake_imgr_format(&g_f, &ic_mem_store_ops, &g_s), 0);
   client c;
   client_start(&c);
   char p[128], q[128], buf[70000];

@@ -1,0 +1,184 @@
+/* ic_daemon: start and stop of the iclient process (see ic_daemon.h). */
+#include "ic_daemon.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logger.h"
+
+static int swift_start(ic_daemon *d, const conf_map *conf) {
+  char err[CONF_ERR_MAX] = "";
+  swift_config sc;
+  swift_config_defaults(&sc);
+  int rc = swift_config_from_conf(conf, IC_CONF_SECTION, &sc, err, sizeof(err));
+  if (rc == 0) rc = swift_auth_input_from_conf(conf, IC_CONF_SECTION, &d->auth, err, sizeof(err));
+  if (rc) {
+    log_error("iclient: %s", err);
+    return rc;
+  }
+  swift_auth_input_apply(&d->auth, &sc);
+  sc.user_agent = "iclient";
+  rc = swift_conn_create(&sc, &d->swift);
+  if (rc) {
+    log_error("iclient: Swift authentication at %s failed: %d", d->auth.auth_url, rc);
+    return rc;
+  }
+  d->store = (ic_store_swift){d->swift, d->auth.container};
+  return 0;
+}
+
+/* Mount, retried while imgr is unreachable (iclient.md 10.7). */
+static int imgr_mount(ic_daemon *d) {
+  char token[4096];
+  int rc = swift_auth_token(d->swift, token, sizeof(token));
+  if (rc) return rc;
+  ic_mount_req req = {d->cfg.volume_name, token};
+  ic_mount_reply rep;
+  uint64_t deadline = ut_now_ns() + d->cfg.mount_retry_duration_ns;
+  for (;;) {
+    ic_rpc_err err = {{0}};
+    memset(&rep, 0, sizeof(rep));
+    rc = d->imgr->mount(d->imgr_ctx, &req, &rep, &err);
+    bool transport = rc == -ETIMEDOUT || rc == -ECONNREFUSED || (rc == -EIO && !err.msg[0]);
+    if (rc == 0 || !transport || ut_now_ns() >= deadline) {
+      if (rc) log_error("iclient: Mount(%s) failed: %s (%d)", d->cfg.volume_name,
+                        /* EAuthTokenRejected: carries the token: never log it */
+                        rc == -EACCES ? "EAuthTokenRejected:" : err.msg, rc);
+      break;
+    }
+    ut_sleep_ns(250000000);
+  }
+  if (rc) return rc;
+  memcpy(d->mount_id, rep.mount_id, sizeof(d->mount_id));
+  d->mount_id[sizeof(d->mount_id) - 1] = '\0';
+  d->mounted = true;
+  return 0;
+}
+
+static int get_config(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  (void)req;
+  ic_daemon *d = ctx;
+  char *json = ic_config_to_json(&d->cfg);
+  if (!json) return -ENOMEM;
+  int rc = ut_http_reply_bytes(rep, 200, "application/json", json, strlen(json));
+  free(json);
+  return rc;
+}
+
+static int add_lease(void *ctx, uint64_t ino, bool leased) {
+  json_t *o = json_pack("{s:I,s:s}", "InodeNumber", (json_int_t)ino, "State",
+                        leased ? "ExclusiveGranted" : "None");
+  return o ? json_array_append_new(ctx, o) : -ENOMEM;
+}
+
+static int get_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  (void)req;
+  ic_daemon *d = ctx;
+  json_t *a = json_array();
+  if (!a) return -ENOMEM;
+  int rc = ic_volume_list_inodes(d->vol, add_lease, a);
+  if (rc) {
+    json_decref(a);
+    return rc;
+  }
+  return ut_http_reply_json(rep, 200, a);
+}
+
+static int http_start(ic_daemon *d) {
+  if (d->cfg.http_server_port == 0) return 0;
+  ut_http_route routes[6];
+  size_t n = ut_http_std_routes(NULL, routes); /* /config is ours: redacted */
+  routes[n++] = (ut_http_route){"GET", "/config", get_config, d};
+  routes[n++] = (ut_http_route){"GET", "/leases", get_leases, d};
+  ut_http_config hc = {d->cfg.http_server_ip_addr, d->cfg.http_server_port, 4096, 0, 0};
+  int rc = ut_http_server_start(&hc, routes, n, &d->http);
+  if (rc) log_error("iclient: HTTP server on %s:%u failed: %d", d->cfg.http_server_ip_addr,
+                    d->cfg.http_server_port, rc);
+  return rc;
+}
+
+int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
+  char err[CONF_ERR_MAX] = "";
+  int rc = ic_config_load(conf, &d->cfg, err, sizeof(err));
+  if (rc) {
+    log_error("iclient: %s", err);
+    return rc;
+  }
+  char *json = ic_config_to_json(&d->cfg);
+  if (json) log_info("iclient config:\n%s", json);
+  free(json);
+  rc = swift_start(d, conf);
+  if (rc) return rc;
+  if (!d->imgr) {
+    log_error("iclient: no imgr RPC client in this build (the retryrpc wiring of "
+              "ic_imgr_ops is not written yet)");
+    return -ENOSYS;
+  }
+  rc = imgr_mount(d);
+  if (rc) return rc;
+  ic_volume_params vp = {
+      .imgr = d->imgr,
+      .imgr_ctx = d->imgr_ctx,
+      .store = &ic_store_swift_ops,
+      .store_ctx = &d->store,
+      .mount_id = d->mount_id,
+      .dir_max_keys = d->cfg.dir_inode_max_keys_per_bplustree_page,
+      .file_max_keys = d->cfg.file_inode_max_keys_per_bplustree_page,
+      .payload_evict_low = d->cfg.inode_payload_evict_low_limit,
+      .payload_evict_high = d->cfg.inode_payload_evict_high_limit,
+      .read_cache_line_size = d->cfg.read_cache_line_size,
+      .read_cache_line_count_max = d->cfg.read_cache_line_count_max,
+      .inode_cache_limit = d->cfg.inode_cache_limit,
+      .file_flush_trigger_size = d->cfg.file_flush_trigger_size,
+  };
+  rc = ic_volume_create(&vp, &d->vol);
+  if (rc == 0) rc = http_start(d);
+  if (rc) return rc;
+  ic_fs_params fp = {
+      .vol = d->vol,
+      .imgr = d->imgr,
+      .imgr_ctx = d->imgr_ctx,
+      .mount_id = d->mount_id,
+      .block_size = d->cfg.fuse_block_size,
+      .entry_valid_ns = d->cfg.fuse_entry_valid_ns,
+      .attr_valid_ns = d->cfg.fuse_attr_valid_ns,
+      .max_write = d->cfg.fuse_max_write,
+      .max_read = d->cfg.fuse_max_read,
+      .max_background = d->cfg.fuse_max_background,
+      .congestion_threshold = d->cfg.fuse_congestion_threshhold,
+      .allow_other = d->cfg.fuse_allow_other,
+      .fsname = d->cfg.volume_name,
+  };
+  rc = ic_fs_create(&fp, &d->fs);
+  if (rc == 0) {
+    rc = ic_fs_mount(d->fs, d->cfg.mount_point_dir_path);
+    if (rc) log_error("iclient: mounting %s failed: %d", d->cfg.mount_point_dir_path, rc);
+  }
+  return rc;
+}
+
+int ic_daemon_stop(ic_daemon *d) {
+  if (d->fs) {
+    ic_fs_unmount(d->fs);
+    ic_fs_destroy(d->fs);
+  }
+  ut_http_server_stop(d->http);
+  if (d->mounted) {
+    ic_mount_id_req req = {d->mount_id};
+    ic_rpc_err err = {{0}};
+    if (d->imgr->unmount(d->imgr_ctx, &req, &err))
+      log_error("iclient: Unmount failed: %s", err.msg);
+  }
+  ic_volume_destroy(d->vol);
+  swift_conn_destroy(d->swift);
+  swift_auth_input_free(&d->auth);
+  ic_config_free(&d->cfg);
+  const ic_imgr_ops *imgr = d->imgr;
+  void *ctx = d->imgr_ctx;
+  memset(d, 0, sizeof(*d));
+  d->imgr = imgr;
+  d->imgr_ctx = ctx;
+  return 0;
+}
