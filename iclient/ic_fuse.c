@@ -171,6 +171,14 @@ static int hold_entries(ic_fs *fs, const uint64_t *dirs, const char *const *name
   return -EIO;
 }
 
+/* Check the handle, then hold its inode. */
+static int hold_handle(ic_fs *fs, fuse_ino_t ino, const struct fuse_file_info *fi, bool dir,
+                       bool *append, held *h) {
+  int rc = fh_get(fs, fi->fh, ino, dir, append, false);
+  uint64_t n = ino;
+  return rc ? rc : hold(fs, &n, 1, h);
+}
+
 /* ---- attributes ---- */
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
@@ -615,10 +623,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
-  int rc = fh_get(fs, fi->fh, ino, false, NULL, false);
   held h;
-  uint64_t n = ino;
-  if (rc == 0) rc = hold(fs, &n, 1, &h);
+  int rc = hold_handle(fs, ino, fi, false, NULL, &h);
   if (rc) return reply_rc(req, rc);
   char *buf = malloc(size ? size : 1);
   size_t got = 0;
@@ -633,10 +639,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
                      struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   bool append = false;
-  int rc = fh_get(fs, fi->fh, ino, false, &append, false);
   held h;
-  uint64_t n = ino;
-  if (rc == 0) rc = hold(fs, &n, 1, &h);
+  int rc = hold_handle(fs, ino, fi, false, &append, &h);
   if (rc) return reply_rc(req, rc);
   uint64_t at = append ? h.in[0]->size : (uint64_t)off;
   rc = ic_file_write(fs->p.vol, h.in[0], at, buf, size);
@@ -723,10 +727,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
-  int rc = fh_get(fs, fi->fh, ino, true, NULL, false);
   held h;
-  uint64_t n = ino;
-  if (rc == 0) rc = hold(fs, &n, 1, &h);
+  int rc = hold_handle(fs, ino, fi, true, NULL, &h);
   if (rc) return reply_rc(req, rc);
   char *buf = malloc(size ? size : 1);
   size_t used = 0;
@@ -846,14 +848,13 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                          struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
-  int rc = fh_get(fs, fi->fh, ino, false, NULL, false);
-  if (rc == 0 && mode != 0 && mode != FALLOC_FL_KEEP_SIZE &&
+  int rc = 0;
+  if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE &&
       mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
     rc = -EOPNOTSUPP;
   if (rc == 0 && (off < 0 || len <= 0)) rc = -EINVAL;
   held h;
-  uint64_t n = ino;
-  if (rc == 0) rc = hold(fs, &n, 1, &h);
+  if (rc == 0) rc = hold_handle(fs, ino, fi, false, NULL, &h);
   if (rc) return reply_rc(req, rc);
   ic_inode *in = h.in[0];
   uint64_t end = (uint64_t)off + (uint64_t)len;

@@ -389,6 +389,17 @@ static int name_ok(const char *name, size_t len) {
   return 0;
 }
 
+static int dirent_decode(const uint8_t *val, size_t vlen, ic_dirent *out) {
+  ilayout_cursor c;
+  ilayout_cursor_init(&c, val, vlen);
+  ilayout_directory_entry_value_v1 e;
+  int rc = ilayout_directory_entry_value_v1_decode(&c, &e);
+  if (rc) return rc;
+  out->inode_number = e.inode_number;
+  out->inode_type = e.inode_type;
+  return 0;
+}
+
 int ic_dir_lookup(ic_volume *v, ic_inode *dir, const char *name, size_t len, ic_dirent *out) {
   sm_tree *t;
   int rc = dir_tree(v, dir, &t);
@@ -397,14 +408,7 @@ int ic_dir_lookup(ic_volume *v, ic_inode *dir, const char *name, size_t len, ic_
   size_t vlen;
   rc = sm_get(t, name, len, val, sizeof(val), &vlen);
   if (rc) return rc;
-  ilayout_cursor c;
-  ilayout_cursor_init(&c, val, vlen);
-  ilayout_directory_entry_value_v1 e;
-  rc = ilayout_directory_entry_value_v1_decode(&c, &e);
-  if (rc) return rc;
-  out->inode_number = e.inode_number;
-  out->inode_type = e.inode_type;
-  return 0;
+  return dirent_decode(val, vlen, out);
 }
 
 int ic_dir_insert(ic_volume *v, ic_inode *dir, const char *name, size_t len, const ic_dirent *e) {
@@ -446,14 +450,7 @@ int ic_dir_entry_at(ic_volume *v, ic_inode *dir, uint64_t index, char name[IC_NA
   rc = sm_get_by_index(t, index, name, IC_NAME_MAX, len, val, sizeof(val), &vlen);
   if (rc) return rc == -ERANGE ? -EINVAL : rc; /* a stored name over the limit */
   name[*len] = '\0';
-  ilayout_cursor c;
-  ilayout_cursor_init(&c, val, vlen);
-  ilayout_directory_entry_value_v1 e;
-  rc = ilayout_directory_entry_value_v1_decode(&c, &e);
-  if (rc) return rc;
-  out->inode_number = e.inode_number;
-  out->inode_type = e.inode_type;
-  return 0;
+  return dirent_decode(val, vlen, out);
 }
 
 /* ---- extended attributes (the StreamTable) ---- */
