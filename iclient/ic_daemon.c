@@ -132,6 +132,7 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
       .read_cache_line_count_max = d->cfg.read_cache_line_count_max,
       .inode_cache_limit = d->cfg.inode_cache_limit,
       .file_flush_trigger_size = d->cfg.file_flush_trigger_size,
+      .file_flush_trigger_ns = d->cfg.file_flush_trigger_duration_ns,
   };
   rc = ic_volume_create(&vp, &d->vol);
   if (rc == 0) rc = http_start(d);

@@ -46,6 +46,7 @@ struct ic_inode {
   bool evicting;
   ic_inode *hnext, *lru_prev, *lru_next;
   bool leased; /* exclusive lease held; written with the inode lock held too */
+  uint64_t dirty_since; /* ut_now_ns() when its last user left it dirty; 0 = idle */
 
   /* Under the inode lock. */
   bool loaded;
@@ -95,6 +96,10 @@ struct ic_volume {
   ic_inode *lru_head, *lru_tail;
   uint64_t next_nonce, nonces_left;
   bool nonce_fetching;
+
+  pthread_t flusher;
+  bool flusher_running, stopping;
+  pthread_cond_t flusher_cv; /* wakes the flusher early on stop */
 };
 
 /* ic_inode.c */

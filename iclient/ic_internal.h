@@ -78,10 +78,15 @@ typedef struct ic_volume_params {
   uint64_t read_cache_line_size, read_cache_line_count_max;
   uint64_t inode_cache_limit; /* InodeCacheLimit */
   uint64_t file_flush_trigger_size; /* FileFlushTriggerSize */
+  /* FileFlushTriggerDuration: an inode left dirty by its last user is
+   * flushed this long after that, by the volume's flusher thread; 0 = no
+   * flusher (callers flush). */
+  uint64_t file_flush_trigger_ns;
 } ic_volume_params;
 
 int ic_volume_create(const ic_volume_params *p, ic_volume **out);
-/* Frees everything; dirty state is lost (flush first). No inode may be held. */
+/* Stops the flusher, frees everything; dirty state is lost (flush first).
+ * No inode may be held. */
 void ic_volume_destroy(ic_volume *v);
 /* One nonce from the pool, fetching a new range from imgr when empty. */
 int ic_volume_nonce(ic_volume *v, uint64_t *nonce);

@@ -3,9 +3,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "utils.h"
 
 #include "ic_inode_internal.h"
 #include "logger.h"
+
+static void *flusher_main(void *arg);
 
 static size_t bucket_of(const ic_volume *v, uint64_t ino) {
   uint64_t h = ino * UINT64_C(0x9E3779B97F4A7C15);
@@ -40,6 +45,14 @@ int ic_volume_create(const ic_volume_params *p, ic_volume **out) {
   }
   pthread_mutex_init(&v->mu, NULL);
   pthread_cond_init(&v->cv, NULL);
+  pthread_cond_init(&v->flusher_cv, NULL);
+  if (p->file_flush_trigger_ns > 0) {
+    if (pthread_create(&v->flusher, NULL, flusher_main, v) != 0) {
+      ic_volume_destroy(v);
+      return -EAGAIN;
+    }
+    v->flusher_running = true;
+  }
   *out = v;
   return 0;
 }
@@ -52,6 +65,13 @@ static void inode_free(ic_inode *in) {
 
 void ic_volume_destroy(ic_volume *v) {
   if (!v) return;
+  if (v->flusher_running) {
+    pthread_mutex_lock(&v->mu);
+    v->stopping = true;
+    pthread_cond_broadcast(&v->flusher_cv);
+    pthread_mutex_unlock(&v->mu);
+    pthread_join(v->flusher, NULL);
+  }
   for (size_t i = 0; i < v->nbuckets; i++) {
     for (ic_inode *in = v->buckets[i], *next; in; in = next) {
       next = in->hnext;
@@ -62,6 +82,7 @@ void ic_volume_destroy(ic_volume *v) {
   ic_rcache_destroy(v->rcache);
   sm_cache_destroy(v->node_cache); /* after the trees attached to it */
   pthread_cond_destroy(&v->cv);
+  pthread_cond_destroy(&v->flusher_cv);
   pthread_mutex_destroy(&v->mu);
   free(v->mount_id);
   free(v);
@@ -242,6 +263,7 @@ void ic_inode_put(ic_volume *v, ic_inode *in) {
   bool over = false;
   if (--in->refs == 0) {
     if (idle) lru_append(v, in); /* dirty inodes stay until flushed */
+    in->dirty_since = idle ? 0 : ut_now_ns();
     over = v->ninodes > v->p.inode_cache_limit;
   }
   pthread_mutex_unlock(&v->mu);
@@ -256,4 +278,47 @@ int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, bool 
     for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext) rc = fn(ctx, in->ino, in->leased);
   pthread_mutex_unlock(&v->mu);
   return rc;
+}
+
+/* ---- the file flusher (FileFlushTriggerDuration, iclient.md 6.4) ---- */
+
+#define FLUSH_BATCH 64
+
+/* Inode numbers left dirty for at least the trigger duration (mu held). */
+static size_t due_inodes(ic_volume *v, uint64_t now, uint64_t *out) {
+  size_t n = 0;
+  for (size_t i = 0; i < v->nbuckets && n < FLUSH_BATCH; i++)
+    for (ic_inode *in = v->buckets[i]; in && n < FLUSH_BATCH; in = in->hnext)
+      if (in->refs == 0 && in->dirty_since && now - in->dirty_since >= v->p.file_flush_trigger_ns)
+        out[n++] = in->ino;
+  return n;
+}
+
+static void *flusher_main(void *arg) {
+  ic_volume *v = arg;
+  uint64_t period = v->p.file_flush_trigger_ns / 4 + 1;
+  pthread_mutex_lock(&v->mu);
+  while (!v->stopping) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + period;
+    ts.tv_sec = (time_t)(at / 1000000000u);
+    ts.tv_nsec = (long)(at % 1000000000u);
+    pthread_cond_timedwait(&v->flusher_cv, &v->mu, &ts);
+    if (v->stopping) break;
+    uint64_t due[FLUSH_BATCH];
+    size_t n = due_inodes(v, ut_now_ns(), due);
+    pthread_mutex_unlock(&v->mu);
+    for (size_t i = 0; i < n; i++) {
+      ic_inode *in;
+      if (ic_inode_get(v, due[i], &in)) continue;
+      int rc = ic_flush_inodes(v, &in, 1);
+      if (rc) /* stays dirty: retried on the next round */
+        log_warn("iclient: timed flush of inode %016llX failed: %d", (unsigned long long)due[i], rc);
+      ic_inode_put(v, in);
+    }
+    pthread_mutex_lock(&v->mu);
+  }
+  pthread_mutex_unlock(&v->mu);
+  return NULL;
 }

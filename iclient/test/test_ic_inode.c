@@ -21,6 +21,7 @@
 #include "ic_test_doubles.h"
 #include "iswift.h"
 #include "swiftclient.h"
+#include "utils.h"
 
 typedef struct env {
   ic_fake_imgr f;
@@ -514,6 +515,35 @@ static void test_size_trigger_flushes(void **state) {
   free(data);
 }
 
+static void test_timed_flush(void **state) {
+  env *e = *state;
+  /* A second volume over the same imgr and store, with a 20 ms trigger. */
+  ic_volume_params p = {
+      .imgr = &ic_fake_imgr_ops, .imgr_ctx = &e->f,
+      .store = g_conn ? &ic_store_swift_ops : &ic_mem_store_ops,
+      .store_ctx = g_conn ? (void *)&e->sw : (void *)&e->s,
+      .mount_id = "fakeMountID00000000=", .dir_max_keys = 8, .file_max_keys = 8,
+      .read_cache_line_size = 512, .read_cache_line_count_max = 4, .inode_cache_limit = 8,
+      .file_flush_trigger_size = 1 << 20, .file_flush_trigger_ns = 20000000,
+  };
+  ic_volume *v;
+  assert_int_equal(ic_volume_create(&p, &v), 0);
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  assert_int_equal(ic_file_write(v, in, 0, "timed", 5), 0);
+  ic_inode_put(v, in); /* left dirty */
+  assert_null(ic_fake_imgr_entry(&e->f, ino));
+  /* Poll (up to 10 s) for the flusher; the duration itself is not asserted. */
+  for (int i = 0; i < 1000 && !ic_fake_imgr_entry(&e->f, ino); i++) ut_sleep_ns(10000000);
+  assert_non_null(ic_fake_imgr_entry(&e->f, ino));
+  assert_int_equal(ic_inode_get(v, ino, &in), 0);
+  assert_false(ic_inode_dirty(in));
+  ic_inode_put(v, in);
+  ic_volume_destroy(v);
+  check_volume(e, &ino, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
@@ -523,6 +553,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timed_flush, setup, teardown),
   };
   const struct CMUnitTest over_iswift[] = {
       cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
