@@ -515,6 +515,99 @@ static void test_size_trigger_flushes(void **state) {
   free(data);
 }
 
+/* TestInodeStress's shape: threads, each with its own file, random writes
+ * and truncates with periodic flushes and full validation, while another
+ * thread keeps dropping clean inodes (eviction racing with use). */
+typedef struct stresser {
+  env *e;
+  unsigned seed;
+  uint64_t ino;
+  int errors;
+} stresser;
+
+static volatile int g_stress_done;
+
+static void *stress_main(void *arg) {
+  stresser *st = arg;
+  enum { CAP = 16384 };
+  uint8_t *model = calloc(CAP, 1), *buf = malloc(CAP + 10), *data = malloc(4096);
+  uint64_t size = 0;
+  for (int step = 1; step <= 300 && model && buf && data; step++) {
+    ic_inode *in;
+    if (ic_inode_get(st->e->v, st->ino, &in) || ic_inode_load(st->e->v, in)) {
+      st->errors++;
+      break;
+    }
+    unsigned r = (unsigned)rand_r(&st->seed);
+    if (r % 8 != 0) {
+      uint64_t off = (uint64_t)rand_r(&st->seed) % (CAP - 4096);
+      uint64_t len = 1 + (uint64_t)rand_r(&st->seed) % 4095;
+      for (uint64_t i = 0; i < len; i++) data[i] = (uint8_t)rand_r(&st->seed);
+      if (ic_file_write(st->e->v, in, off, data, len)) st->errors++;
+      if (off > size) memset(model + size, 0, off - size);
+      memcpy(model + off, data, len);
+      if (off + len > size) size = off + len;
+    } else {
+      uint64_t ns = (uint64_t)rand_r(&st->seed) % CAP;
+      if (ic_file_truncate(st->e->v, in, ns)) st->errors++;
+      if (ns > size) memset(model + size, 0, ns - size);
+      size = ns;
+    }
+    if (step % 10 == 0) {
+      if (ic_flush_inodes(st->e->v, &in, 1) || ic_inode_check_accounting(st->e->v, in)) st->errors++;
+    }
+    if (step % 25 == 0) {
+      size_t got;
+      if (ic_file_read(st->e->v, in, 0, CAP + 10, buf, &got) || got != size ||
+          (size && memcmp(buf, model, size) != 0))
+        st->errors++;
+    }
+    ic_inode_put(st->e->v, in);
+  }
+  ic_inode *in;
+  if (ic_inode_get(st->e->v, st->ino, &in) == 0) {
+    if (ic_flush_inodes(st->e->v, &in, 1)) st->errors++;
+    ic_inode_put(st->e->v, in);
+  }
+  free(model);
+  free(buf);
+  free(data);
+  return NULL;
+}
+
+static void *dropper_main(void *arg) {
+  env *e = arg;
+  while (!g_stress_done) {
+    (void)ic_volume_drop_clean(e->v);
+    ut_sleep_ns(1000000);
+  }
+  return NULL;
+}
+
+static void test_threads_stress(void **state) {
+  env *e = *state;
+  enum { THREADS = 4 };
+  stresser st[THREADS];
+  uint64_t inos[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    ic_inode *in;
+    assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+    inos[i] = ic_inode_number(in);
+    assert_int_equal(ic_flush_inodes(e->v, &in, 1), 0);
+    ic_inode_put(e->v, in);
+    st[i] = (stresser){e, (unsigned)(i + 77), inos[i], 0};
+  }
+  g_stress_done = 0;
+  pthread_t t[THREADS], dropper;
+  assert_int_equal(pthread_create(&dropper, NULL, dropper_main, e), 0);
+  for (int i = 0; i < THREADS; i++) assert_int_equal(pthread_create(&t[i], NULL, stress_main, &st[i]), 0);
+  for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+  g_stress_done = 1;
+  pthread_join(dropper, NULL);
+  for (int i = 0; i < THREADS; i++) assert_int_equal(st[i].errors, 0);
+  check_volume(e, inos, THREADS);
+}
+
 static void test_timed_flush(void **state) {
   env *e = *state;
   /* A second volume over the same imgr and store, with a 20 ms trigger. */
@@ -554,6 +647,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timed_flush, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
   };
   const struct CMUnitTest over_iswift[] = {
       cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
@@ -562,6 +656,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
   };
   int failed = cmocka_run_group_tests_name("mem_store", tests, NULL, NULL);
   failed += cmocka_run_group_tests_name("iswift", over_iswift, iswift_group_setup,
