@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -525,7 +526,7 @@ typedef struct stresser {
   int errors;
 } stresser;
 
-static volatile int g_stress_done;
+static atomic_int g_stress_done; /* set by the main thread, read by the dropper */
 
 static void *stress_main(void *arg) {
   stresser *st = arg;
