@@ -67,9 +67,9 @@ static int get_config(const ut_http_request *req, ut_http_reply *rep, void *ctx)
   return rc;
 }
 
-static int add_lease(void *ctx, uint64_t ino, bool leased) {
+static int add_lease(void *ctx, uint64_t ino, ic_lease_state s) {
   json_t *o = json_pack("{s:I,s:s}", "InodeNumber", (json_int_t)ino, "State",
-                        leased ? "ExclusiveGranted" : "None");
+                        ic_lease_state_name(s));
   return o ? json_array_append_new(ctx, o) : -ENOMEM;
 }
 

@@ -146,6 +146,12 @@ static int write_segment(ic_volume *v, ic_inode *in) {
 int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
   size_t ndirty = 0, nderef = 0;
   int rc = 0;
+  for (size_t i = 0; i < n; i++)
+    if (inodes[i]->dirty && inodes[i]->lease != IC_LEASE_STATE_EXCLUSIVE) {
+      log_error("iclient: inode %016llX changed without an exclusive lease",
+                (unsigned long long)inodes[i]->ino);
+      return -ENOLCK;
+    }
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (!inodes[i]->dirty) continue;
     rc = write_segment(v, inodes[i]);
@@ -177,6 +183,8 @@ int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
   rc = v->imgr->put_inode_table_entries(v->imgr_ctx, &req, &err);
   if (rc) {
     log_error("iclient: PutInodeTableEntries of %zu inodes failed: %s", req.entries_len, err.msg);
+    if (rc == -ENOLCK)
+      for (size_t i = 0; i < n; i++) ic_volume_lease_lost(v, inodes[i]);
   } else {
     for (size_t i = 0; i < n; i++) {
       ic_inode *in = inodes[i];

@@ -106,8 +106,8 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 /* Lock and load the given inodes (0s and duplicates ignored) in ascending
- * order. On failure nothing is held. */
-static int hold(ic_fs *fs, const uint64_t *inos, size_t n, held *h) {
+ * order, with exclusive leases unless `shared`. On failure nothing is held. */
+static int hold_mode(ic_fs *fs, const uint64_t *inos, size_t n, bool shared, held *h) {
   uint64_t s[HOLD_MAX];
   size_t m = 0;
   for (size_t i = 0; i < n; i++) s[m++] = inos[i];
@@ -116,7 +116,7 @@ static int hold(ic_fs *fs, const uint64_t *inos, size_t n, held *h) {
   for (size_t i = 0; i < m; i++) {
     if (s[i] == 0 || (i > 0 && s[i] == s[i - 1])) continue;
     ic_inode *in;
-    int rc = ic_inode_get(fs->p.vol, s[i], &in);
+    int rc = shared ? ic_inode_get_shared(fs->p.vol, s[i], &in) : ic_inode_get(fs->p.vol, s[i], &in);
     if (rc == 0) {
       rc = ic_inode_load(fs->p.vol, in);
       if (rc) ic_inode_put(fs->p.vol, in);
@@ -129,6 +129,13 @@ static int hold(ic_fs *fs, const uint64_t *inos, size_t n, held *h) {
   }
   return 0;
 }
+
+static int hold(ic_fs *fs, const uint64_t *inos, size_t n, held *h) {
+  return hold_mode(fs, inos, n, false, h);
+}
+
+/* One inode for an operation that changes nothing. */
+static int hold_reader(ic_fs *fs, uint64_t ino, held *h) { return hold_mode(fs, &ino, 1, true, h); }
 
 static int lookup_in(ic_fs *fs, ic_inode *dir, const char *name, ic_dirent *e) {
   int rc = ic_dir_lookup(fs->p.vol, dir, name, strlen(name), e);
@@ -173,10 +180,10 @@ static int hold_entries(ic_fs *fs, const uint64_t *dirs, const char *const *name
 
 /* Check the handle, then hold its inode. */
 static int hold_handle(ic_fs *fs, fuse_ino_t ino, const struct fuse_file_info *fi, bool dir,
-                       bool *append, held *h) {
+                       bool *append, bool shared, held *h) {
   int rc = fh_get(fs, fi->fh, ino, dir, append, false);
   uint64_t n = ino;
-  return rc ? rc : hold(fs, &n, 1, h);
+  return rc ? rc : hold_mode(fs, &n, 1, shared, h);
 }
 
 /* ---- attributes ---- */
@@ -255,13 +262,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   ic_fs *fs = fuse_req_userdata(req);
   ic_dirent e;
   held h;
-  uint64_t p = parent;
-  int rc = hold(fs, &p, 1, &h);
+  int rc = hold_reader(fs, parent, &h);
   if (rc == 0) {
     rc = ic_dir_lookup(fs->p.vol, h.in[0], name, strlen(name), &e);
     release_all(fs, &h); /* one inode at a time */
   }
-  if (rc == 0) rc = hold(fs, &e.inode_number, 1, &h);
+  if (rc == 0) rc = hold_reader(fs, e.inode_number, &h);
   if (rc) return reply_rc(req, rc);
   struct fuse_entry_param ep;
   fill_entry(fs, h.in[0], &ep);
@@ -287,8 +293,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   (void)fi;
   ic_fs *fs = fuse_req_userdata(req);
   held h;
-  uint64_t n = ino;
-  int rc = hold(fs, &n, 1, &h);
+  int rc = hold_reader(fs, ino, &h);
   if (rc) return reply_rc(req, rc);
   struct stat st;
   fill_stat(h.in[0], &st);
@@ -334,8 +339,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
-  uint64_t n = ino;
-  int rc = hold(fs, &n, 1, &h);
+  int rc = hold_reader(fs, ino, &h);
   if (rc) return reply_rc(req, rc);
   if (h.in[0]->type != ILAYOUT_INODE_TYPE_SYMLINK) {
     release_all(fs, &h);
@@ -586,7 +590,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
   uint64_t n = ino;
-  int rc = hold(fs, &n, 1, &h);
+  bool trunc = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
+  int rc = hold_mode(fs, &n, 1, !trunc, &h);
   if (rc == 0) {
     rc = open_held(fs, h.in[0], fi);
     release_all(fs, &h);
@@ -624,7 +629,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
-  int rc = hold_handle(fs, ino, fi, false, NULL, &h);
+  int rc = hold_handle(fs, ino, fi, false, NULL, true, &h);
   if (rc) return reply_rc(req, rc);
   char *buf = malloc(size ? size : 1);
   size_t got = 0;
@@ -640,7 +645,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   ic_fs *fs = fuse_req_userdata(req);
   bool append = false;
   held h;
-  int rc = hold_handle(fs, ino, fi, false, &append, &h);
+  int rc = hold_handle(fs, ino, fi, false, &append, false, &h);
   if (rc) return reply_rc(req, rc);
   uint64_t at = append ? h.in[0]->size : (uint64_t)off;
   rc = ic_file_write(fs->p.vol, h.in[0], at, buf, size);
@@ -707,8 +712,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   ic_fs *fs = fuse_req_userdata(req);
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_APPEND)) return reply_rc(req, -EACCES);
   held h;
-  uint64_t n = ino;
-  int rc = hold(fs, &n, 1, &h);
+  int rc = hold_reader(fs, ino, &h);
   if (rc) return reply_rc(req, rc);
   if (h.in[0]->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
   release_all(fs, &h);
@@ -728,7 +732,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
-  int rc = hold_handle(fs, ino, fi, true, NULL, &h);
+  int rc = hold_handle(fs, ino, fi, true, NULL, true, &h);
   if (rc) return reply_rc(req, rc);
   char *buf = malloc(size ? size : 1);
   size_t used = 0;
@@ -805,8 +809,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 static void xattr_reply(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
-  uint64_t n = ino;
-  int rc = hold(fs, &n, 1, &h);
+  int rc = hold_reader(fs, ino, &h);
   if (rc) return reply_rc(req, rc);
   char *buf = size ? malloc(size) : NULL;
   size_t len = 0;
@@ -854,7 +857,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
     rc = -EOPNOTSUPP;
   if (rc == 0 && (off < 0 || len <= 0)) rc = -EINVAL;
   held h;
-  if (rc == 0) rc = hold_handle(fs, ino, fi, false, NULL, &h);
+  if (rc == 0) rc = hold_handle(fs, ino, fi, false, NULL, false, &h);
   if (rc) return reply_rc(req, rc);
   ic_inode *in = h.in[0];
   uint64_t end = (uint64_t)off + (uint64_t)len;

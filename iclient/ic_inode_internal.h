@@ -45,7 +45,7 @@ struct ic_inode {
   unsigned refs;
   bool evicting;
   ic_inode *hnext, *lru_prev, *lru_next;
-  bool leased; /* exclusive lease held; written with the inode lock held too */
+  ic_lease_state lease; /* written with the inode lock held too */
   uint64_t dirty_since; /* ut_now_ns() when its last user left it dirty; 0 = idle */
 
   /* Under the inode lock. */
@@ -101,6 +101,9 @@ struct ic_volume {
   bool flusher_running, stopping;
   pthread_cond_t flusher_cv; /* wakes the flusher early on stop */
 };
+
+/* ic_volume.c: imgr rejected a commit for a missing lease (ic_flush.c). */
+void ic_volume_lease_lost(ic_volume *v, ic_inode *in);
 
 /* ic_inode.c */
 int ic_inode_payload(ic_volume *v, ic_inode *in, sm_tree **out);

@@ -95,19 +95,44 @@ ic_rcache *ic_volume_rcache(ic_volume *v);
  * read cache is kept. Returns the number of inodes still cached. */
 size_t ic_volume_drop_clean(ic_volume *v);
 size_t ic_volume_inodes_cached(ic_volume *v);
-/* Call fn for every cached inode (number, whether its lease is held), under
- * the table mutex: fn must not call into the volume. Stops at fn's first
- * nonzero return, which it returns. */
-int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, bool leased),
+/* The lease this client holds on an inode (iclient.md 4.1, reduced to the
+ * stable states: requests happen under the inode lock, so the transitional
+ * states are never observable from outside). */
+typedef enum {
+  IC_LEASE_STATE_NONE = 0,
+  IC_LEASE_STATE_SHARED,    /* "SharedGranted" */
+  IC_LEASE_STATE_EXCLUSIVE, /* "ExclusiveGranted" */
+} ic_lease_state;
+/* "None", "SharedGranted", "ExclusiveGranted" (the /leases names). */
+const char *ic_lease_state_name(ic_lease_state s);
+
+/* Call fn for every cached inode (number, lease), under the table mutex: fn
+ * must not call into the volume. Stops at fn's first nonzero return, which
+ * it returns. */
+int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_lease_state s),
                           void *ctx);
+
+/* An RPCInterrupt from imgr (iclient.md 4.3), IC_RPC_INTERRUPT_DEMOTE or
+ * _RELEASE for inode_number. Waits for the inode's current user (the
+ * "interrupt pending until the last holder leaves" rule), flushes it if
+ * dirty, then Demote: Lease Demote, keep the cache, hold Shared; Release:
+ * drop the cached head, tree and pages, Lease Release. Not cached or not
+ * holding the lease concerned: nothing to do (0). If the flush fails the
+ * lease is kept and the error returned (imgr retries the interrupt). */
+int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t inode_number);
 
 /* ---- inodes ------------------------------------------------------------
  * ic_inode_get returns the inode locked and referenced, with an exclusive
- * lease held (the fine-grained shared/exclusive lock manager of iclient.md
- * 4.2 is future work). The head is not loaded yet: call ic_inode_load.
- * ic_inode_put unlocks and unreferences it; a clean unreferenced inode may
- * then be evicted (its lease is released). */
+ * lease held (requested, or promoted from shared, when missing);
+ * ic_inode_get_shared needs only a shared lease, for operations that change
+ * nothing (loading the head and pages under it only fills the cache,
+ * iclient.md 10.7). Lock waits are local: one holder per inode at a time
+ * (the multi-request lock queue of iclient.md 4.2 is not reproduced). A
+ * lease imgr does not grant is -ENOLCK. The head is not loaded yet: call
+ * ic_inode_load. ic_inode_put unlocks and unreferences it; a clean
+ * unreferenced inode may then be evicted (its lease is released). */
 int ic_inode_get(ic_volume *v, uint64_t inode_number, ic_inode **out);
+int ic_inode_get_shared(ic_volume *v, uint64_t inode_number, ic_inode **out);
 void ic_inode_put(ic_volume *v, ic_inode *in);
 /* Load the head (GetInodeTableEntry + tail GET + decode) if not loaded.
  * -ENOENT if imgr does not know the inode, -EIO/-EINVAL on storage/decoding
@@ -190,8 +215,12 @@ int ic_file_punch_hole(ic_volume *v, ic_inode *in, uint64_t off, uint64_t len);
 /* ---- flush (iclient.md 6.3) ----
  * Write every listed dirty inode's log segment (payload nodes + head) and
  * commit them all with one PutInodeTableEntries. Clean inodes are skipped.
- * All must be held (locked) by the caller. On failure nothing is lost: the
- * inodes stay dirty and a later flush sends everything still pending. */
+ * All must be held (locked) by the caller, dirty ones with an exclusive
+ * lease (else -ENOLCK). On failure nothing is lost: the inodes stay dirty
+ * and a later flush sends everything still pending. When imgr says a lease
+ * is missing (EMissingLease: it expired the lease), the inodes' leases are
+ * marked lost, so their next ic_inode_get asks again; the error is
+ * -ENOLCK (EIO to the application). */
 int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n);
 
 /* Debug check of iclient.md 10.6: for every object in the loaded inode's

@@ -189,7 +189,7 @@ static void evict(ic_volume *v, bool all) {
     ic_inode *in = victims;
     victims = in->lru_next;
     in->lru_next = NULL;
-    if (in->leased) /* a failure only means imgr drops it with the mount */
+    if (in->lease != IC_LEASE_STATE_NONE) /* failing only means imgr drops it with the mount */
       (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
     pthread_mutex_lock(&v->mu);
     hash_unlink(v, in);
@@ -211,7 +211,27 @@ size_t ic_volume_inodes_cached(ic_volume *v) {
   return n;
 }
 
-int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {
+static void set_lease(ic_volume *v, ic_inode *in, ic_lease_state s) {
+  pthread_mutex_lock(&v->mu);
+  in->lease = s;
+  pthread_mutex_unlock(&v->mu);
+}
+
+/* Make sure the held inode has at least `want` (NONE: no lease wanted). */
+static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
+  if (in->lease >= want) return 0;
+  int rc;
+  if (want == IC_LEASE_STATE_SHARED)
+    rc = lease_request(v, in->ino, IC_LEASE_REQUEST_SHARED, IC_LEASE_RESPONSE_SHARED);
+  else if (in->lease == IC_LEASE_STATE_SHARED)
+    rc = lease_request(v, in->ino, IC_LEASE_REQUEST_PROMOTE, IC_LEASE_RESPONSE_PROMOTED);
+  else
+    rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+  if (rc == 0) set_lease(v, in, want);
+  return rc;
+}
+
+static int inode_get(ic_volume *v, uint64_t ino, ic_lease_state want, ic_inode **out) {
   if (ino == 0) return -ENOENT; /* nonce 0 is the checkpoint object */
   ic_inode *in;
   pthread_mutex_lock(&v->mu);
@@ -241,18 +261,67 @@ int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {
   pthread_mutex_unlock(&v->mu);
 
   pthread_mutex_lock(&in->lock);
-  if (!in->leased) {
-    int rc = lease_request(v, ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
-    if (rc) {
-      ic_inode_put(v, in);
-      return rc;
-    }
-    pthread_mutex_lock(&v->mu);
-    in->leased = true;
-    pthread_mutex_unlock(&v->mu);
+  int rc = lease_ensure(v, in, want);
+  if (rc) {
+    ic_inode_put(v, in);
+    return rc;
   }
   *out = in;
   return 0;
+}
+
+int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {
+  return inode_get(v, ino, IC_LEASE_STATE_EXCLUSIVE, out);
+}
+
+int ic_inode_get_shared(ic_volume *v, uint64_t ino, ic_inode **out) {
+  return inode_get(v, ino, IC_LEASE_STATE_SHARED, out);
+}
+
+void ic_volume_lease_lost(ic_volume *v, ic_inode *in) {
+  log_error("iclient: inode %016llX: lease lost (expired by imgr)%s", (unsigned long long)in->ino,
+            in->dirty ? "; its changes will be sent again under a new lease" : "");
+  if (!in->dirty) { /* the cache may be stale now: reload on next use */
+    ic_inode_free_state(in);
+    in->loaded = false;
+  }
+  set_lease(v, in, IC_LEASE_STATE_NONE);
+}
+
+const char *ic_lease_state_name(ic_lease_state s) {
+  return s == IC_LEASE_STATE_SHARED ? "SharedGranted"
+       : s == IC_LEASE_STATE_EXCLUSIVE ? "ExclusiveGranted" : "None";
+}
+
+int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
+  if (type != IC_RPC_INTERRUPT_DEMOTE && type != IC_RPC_INTERRUPT_RELEASE) return -EINVAL;
+  pthread_mutex_lock(&v->mu);
+  ic_inode *in = v->buckets[bucket_of(v, ino)];
+  while (in && in->ino != ino) in = in->hnext;
+  bool act = in && !in->evicting && in->lease != IC_LEASE_STATE_NONE;
+  if (act && in->refs++ == 0) lru_unlink(v, in);
+  pthread_mutex_unlock(&v->mu);
+  if (!act) return 0;
+  pthread_mutex_lock(&in->lock); /* waits for the current user */
+  int rc = 0;
+  bool demote = type == IC_RPC_INTERRUPT_DEMOTE;
+  if (demote && in->lease != IC_LEASE_STATE_EXCLUSIVE) goto out;
+  if (in->lease == IC_LEASE_STATE_NONE) goto out; /* released meanwhile */
+  if (in->dirty) rc = ic_flush_inodes(v, &in, 1);
+  if (rc) goto out;
+  if (demote) {
+    rc = lease_request(v, ino, IC_LEASE_REQUEST_DEMOTE, IC_LEASE_RESPONSE_DEMOTED);
+    if (rc == 0) set_lease(v, in, IC_LEASE_STATE_SHARED);
+  } else {
+    /* Another client will change the inode: nothing cached may be reused. */
+    ic_inode_free_state(in);
+    in->loaded = false;
+    rc = lease_request(v, ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
+    set_lease(v, in, IC_LEASE_STATE_NONE); /* either way: imgr will expire it */
+  }
+out:
+  ic_inode_put(v, in);
+  return rc;
 }
 
 void ic_inode_put(ic_volume *v, ic_inode *in) {
@@ -270,12 +339,12 @@ void ic_inode_put(ic_volume *v, ic_inode *in) {
   if (over) evict(v, false);
 }
 
-int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, bool leased),
+int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_lease_state s),
                           void *ctx) {
   int rc = 0;
   pthread_mutex_lock(&v->mu);
   for (size_t i = 0; i < v->nbuckets && rc == 0; i++)
-    for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext) rc = fn(ctx, in->ino, in->leased);
+    for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext) rc = fn(ctx, in->ino, in->lease);
   pthread_mutex_unlock(&v->mu);
   return rc;
 }

@@ -247,6 +247,9 @@ static void test_posix_on_mount(void **state) {
   assert_int_equal(g_s.double_puts, 0);
   /* Only the root is left in imgr's table. */
   assert_int_equal(g_f.ntable, 1);
+  /* Read-only operations took shared leases; changes promoted them. */
+  assert_true(g_f.leases[IC_LEASE_REQUEST_SHARED] > 0);
+  assert_true(g_f.leases[IC_LEASE_REQUEST_PROMOTE] > 0);
 }
 
 /* A FUSE mount whose server died: the directory answers ENOTCONN until

@@ -399,6 +399,15 @@ static void test_flush_failures_keep_everything(void **state) {
   e->f.fail_puts = 1;
   assert_int_equal(ic_flush_inodes(e->v, &one, 1), -ENOLCK);
   assert_true(ic_inode_dirty(in));
+  /* The lease is lost: no more changes under it; the next user asks again. */
+  assert_int_equal(ic_file_write(e->v, in, 0, "z", 1), 0);
+  assert_int_equal(ic_flush_inodes(e->v, &one, 1), -ENOLCK);
+  assert_int_equal(ic_file_write(e->v, in, 0, data, 1), 0); /* undo the "z" */
+  uint64_t exclusive = e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE];
+  ic_inode_put(e->v, in);
+  in = reload(e, ino);
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE], exclusive + 1);
+  one = in;
   read_compare(e, in, data, sizeof(data)); /* now read from the stored segment */
   memset(data + 4000, 0xCD, 500);
   assert_int_equal(ic_file_write(e->v, in, 4000, data + 4000, 500), 0);
@@ -638,6 +647,65 @@ static void test_timed_flush(void **state) {
   check_volume(e, &ino, 1);
 }
 
+static void test_lease_interrupts(void **state) {
+  env *e = *state;
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  assert_int_equal(ic_file_write(e->v, in, 0, "leased", 6), 0);
+  ic_inode_put(e->v, in); /* dirty */
+
+  /* Demote: flushed first, then Shared; reads need no lease request, a
+   * change promotes. */
+  assert_int_equal(ic_volume_lease_interrupt(e->v, IC_RPC_INTERRUPT_DEMOTE, ino), 0);
+  assert_non_null(ic_fake_imgr_entry(&e->f, ino));
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_DEMOTE], 1);
+  uint64_t before = e->f.leases[IC_LEASE_REQUEST_SHARED] + e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE];
+  assert_int_equal(ic_inode_get_shared(e->v, ino, &in), 0);
+  char buf[8];
+  size_t got;
+  assert_int_equal(ic_file_read(e->v, in, 0, sizeof(buf), buf, &got), 0);
+  assert_int_equal(got, 6);
+  ic_inode_put(e->v, in);
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_SHARED] + e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE],
+                   before);
+  assert_int_equal(ic_inode_get(e->v, ino, &in), 0);
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_PROMOTE], 1);
+  assert_int_equal(ic_file_write(e->v, in, 6, "!", 1), 0);
+  ic_inode_put(e->v, in);
+  /* Demote again: the change is flushed and the lease demoted; a Demote of
+   * the now shared lease is then nothing to do. */
+  assert_int_equal(ic_volume_lease_interrupt(e->v, IC_RPC_INTERRUPT_DEMOTE, ino), 0);
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_DEMOTE], 2);
+  assert_int_equal(ic_volume_lease_interrupt(e->v, IC_RPC_INTERRUPT_DEMOTE, ino), 0);
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_DEMOTE], 2);
+
+  /* Release: the cache is dropped; the next use asks for a lease again and
+   * reloads from the store. */
+  assert_int_equal(ic_volume_lease_interrupt(e->v, IC_RPC_INTERRUPT_RELEASE, ino), 0);
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_RELEASE], 1);
+  uint64_t tails = e->s.tail_gets;
+  assert_int_equal(ic_inode_get_shared(e->v, ino, &in), 0);
+  assert_int_equal(ic_inode_load(e->v, in), 0);
+  if (!g_conn) assert_int_equal(e->s.tail_gets, tails + 1);
+  assert_int_equal(ic_file_read(e->v, in, 0, sizeof(buf), buf, &got), 0);
+  assert_int_equal(got, 7);
+  assert_memory_equal(buf, "leased!", 7);
+  /* Changing under a shared lease is refused at commit. */
+  assert_int_equal(ic_file_write(e->v, in, 0, "x", 1), 0);
+  ic_inode *one = in;
+  assert_int_equal(ic_flush_inodes(e->v, &one, 1), -ENOLCK);
+  assert_int_equal(ic_file_write(e->v, in, 0, "l", 1), 0);
+  ic_inode_put(e->v, in);
+  assert_int_equal(ic_inode_get(e->v, ino, &in), 0);
+  assert_int_equal(ic_flush_inodes(e->v, &in, 1), 0);
+  ic_inode_put(e->v, in);
+  /* Not cached at all, or an unknown type. */
+  assert_int_equal(ic_volume_lease_interrupt(e->v, IC_RPC_INTERRUPT_RELEASE, 0x123456), 0);
+  assert_int_equal(ic_volume_lease_interrupt(e->v, IC_RPC_INTERRUPT_UNMOUNT, ino), -EINVAL);
+  check_volume(e, &ino, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
@@ -649,6 +717,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timed_flush, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
   };
   const struct CMUnitTest over_iswift[] = {
       cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
@@ -658,6 +727,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
   };
   int failed = cmocka_run_group_tests_name("mem_store", tests, NULL, NULL);
   failed += cmocka_run_group_tests_name("iswift", over_iswift, iswift_group_setup,
