@@ -33,6 +33,7 @@ struct ic_fs {
   pthread_mutex_t mu; /* handles */
   fh_entry *handles[FH_BUCKETS];
   struct fuse_session *se;
+  char *mountpoint;
   pthread_t loop;
   bool looping;
 };
@@ -938,6 +939,7 @@ void ic_fs_destroy(ic_fs *fs) {
   pthread_mutex_destroy(&fs->mu);
   free(fs->mount_id);
   free(fs->fsname);
+  free(fs->mountpoint);
   free(fs);
 }
 
@@ -974,10 +976,12 @@ int ic_fs_mount(ic_fs *fs, const char *dir) {
   fs->se = fuse_session_new(&args, &OPS, sizeof(OPS), fs);
   fuse_opt_free_args(&args); /* the session may have added to them */
   if (!fs->se) return -EIO;
-  if (fuse_session_mount(fs->se, dir) != 0) {
+  free(fs->mountpoint);
+  fs->mountpoint = strdup(dir);
+  if (!fs->mountpoint || fuse_session_mount(fs->se, dir) != 0) {
     fuse_session_destroy(fs->se);
     fs->se = NULL;
-    return -EIO;
+    return fs->mountpoint ? -EIO : -ENOMEM;
   }
   if (pthread_create(&fs->loop, NULL, loop_main, fs) != 0) {
     fuse_session_unmount(fs->se);
@@ -992,9 +996,18 @@ int ic_fs_mount(ic_fs *fs, const char *dir) {
 void ic_fs_unmount(ic_fs *fs) {
   if (!fs->se) return;
   fuse_session_exit(fs->se);
-  fuse_session_unmount(fs->se); /* the loop's read then fails and it returns */
+  /* Detaching the mount ends the kernel connection, so the loop's reads
+   * fail and it returns while the device is still open; closing the device
+   * under a reading thread (fuse_session_unmount first) would race. A busy
+   * mount point is detached all the same (iclient.md 2.4). */
+  if (umount2(fs->mountpoint, MNT_DETACH) != 0) {
+    log_warn("iclient: unmounting %s: %s; closing the FUSE device instead", fs->mountpoint,
+             strerror(errno));
+    fuse_session_unmount(fs->se);
+  }
   if (fs->looping) pthread_join(fs->loop, NULL);
   fs->looping = false;
+  fuse_session_unmount(fs->se); /* closes the device; the mount is gone already */
   fuse_session_destroy(fs->se);
   fs->se = NULL;
 }
