@@ -86,12 +86,47 @@ static int get_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx)
   return ut_http_reply_json(rep, 200, a);
 }
 
+typedef struct ino_list {
+  uint64_t *inos;
+  size_t n, cap;
+} ino_list;
+
+static int add_ino(void *ctx, uint64_t ino, ic_lease_state s) {
+  ino_list *l = ctx;
+  if (s == IC_LEASE_STATE_NONE) return 0;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    void *p = realloc(l->inos, cap * sizeof(*l->inos));
+    if (!p) return -ENOMEM;
+    l->inos = p;
+    l->cap = cap;
+  }
+  l->inos[l->n++] = ino;
+  return 0;
+}
+
+/* POST /leases/demote and /leases/release: what imgr's interrupts do, for
+ * every lease held (the original only logged a TODO). */
+static int post_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  ic_daemon *d = ctx;
+  uint32_t type;
+  if (strcmp(req->path, "/leases/demote") == 0) type = IC_RPC_INTERRUPT_DEMOTE;
+  else if (strcmp(req->path, "/leases/release") == 0) type = IC_RPC_INTERRUPT_RELEASE;
+  else return -ENOENT;
+  ino_list l = {0};
+  int rc = ic_volume_list_inodes(d->vol, add_ino, &l);
+  for (size_t i = 0; rc == 0 && i < l.n; i++) rc = ic_volume_lease_interrupt(d->vol, type, l.inos[i]);
+  free(l.inos);
+  return rc ? rc : ut_http_reply_text(rep, 200, "text/plain", "%s", "");
+}
+
 static int http_start(ic_daemon *d) {
   if (d->cfg.http_server_port == 0) return 0;
-  ut_http_route routes[6];
+  ut_http_route routes[7];
   size_t n = ut_http_std_routes(NULL, routes); /* /config is ours: redacted */
   routes[n++] = (ut_http_route){"GET", "/config", get_config, d};
   routes[n++] = (ut_http_route){"GET", "/leases", get_leases, d};
+  routes[n++] = (ut_http_route){"POST", "/leases/", post_leases, d};
   ut_http_config hc = {d->cfg.http_server_ip_addr, d->cfg.http_server_port, 4096, 0, 0};
   int rc = ut_http_server_start(&hc, routes, n, &d->http);
   if (rc) log_error("iclient: HTTP server on %s:%u failed: %d", d->cfg.http_server_ip_addr,

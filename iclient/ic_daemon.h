@@ -7,7 +7,9 @@
  * for MountRetryDuration while imgr answers with a transport error; the
  * volume (inode cache, read cache, payload node cache); the HTTP server
  * (HTTPServerPort 0 = none): /stats, /metrics, /version, /config (redacted),
- * /leases; the FUSE mount (a stale mount point is detached first).
+ * /leases, POST /leases/demote and /leases/release (demote or release
+ * every lease held, flushing first); the FUSE mount (a stale mount point is
+ * detached first).
  * Stop: FUSE unmount (lazy), HTTP server, Unmount at imgr (an error is only
  * logged), then everything is freed.
  *

@@ -76,13 +76,14 @@ static size_t collect(char *p, size_t sz, size_t n, void *ctx) {
   return sz * n;
 }
 
-static long http_get(uint16_t port, const char *path, char *body) {
+static long http_req(uint16_t port, const char *method, const char *path, char *body) {
   char url[128];
   snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)port, path);
   body[0] = '\0';
   CURL *c = curl_easy_init();
   assert_non_null(c);
   curl_easy_setopt(c, CURLOPT_URL, url);
+  if (strcmp(method, "POST") == 0) curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
@@ -90,6 +91,10 @@ static long http_get(uint16_t port, const char *path, char *body) {
   if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(c);
   return status;
+}
+
+static long http_get(uint16_t port, const char *path, char *body) {
+  return http_req(port, "GET", path, body);
 }
 
 static void test_no_imgr_client(void **state) {
@@ -170,6 +175,17 @@ static void test_start_serve_stop(void **state) {
   assert_true(strstr(body, "\"InodeNumber\": 1,") || strstr(body, "\"InodeNumber\":1,"));
   assert_non_null(strstr(body, "ExclusiveGranted"));
   assert_int_equal(http_get(port, "/version", body), 200);
+  assert_int_equal(http_req(port, "POST", "/leases/demote", body), 200);
+  assert_true(f.leases[IC_LEASE_REQUEST_DEMOTE] >= 1);
+  assert_int_equal(http_get(port, "/leases", body), 200);
+  assert_null(strstr(body, "ExclusiveGranted"));
+  assert_int_equal(http_req(port, "POST", "/leases/release", body), 200);
+  assert_true(f.leases[IC_LEASE_REQUEST_RELEASE] >= 2);
+  assert_int_equal(http_get(port, "/leases", body), 200);
+  assert_null(strstr(body, "Granted"));
+  assert_int_equal(http_req(port, "POST", "/leases/other", body), 404);
+  assert_int_equal(stat(p, &sb), 0); /* still served: reloaded under new leases */
+  assert_int_equal(sb.st_size, 5);
   free(body);
 
   assert_int_equal(ic_daemon_stop(&d), 0);
