@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ic_stats.h"
 #include "logger.h"
 
 static int swift_start(ic_daemon *d, const conf_map *conf) {
@@ -40,7 +41,7 @@ static int imgr_mount(ic_daemon *d) {
   for (;;) {
     ic_rpc_err err = {{0}};
     memset(&rep, 0, sizeof(rep));
-    rc = d->imgr->mount(d->imgr_ctx, &req, &rep, &err);
+    rc = ic_imgr_timed_ops.mount(&d->timed, &req, &rep, &err);
     bool transport = rc == -ETIMEDOUT || rc == -ECONNREFUSED || (rc == -EIO && !err.msg[0]);
     if (rc == 0 || !transport || ut_now_ns() >= deadline) {
       if (rc) log_error("iclient: Mount(%s) failed: %s (%d)", d->cfg.volume_name,
@@ -60,10 +61,12 @@ static int imgr_mount(ic_daemon *d) {
 static int get_config(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
   (void)req;
   ic_daemon *d = ctx;
+  uint64_t t0 = ut_now_ns();
   char *json = ic_config_to_json(&d->cfg);
   if (!json) return -ENOMEM;
   int rc = ut_http_reply_bytes(rep, 200, "application/json", json, strlen(json));
   free(json);
+  ic_stat_since(IC_STAT_GetConfigUsecs, t0);
   return rc;
 }
 
@@ -76,6 +79,7 @@ static int add_lease(void *ctx, uint64_t ino, ic_lease_state s) {
 static int get_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
   (void)req;
   ic_daemon *d = ctx;
+  uint64_t t0 = ut_now_ns();
   json_t *a = json_array();
   if (!a) return -ENOMEM;
   int rc = ic_volume_list_inodes(d->vol, add_lease, a);
@@ -83,7 +87,9 @@ static int get_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx)
     json_decref(a);
     return rc;
   }
-  return ut_http_reply_json(rep, 200, a);
+  rc = ut_http_reply_json(rep, 200, a);
+  ic_stat_since(IC_STAT_GetLeasesUsecs, t0);
+  return rc;
 }
 
 typedef struct ino_list {
@@ -109,6 +115,7 @@ static int add_ino(void *ctx, uint64_t ino, ic_lease_state s) {
  * every lease held (the original only logged a TODO). */
 static int post_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
   ic_daemon *d = ctx;
+  uint64_t t0 = ut_now_ns();
   uint32_t type;
   if (strcmp(req->path, "/leases/demote") == 0) type = IC_RPC_INTERRUPT_DEMOTE;
   else if (strcmp(req->path, "/leases/release") == 0) type = IC_RPC_INTERRUPT_RELEASE;
@@ -117,13 +124,30 @@ static int post_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx
   int rc = ic_volume_list_inodes(d->vol, add_ino, &l);
   for (size_t i = 0; rc == 0 && i < l.n; i++) rc = ic_volume_lease_interrupt(d->vol, type, l.inos[i]);
   free(l.inos);
+  ic_stat_since(type == IC_RPC_INTERRUPT_DEMOTE ? IC_STAT_PostLeasesDemoteUsecs
+                                                : IC_STAT_PostLeasesReleaseUsecs, t0);
   return rc ? rc : ut_http_reply_text(rep, 200, "text/plain", "%s", "");
+}
+
+static int timed_std(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  const ic_timed_route *r = ctx;
+  uint64_t t0 = ut_now_ns();
+  int rc = r->inner.handler(req, rep, r->inner.ctx);
+  if (r->stat != IC_STAT_COUNT) ic_stat_since(r->stat, t0);
+  return rc;
 }
 
 static int http_start(ic_daemon *d) {
   if (d->cfg.http_server_port == 0) return 0;
-  ut_http_route routes[7];
-  size_t n = ut_http_std_routes(NULL, routes); /* /config is ours: redacted */
+  ut_http_route std[4], routes[7];
+  size_t n = ut_http_std_routes(NULL, std); /* /config is ours: redacted */
+  for (size_t i = 0; i < n; i++) {
+    ic_stat st = strcmp(std[i].prefix, "/stats") == 0     ? IC_STAT_GetStatsUsecs
+               : strcmp(std[i].prefix, "/version") == 0   ? IC_STAT_GetVersionUsecs
+                                                          : IC_STAT_COUNT; /* /metrics: none */
+    d->std[i] = (ic_timed_route){std[i], st};
+    routes[i] = (ut_http_route){std[i].method, std[i].prefix, timed_std, &d->std[i]};
+  }
   routes[n++] = (ut_http_route){"GET", "/config", get_config, d};
   routes[n++] = (ut_http_route){"GET", "/leases", get_leases, d};
   routes[n++] = (ut_http_route){"POST", "/leases/", post_leases, d};
@@ -144,6 +168,12 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   char *json = ic_config_to_json(&d->cfg);
   if (json) log_info("iclient config:\n%s", json);
   free(json);
+  rc = ic_stats_register();
+  if (rc) {
+    log_error("iclient: registering stats failed: %d", rc);
+    return rc;
+  }
+  d->stats_registered = true;
   rc = swift_start(d, conf);
   if (rc) return rc;
   if (!d->imgr) {
@@ -151,11 +181,12 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
               "ic_imgr_ops is not written yet)");
     return -ENOSYS;
   }
+  d->timed = (ic_imgr_timed){d->imgr, d->imgr_ctx};
   rc = imgr_mount(d);
   if (rc) return rc;
   ic_volume_params vp = {
-      .imgr = d->imgr,
-      .imgr_ctx = d->imgr_ctx,
+      .imgr = &ic_imgr_timed_ops,
+      .imgr_ctx = &d->timed,
       .store = &ic_store_swift_ops,
       .store_ctx = &d->store,
       .mount_id = d->mount_id,
@@ -174,8 +205,8 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   if (rc) return rc;
   ic_fs_params fp = {
       .vol = d->vol,
-      .imgr = d->imgr,
-      .imgr_ctx = d->imgr_ctx,
+      .imgr = &ic_imgr_timed_ops,
+      .imgr_ctx = &d->timed,
       .mount_id = d->mount_id,
       .block_size = d->cfg.fuse_block_size,
       .entry_valid_ns = d->cfg.fuse_entry_valid_ns,
@@ -204,13 +235,14 @@ int ic_daemon_stop(ic_daemon *d) {
   if (d->mounted) {
     ic_mount_id_req req = {d->mount_id};
     ic_rpc_err err = {{0}};
-    if (d->imgr->unmount(d->imgr_ctx, &req, &err))
+    if (ic_imgr_timed_ops.unmount(&d->timed, &req, &err))
       log_error("iclient: Unmount failed: %s", err.msg);
   }
   ic_volume_destroy(d->vol);
   swift_conn_destroy(d->swift);
   swift_auth_input_free(&d->auth);
   ic_config_free(&d->cfg);
+  if (d->stats_registered) ic_stats_unregister();
   const ic_imgr_ops *imgr = d->imgr;
   void *ctx = d->imgr_ctx;
   memset(d, 0, sizeof(*d));

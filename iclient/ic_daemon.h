@@ -2,7 +2,8 @@
  * ic_daemon: iclient's start and stop (iclient.md 2.1, 2.3), used by main.c
  * through ut_daemon_main.
  *
- * Start: [ICLIENT] config (logged as JSON, secrets redacted); Swift auth v1
+ * Start: [ICLIENT] config (logged as JSON, secrets redacted); the stats
+ * group ("ICLIENT", ""); Swift auth v1
  * (built into swiftclient; AuthPlugInPath is ignored); Mount at imgr, retried
  * for MountRetryDuration while imgr answers with a transport error; the
  * volume (inode cache, read cache, payload node cache); the HTTP server
@@ -25,12 +26,22 @@
 #include "ic_fuse.h"
 #include "ic_imgr.h"
 #include "ic_internal.h"
+#include "ic_stats.h"
 #include "swiftclient.h"
 #include "utils.h"
+
+/* A standard route with its duration recorded. */
+typedef struct ic_timed_route {
+  ut_http_route inner;
+  ic_stat stat;
+} ic_timed_route;
 
 typedef struct ic_daemon {
   const ic_imgr_ops *imgr; /* set by the caller */
   void *imgr_ctx;
+  ic_imgr_timed timed;     /* what the rest uses: imgr with RPC durations */
+  bool stats_registered;
+  ic_timed_route std[4];
   ic_config cfg;
   swift_auth_input auth;
   swift_conn *swift;

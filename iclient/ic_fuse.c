@@ -14,6 +14,7 @@
 #include <sys/xattr.h>
 
 #include "ic_inode_internal.h"
+#include "ic_stats.h"
 #include "logger.h"
 #include "utils.h"
 
@@ -250,7 +251,7 @@ static int adjust_open(ic_fs *fs, uint64_t ino, int64_t adj) {
 
 /* ---- operations ---- */
 
-static void op_init(void *ud, struct fuse_conn_info *conn) {
+static void op_init_impl(void *ud, struct fuse_conn_info *conn) {
   ic_fs *fs = ud;
   conn->max_write = fs->p.max_write;
   conn->max_read = fs->p.max_read; /* must match the mount option */
@@ -259,7 +260,13 @@ static void op_init(void *ud, struct fuse_conn_info *conn) {
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+static void op_init(void *ud, struct fuse_conn_info *conn) {
+  uint64_t t0 = ut_now_ns();
+  op_init_impl(ud, conn);
+  ic_stat_since(IC_STAT_DoInitUsecs, t0);
+}
+
+static void op_lookup_impl(fuse_req_t req, fuse_ino_t parent, const char *name) {
   ic_fs *fs = fuse_req_userdata(req);
   ic_dirent e;
   held h;
@@ -276,21 +283,39 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   fuse_reply_entry(req, &ep);
 }
 
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  uint64_t t0 = ut_now_ns();
+  op_lookup_impl(req, parent, name);
+  ic_stat_since(IC_STAT_DoLookupUsecs, t0);
+}
+
 /* The inode cache evicts clean inodes by itself (they reload on demand), so
  * the kernel's lookup counts need no bookkeeping. */
-static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+static void op_forget_impl(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   (void)ino;
   (void)nlookup;
   fuse_reply_none(req);
 }
 
-static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f) {
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  uint64_t t0 = ut_now_ns();
+  op_forget_impl(req, ino, nlookup);
+  ic_stat_since(IC_STAT_DoForgetUsecs, t0);
+}
+
+static void op_forget_multi_impl(fuse_req_t req, size_t count, struct fuse_forget_data *f) {
   (void)count;
   (void)f;
   fuse_reply_none(req);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f) {
+  uint64_t t0 = ut_now_ns();
+  op_forget_multi_impl(req, count, f);
+  ic_stat_since(IC_STAT_DoBatchForgetUsecs, t0);
+}
+
+static void op_getattr_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   (void)fi;
   ic_fs *fs = fuse_req_userdata(req);
   held h;
@@ -302,7 +327,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   fuse_reply_attr(req, &st, secs(fs->p.attr_valid_ns));
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_getattr_impl(req, ino, fi);
+  ic_stat_since(IC_STAT_DoGetAttrUsecs, t0);
+}
+
+static void op_setattr_impl(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi) {
   (void)fi;
   ic_fs *fs = fuse_req_userdata(req);
@@ -337,7 +368,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
   fuse_reply_attr(req, &st, secs(fs->p.attr_valid_ns));
 }
 
-static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_setattr_impl(req, ino, attr, to_set, fi);
+  ic_stat_since(IC_STAT_DoSetAttrUsecs, t0);
+}
+
+static void op_readlink_impl(fuse_req_t req, fuse_ino_t ino) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
   int rc = hold_reader(fs, ino, &h);
@@ -351,6 +389,12 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   if (!target) return reply_rc(req, -ENOMEM);
   fuse_reply_readlink(req, target);
   free(target);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  uint64_t t0 = ut_now_ns();
+  op_readlink_impl(req, ino);
+  ic_stat_since(IC_STAT_DoReadLinkUsecs, t0);
 }
 
 /* Create name in parent: a new inode of `type` linked there and flushed
@@ -413,19 +457,37 @@ static void reply_made(fuse_req_t req, fuse_ino_t parent, const char *name, uint
   fuse_reply_entry(req, &ep);
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+static void op_mkdir_impl(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
   reply_made(req, parent, name, ILAYOUT_INODE_TYPE_DIR, mode, NULL);
 }
 
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  uint64_t t0 = ut_now_ns();
+  op_mkdir_impl(req, parent, name, mode);
+  ic_stat_since(IC_STAT_DoMkDirUsecs, t0);
+}
+
+static void op_symlink_impl(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
   reply_made(req, parent, name, ILAYOUT_INODE_TYPE_SYMLINK, 0777, link);
 }
 
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  uint64_t t0 = ut_now_ns();
+  op_symlink_impl(req, link, parent, name);
+  ic_stat_since(IC_STAT_DoSymLinkUsecs, t0);
+}
+
 /* The format has no type for devices, FIFOs or sockets (ilayout 6.1). */
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+static void op_mknod_impl(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
   (void)rdev;
   if (!S_ISREG(mode)) return reply_rc(req, -EPERM);
   reply_made(req, parent, name, ILAYOUT_INODE_TYPE_FILE, mode, NULL);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  uint64_t t0 = ut_now_ns();
+  op_mknod_impl(req, parent, name, mode, rdev);
+  ic_stat_since(IC_STAT_DoMkNodUsecs, t0);
 }
 
 /* Remove name from parent (unlink, rmdir). */
@@ -467,15 +529,27 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
   reply_rc(req, rc);
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+static void op_unlink_impl(fuse_req_t req, fuse_ino_t parent, const char *name) {
   remove_entry(req, parent, name, false);
 }
 
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  uint64_t t0 = ut_now_ns();
+  op_unlink_impl(req, parent, name);
+  ic_stat_since(IC_STAT_DoUnlinkUsecs, t0);
+}
+
+static void op_rmdir_impl(fuse_req_t req, fuse_ino_t parent, const char *name) {
   remove_entry(req, parent, name, true);
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t olddir, const char *oldname, fuse_ino_t newdir,
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  uint64_t t0 = ut_now_ns();
+  op_rmdir_impl(req, parent, name);
+  ic_stat_since(IC_STAT_DoRmDirUsecs, t0);
+}
+
+static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldname, fuse_ino_t newdir,
                       const char *newname, unsigned int flags) {
   ic_fs *fs = fuse_req_userdata(req);
   if (flags & ~RENAME_NOREPLACE) return reply_rc(req, -EINVAL); /* EXCHANGE, WHITEOUT */
@@ -541,7 +615,14 @@ static void op_rename(fuse_req_t req, fuse_ino_t olddir, const char *oldname, fu
   reply_rc(req, rc);
 }
 
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+static void op_rename(fuse_req_t req, fuse_ino_t olddir, const char *oldname, fuse_ino_t newdir,
+                      const char *newname, unsigned int flags) {
+  uint64_t t0 = ut_now_ns();
+  op_rename_impl(req, olddir, oldname, newdir, newname, flags);
+  ic_stat_since(IC_STAT_DoRenameUsecs, t0);
+}
+
+static void op_link_impl(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
   ic_fs *fs = fuse_req_userdata(req);
   uint64_t p = newparent;
   ic_dirent found;
@@ -567,6 +648,12 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
   fuse_reply_entry(req, &ep);
 }
 
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  uint64_t t0 = ut_now_ns();
+  op_link_impl(req, ino, newparent, newname);
+  ic_stat_since(IC_STAT_DoLinkUsecs, t0);
+}
+
 /* Open an inode that is held: O_TRUNC truncates for real (Size 0, flushed),
  * then imgr counts the open and a handle is made. */
 static int open_held(ic_fs *fs, ic_inode *in, struct fuse_file_info *fi) {
@@ -587,7 +674,7 @@ static int open_held(ic_fs *fs, ic_inode *in, struct fuse_file_info *fi) {
   return rc;
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void op_open_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
   uint64_t n = ino;
@@ -601,7 +688,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   fuse_reply_open(req, fi);
 }
 
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_open_impl(req, ino, fi);
+  ic_stat_since(IC_STAT_DoOpenUsecs, t0);
+}
+
+static void op_create_impl(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
@@ -626,7 +719,14 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   fuse_reply_create(req, &ep, fi);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_create_impl(req, parent, name, mode, fi);
+  ic_stat_since(IC_STAT_DoCreateUsecs, t0);
+}
+
+static void op_read_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
@@ -636,12 +736,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   size_t got = 0;
   rc = buf ? ic_file_read(fs->p.vol, h.in[0], (uint64_t)off, size, buf, &got) : -ENOMEM;
   release_all(fs, &h);
-  if (rc == 0) fuse_reply_buf(req, buf, got);
-  else reply_rc(req, rc);
+  if (rc == 0) {
+    ic_stat_add(IC_STAT_DoReadBytes, got);
+    fuse_reply_buf(req, buf, got);
+  } else {
+    reply_rc(req, rc);
+  }
   free(buf);
 }
 
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_read_impl(req, ino, size, off, fi);
+  ic_stat_since(IC_STAT_DoReadUsecs, t0);
+}
+
+static void op_write_impl(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   bool append = false;
@@ -652,7 +763,15 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   rc = ic_file_write(fs->p.vol, h.in[0], at, buf, size);
   release_all(fs, &h);
   if (rc) return reply_rc(req, rc);
+  ic_stat_add(IC_STAT_DoWriteBytes, size);
   fuse_reply_write(req, size);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_write_impl(req, ino, buf, size, off, fi);
+  ic_stat_since(IC_STAT_DoWriteUsecs, t0);
 }
 
 /* Flush one inode's pending changes (FLUSH, FSYNC, FSYNCDIR, RELEASE). */
@@ -671,25 +790,43 @@ static int flush_ino(ic_fs *fs, uint64_t ino, bool checkpoint) {
   return rc;
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void op_flush_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   int rc = fh_get(fs, fi->fh, ino, false, NULL, false);
   if (rc == 0) rc = flush_ino(fs, ino, false);
   reply_rc(req, rc);
 }
 
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_flush_impl(req, ino, fi);
+  ic_stat_since(IC_STAT_DoFlushUsecs, t0);
+}
+
+static void op_fsync_impl(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   int rc = fh_get(fs, fi->fh, ino, false, NULL, false);
   if (rc == 0) rc = flush_ino(fs, ino, !datasync);
   reply_rc(req, rc);
 }
 
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_fsync_impl(req, ino, datasync, fi);
+  ic_stat_since(IC_STAT_DoFSyncUsecs, t0);
+}
+
+static void op_fsyncdir_impl(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   int rc = fh_get(fs, fi->fh, ino, true, NULL, false);
   if (rc == 0) rc = flush_ino(fs, ino, !datasync);
   reply_rc(req, rc);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_fsyncdir_impl(req, ino, datasync, fi);
+  ic_stat_since(IC_STAT_DoFSyncDirUsecs, t0);
 }
 
 static void release_common(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool dir) {
@@ -701,15 +838,27 @@ static void release_common(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
   reply_rc(req, rc ? rc : rc2);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void op_release_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   release_common(req, ino, fi, false);
 }
 
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_release_impl(req, ino, fi);
+  ic_stat_since(IC_STAT_DoReleaseUsecs, t0);
+}
+
+static void op_releasedir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   release_common(req, ino, fi, true);
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_releasedir_impl(req, ino, fi);
+  ic_stat_since(IC_STAT_DoReleaseDirUsecs, t0);
+}
+
+static void op_opendir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_APPEND)) return reply_rc(req, -EACCES);
   held h;
@@ -728,8 +877,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   fuse_reply_open(req, fi);
 }
 
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_opendir_impl(req, ino, fi);
+  ic_stat_since(IC_STAT_DoOpenDirUsecs, t0);
+}
+
 /* Offsets are entry indexes in name order; entry k carries offset k+1. */
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
@@ -762,7 +917,14 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   free(buf);
 }
 
-static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_readdir_impl(req, ino, size, off, fi);
+  ic_stat_since(IC_STAT_DoReadDirUsecs, t0);
+}
+
+static void op_statfs_impl(fuse_req_t req, fuse_ino_t ino) {
   (void)ino;
   ic_fs *fs = fuse_req_userdata(req);
   ic_mount_id_req r = {fs->mount_id};
@@ -786,7 +948,13 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_statfs(req, &st);
 }
 
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+  uint64_t t0 = ut_now_ns();
+  op_statfs_impl(req, ino);
+  ic_stat_since(IC_STAT_DoStatFSUsecs, t0);
+}
+
+static void op_setxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags) {
   ic_fs *fs = fuse_req_userdata(req);
   int f = 0;
@@ -804,6 +972,13 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
   }
   release_all(fs, &h);
   reply_rc(req, rc);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags) {
+  uint64_t t0 = ut_now_ns();
+  op_setxattr_impl(req, ino, name, value, size, flags);
+  ic_stat_since(IC_STAT_DoSetXAttrUsecs, t0);
 }
 
 /* getxattr and listxattr: size 0 asks for the length. */
@@ -824,15 +999,27 @@ static void xattr_reply(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
   free(buf);
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+static void op_getxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
   xattr_reply(req, ino, name, size);
 }
 
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  uint64_t t0 = ut_now_ns();
+  op_getxattr_impl(req, ino, name, size);
+  ic_stat_since(IC_STAT_DoGetXAttrUsecs, t0);
+}
+
+static void op_listxattr_impl(fuse_req_t req, fuse_ino_t ino, size_t size) {
   xattr_reply(req, ino, NULL, size);
 }
 
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  uint64_t t0 = ut_now_ns();
+  op_listxattr_impl(req, ino, size);
+  ic_stat_since(IC_STAT_DoListXAttrUsecs, t0);
+}
+
+static void op_removexattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
   uint64_t n = ino;
@@ -847,9 +1034,15 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
   reply_rc(req, rc);
 }
 
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  uint64_t t0 = ut_now_ns();
+  op_removexattr_impl(req, ino, name);
+  ic_stat_since(IC_STAT_DoRemoveXAttrUsecs, t0);
+}
+
 /* Mode 0 extends Size (holes read as zeros: nothing to allocate),
  * KEEP_SIZE alone does nothing, PUNCH_HOLE|KEEP_SIZE unmaps the range. */
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+static void op_fallocate_impl(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                          struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   int rc = 0;
@@ -867,6 +1060,13 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
   if (rc == 0) rc = flush_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                         struct fuse_file_info *fi) {
+  uint64_t t0 = ut_now_ns();
+  op_fallocate_impl(req, ino, mode, off, len, fi);
+  ic_stat_since(IC_STAT_DoFAllocateUsecs, t0);
 }
 
 /*

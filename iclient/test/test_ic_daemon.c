@@ -97,6 +97,17 @@ static long http_get(uint16_t port, const char *path, char *body) {
   return http_req(port, "GET", path, body);
 }
 
+/* The count of a stat in the bucketstats text ("<name> avg:.. count:N ..."). */
+static long stat_count(const char *text, const char *name) {
+  char key[96];
+  snprintf(key, sizeof(key), "\n%s avg:", name);
+  const char *p = strstr(text, key);
+  if (!p && strncmp(text, key + 1, strlen(key + 1)) == 0) p = text - 1;
+  if (!p) return -1;
+  const char *c = strstr(p + 1, " count:");
+  return c ? strtol(c + 7, NULL, 10) : -1;
+}
+
 static void test_no_imgr_client(void **state) {
   (void)state;
   conf_map *m = test_conf(iswift_port(g_srv), 0);
@@ -175,6 +186,14 @@ static void test_start_serve_stop(void **state) {
   assert_true(strstr(body, "\"InodeNumber\": 1,") || strstr(body, "\"InodeNumber\":1,"));
   assert_non_null(strstr(body, "ExclusiveGranted"));
   assert_int_equal(http_get(port, "/version", body), 200);
+  assert_int_equal(http_get(port, "/stats", body), 200);
+  /* RPCs, FUSE ops and the HTTP calls above are counted. */
+  assert_int_equal(stat_count(body, "ICLIENT.MountUsecs"), 1);
+  assert_int_equal(stat_count(body, "ICLIENT.DoCreateUsecs"), 1);
+  assert_int_equal(stat_count(body, "ICLIENT.DoWriteBytes"), 1);
+  assert_true(stat_count(body, "ICLIENT.PutInodeTableEntriesUsecs") >= 1);
+  assert_int_equal(stat_count(body, "ICLIENT.GetConfigUsecs"), 1);
+  assert_int_equal(stat_count(body, "ICLIENT.DoBMapUsecs"), 0);
   assert_int_equal(http_req(port, "POST", "/leases/demote", body), 200);
   assert_true(f.leases[IC_LEASE_REQUEST_DEMOTE] >= 1);
   assert_int_equal(http_get(port, "/leases", body), 200);
