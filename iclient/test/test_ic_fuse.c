@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -219,6 +220,51 @@ static void test_posix_on_mount(void **state) {
   assert_int_equal(unlink(p), 0);
   path(p, sizeof(p), "d/sub");
   assert_int_equal(rmdir(p), 0);
+  /* rename: NOREPLACE, replacing a file (the old one leaves imgr's table),
+   * a directory over an empty one, over a non-empty one. */
+  write_file("r1", "one", 3, O_TRUNC);
+  write_file("r2", "two", 3, O_TRUNC);
+  path(p, sizeof(p), "r1");
+  path(q, sizeof(q), "r2");
+  assert_int_equal(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_NOREPLACE), -1);
+  assert_int_equal(errno, EEXIST);
+  size_t entries = g_f.ntable;
+  assert_int_equal(rename(p, q), 0);
+  assert_int_equal(g_f.ntable, entries - 1);
+  assert_int_equal(read_file("r2", buf, sizeof(buf)), 3);
+  assert_memory_equal(buf, "one", 3);
+  assert_int_equal(unlink(q), 0);
+  path(p, sizeof(p), "e1");
+  path(q, sizeof(q), "e2");
+  assert_int_equal(mkdir(p, 0700), 0);
+  assert_int_equal(mkdir(q, 0700), 0);
+  assert_int_equal(rename(p, q), 0);
+  path(p, sizeof(p), "e2/inner");
+  assert_int_equal(mkdir(p, 0700), 0);
+  path(p, sizeof(p), "e3");
+  assert_int_equal(mkdir(p, 0700), 0);
+  assert_int_equal(rename(p, q), -1);
+  assert_int_equal(errno, ENOTEMPTY);
+  assert_int_equal(rmdir(p), 0);
+  path(p, sizeof(p), "e2/inner");
+  assert_int_equal(rmdir(p), 0);
+  assert_int_equal(rmdir(q), 0);
+
+  /* readdir over several reply buffers: offsets continue correctly. */
+  path(p, sizeof(p), "many");
+  assert_int_equal(mkdir(p, 0755), 0);
+  for (int i = 0; i < 300; i++) {
+    char rel[64];
+    snprintf(rel, sizeof(rel), "many/a-rather-long-file-name-to-fill-buffers-%03d", i);
+    write_file(rel, "", 0, O_TRUNC);
+  }
+  assert_int_equal(count_entries("many", NULL), 302);
+  for (int i = 0; i < 300; i++) {
+    snprintf(q, sizeof(q), "%s/many/a-rather-long-file-name-to-fill-buffers-%03d", g_dir, i);
+    assert_int_equal(unlink(q), 0);
+  }
+  assert_int_equal(rmdir(p), 0);
+
   struct statvfs sv;
   assert_int_equal(statvfs(g_dir, &sv), 0);
   assert_int_equal(sv.f_bsize, 512);
