@@ -222,3 +222,40 @@ int ic_file_punch_hole(ic_volume *v, ic_inode *in, uint64_t off, uint64_t len) {
   in->dirty = true;
   return 0;
 }
+
+int ic_file_seek_data(ic_volume *v, ic_inode *in, uint64_t off, bool hole, uint64_t *out) {
+  sm_tree *t;
+  int rc = file_tree(v, in, &t);
+  if (rc) return rc;
+  if (off >= in->size) return -ENXIO;
+  uint64_t idx, pos = off;
+  bool data = false; /* pos is a data byte */
+  rc = first_index(t, off, &idx);
+  for (; rc == 0; idx++) {
+    uint64_t k;
+    extent e;
+    rc = ext_at(t, idx, &k, &e);
+    if (rc == -ENOENT) {
+      rc = 0;
+      break;
+    }
+    if (rc) return rc;
+    if (k + e.length <= pos) continue; /* ends before pos */
+    if (k > pos) {                     /* pos is in a hole */
+      if (!hole) {
+        pos = k;
+        data = true;
+      }
+      break;
+    }
+    if (!hole) { /* pos is data */
+      data = true;
+      break;
+    }
+    pos = k + e.length; /* data up to here: the hole may follow */
+  }
+  if (rc) return rc;
+  if (!hole && (!data || pos >= in->size)) return -ENXIO;
+  *out = pos < in->size ? pos : in->size;
+  return 0;
+}

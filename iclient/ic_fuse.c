@@ -43,7 +43,7 @@ int ic_fuse_errno(int rc) {
   switch (-rc) {
   case ENOENT: case ENOTDIR: case EISDIR: case EEXIST: case ENOTEMPTY: case ENAMETOOLONG:
   case EINVAL: case EPERM: case ERANGE: case ENODATA: case EFBIG: case ENOSPC: case EMFILE:
-  case ENOMEM: case EBADF: case EACCES: case EOPNOTSUPP: case ENOSYS: case ELOOP:
+  case ENOMEM: case EBADF: case EACCES: case EOPNOTSUPP: case ENOSYS: case ELOOP: case ENXIO:
     return -rc;
   default:
     return EIO; /* lost leases, Swift and imgr failures, corrupt objects */
@@ -1069,11 +1069,30 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
   ic_stat_since(IC_STAT_DoFAllocateUsecs, t0);
 }
 
+/* The kernel sends only SEEK_DATA and SEEK_HOLE here. */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                     struct fuse_file_info *fi) {
+  ic_fs *fs = fuse_req_userdata(req);
+  uint64_t t0 = ut_now_ns();
+  held h;
+  int rc = whence == SEEK_DATA || whence == SEEK_HOLE ? 0 : -EINVAL;
+  if (rc == 0 && off < 0) rc = -ENXIO;
+  if (rc == 0) rc = hold_handle(fs, ino, fi, false, NULL, true, &h);
+  uint64_t pos = 0;
+  if (rc == 0) {
+    rc = ic_file_seek_data(fs->p.vol, h.in[0], (uint64_t)off, whence == SEEK_HOLE, &pos);
+    release_all(fs, &h);
+  }
+  if (rc) reply_rc(req, rc);
+  else fuse_reply_lseek(req, (off_t)pos);
+  ic_stat_since(IC_STAT_DoLSeekUsecs, t0);
+}
+
 /*
  * Not implemented (libfuse answers ENOSYS, and the kernel then falls back):
  * getlk/setlk/flock (kernel-local locks), access (default_permissions),
- * bmap, ioctl, poll, lseek (generic SEEK_DATA/SEEK_HOLE), readdirplus
- * (plain readdir is used), copy_file_range, retrieve_reply, write_buf.
+ * bmap, ioctl, poll, readdirplus (plain readdir is used), copy_file_range,
+ * retrieve_reply, write_buf.
  */
 static const struct fuse_lowlevel_ops OPS = {
     .init = op_init,
@@ -1107,6 +1126,7 @@ static const struct fuse_lowlevel_ops OPS = {
     .removexattr = op_removexattr,
     .create = op_create,
     .fallocate = op_fallocate,
+    .lseek = op_lseek,
 };
 
 /* ---- lifetime and mounting ---- */

@@ -209,6 +209,10 @@ int ic_file_write(ic_volume *v, ic_inode *in, uint64_t off, const void *data, si
 int ic_file_read(ic_volume *v, ic_inode *in, uint64_t off, size_t len, void *buf, size_t *got);
 /* Set Size; shrinking unmaps the extents beyond (unmapExtent). */
 int ic_file_truncate(ic_volume *v, ic_inode *in, uint64_t size);
+/* SEEK_DATA / SEEK_HOLE from the extent map: the first data byte at or
+ * after off, or the first hole byte (Size counts as a hole). -ENXIO when
+ * off >= Size or no data follows. */
+int ic_file_seek_data(ic_volume *v, ic_inode *in, uint64_t off, bool hole, uint64_t *out);
 /* Unmap [off, off+len) without changing Size (holes read as zeros). */
 int ic_file_punch_hole(ic_volume *v, ic_inode *in, uint64_t off, uint64_t len);
 

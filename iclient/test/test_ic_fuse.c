@@ -164,6 +164,19 @@ static void test_posix_on_mount(void **state) {
   assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 102, 4), 0);
   assert_int_equal(pread(fd, buf, 8, 100), 8);
   assert_memory_equal(buf, "xx\0\0\0\0xx", 8);
+  /* SEEK_DATA/SEEK_HOLE from the extent map: data [0,5) and [100,102),
+   * [106,108); the rest up to 20000 is hole. */
+  assert_int_equal(lseek(fd, 0, SEEK_DATA), 0);
+  assert_int_equal(lseek(fd, 0, SEEK_HOLE), 5);
+  assert_int_equal(lseek(fd, 5, SEEK_DATA), 100);
+  assert_int_equal(lseek(fd, 101, SEEK_HOLE), 102);
+  assert_int_equal(lseek(fd, 102, SEEK_DATA), 106);
+  assert_int_equal(lseek(fd, 106, SEEK_HOLE), 108);
+  assert_int_equal(lseek(fd, 108, SEEK_DATA), -1);
+  assert_int_equal(errno, ENXIO);
+  assert_int_equal(lseek(fd, 19999, SEEK_HOLE), 19999);
+  assert_int_equal(lseek(fd, 20000, SEEK_HOLE), -1);
+  assert_int_equal(errno, ENXIO);
   assert_int_equal(fsync(fd), 0);
   assert_int_equal(close(fd), 0);
 
