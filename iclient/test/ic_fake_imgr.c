@@ -27,6 +27,20 @@ static ic_inode_table_entry *find(ic_fake_imgr *f, uint64_t ino) {
   return NULL;
 }
 
+size_t ic_fake_imgr_inodes(ic_fake_imgr *f) {
+  pthread_mutex_lock(&f->mu);
+  size_t n = f->ntable;
+  pthread_mutex_unlock(&f->mu);
+  return n;
+}
+
+uint64_t ic_fake_imgr_leases(ic_fake_imgr *f, uint32_t type) {
+  pthread_mutex_lock(&f->mu);
+  uint64_t n = type <= IC_LEASE_REQUEST_RELEASE ? f->leases[type] : 0;
+  pthread_mutex_unlock(&f->mu);
+  return n;
+}
+
 const ic_inode_table_entry *ic_fake_imgr_entry(ic_fake_imgr *f, uint64_t ino) {
   pthread_mutex_lock(&f->mu);
   const ic_inode_table_entry *e = find(f, ino);

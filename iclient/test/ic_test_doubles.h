@@ -31,6 +31,9 @@ typedef struct ic_fake_imgr {
 extern const ic_imgr_ops ic_fake_imgr_ops;
 void ic_fake_imgr_init(ic_fake_imgr *f, uint64_t first_nonce, uint64_t range);
 void ic_fake_imgr_fini(ic_fake_imgr *f);
+/* Locked reads for tests whose other threads (FUSE) call the fake. */
+size_t ic_fake_imgr_inodes(ic_fake_imgr *f);
+uint64_t ic_fake_imgr_leases(ic_fake_imgr *f, uint32_t lease_request_type);
 /* The table entry of ino, or NULL. */
 const ic_inode_table_entry *ic_fake_imgr_entry(ic_fake_imgr *f, uint64_t ino);
 bool ic_fake_imgr_dereferenced(ic_fake_imgr *f, uint64_t obj);

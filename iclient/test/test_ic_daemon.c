@@ -195,11 +195,11 @@ static void test_start_serve_stop(void **state) {
   assert_int_equal(stat_count(body, "ICLIENT.GetConfigUsecs"), 1);
   assert_int_equal(stat_count(body, "ICLIENT.DoBMapUsecs"), 0);
   assert_int_equal(http_req(port, "POST", "/leases/demote", body), 200);
-  assert_true(f.leases[IC_LEASE_REQUEST_DEMOTE] >= 1);
+  assert_true(ic_fake_imgr_leases(&f, IC_LEASE_REQUEST_DEMOTE) >= 1);
   assert_int_equal(http_get(port, "/leases", body), 200);
   assert_null(strstr(body, "ExclusiveGranted"));
   assert_int_equal(http_req(port, "POST", "/leases/release", body), 200);
-  assert_true(f.leases[IC_LEASE_REQUEST_RELEASE] >= 2);
+  assert_true(ic_fake_imgr_leases(&f, IC_LEASE_REQUEST_RELEASE) >= 2);
   assert_int_equal(http_get(port, "/leases", body), 200);
   assert_null(strstr(body, "Granted"));
   assert_int_equal(http_req(port, "POST", "/leases/other", body), 404);
@@ -210,7 +210,7 @@ static void test_start_serve_stop(void **state) {
   assert_int_equal(ic_daemon_stop(&d), 0);
   assert_int_equal(stat(p, &sb), -1); /* unmounted */
   /* The file is in Swift and in imgr's table: root + hello. */
-  assert_int_equal(f.ntable, 2);
+  assert_int_equal(ic_fake_imgr_inodes(&f), 2);
   conf_free(m);
   swift_conn_destroy(admin);
   ic_fake_imgr_fini(&f);

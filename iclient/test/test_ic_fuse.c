@@ -241,9 +241,9 @@ static void test_posix_on_mount(void **state) {
   path(q, sizeof(q), "r2");
   assert_int_equal(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_NOREPLACE), -1);
   assert_int_equal(errno, EEXIST);
-  size_t entries = g_f.ntable;
+  size_t entries = ic_fake_imgr_inodes(&g_f);
   assert_int_equal(rename(p, q), 0);
-  assert_int_equal(g_f.ntable, entries - 1);
+  assert_int_equal(ic_fake_imgr_inodes(&g_f), entries - 1);
   assert_int_equal(read_file("r2", buf, sizeof(buf)), 3);
   assert_memory_equal(buf, "one", 3);
   assert_int_equal(unlink(q), 0);
@@ -305,10 +305,10 @@ static void test_posix_on_mount(void **state) {
   client_stop(&c);
   assert_int_equal(g_s.double_puts, 0);
   /* Only the root is left in imgr's table. */
-  assert_int_equal(g_f.ntable, 1);
+  assert_int_equal(ic_fake_imgr_inodes(&g_f), 1);
   /* Read-only operations took shared leases; changes promoted them. */
-  assert_true(g_f.leases[IC_LEASE_REQUEST_SHARED] > 0);
-  assert_true(g_f.leases[IC_LEASE_REQUEST_PROMOTE] > 0);
+  assert_true(ic_fake_imgr_leases(&g_f, IC_LEASE_REQUEST_SHARED) > 0);
+  assert_true(ic_fake_imgr_leases(&g_f, IC_LEASE_REQUEST_PROMOTE) > 0);
 }
 
 /* A FUSE mount whose server died: the directory answers ENOTCONN until
