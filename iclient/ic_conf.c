@@ -83,8 +83,8 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
 
 /* A default goes through a scratch map so that it is parsed by exactly the
  * code that parses configured values. */
-static int load_key(const conf_map *m, conf_map *dflt, const key_spec *k, ic_config *cfg,
-                    char *err, size_t errlen) {
+static int load_key(const conf_map *m, conf_map *dflt, const key_spec *k, ic_config *cfg, char *err,
+                    size_t errlen) {
   const conf_map *src = m;
   if (k->dflt && conf_is_missing_or_empty(m, IC_CONF_SECTION, k->name)) {
     const char *v = k->dflt;
@@ -178,8 +178,9 @@ static int validate(const ic_config *c, char *err, size_t errlen) {
                 "[ICLIENT]FileInodeMaxKeysPerBPlusTreePage (%llu) must be even and in 4..1048576",
                 (unsigned long long)c->file_inode_max_keys_per_bplustree_page);
   if (c->inode_payload_evict_low_limit > c->inode_payload_evict_high_limit)
-    return fail(err, errlen, -EINVAL,
-                "[ICLIENT]InodePayloadEvictLowLimit must be <= [ICLIENT]InodePayloadEvictHighLimit");
+    return fail(
+        err, errlen, -EINVAL,
+        "[ICLIENT]InodePayloadEvictLowLimit must be <= [ICLIENT]InodePayloadEvictHighLimit");
   if (c->read_cache_line_size == 0)
     return fail(err, errlen, -EINVAL, "[ICLIENT]ReadCacheLineSize must be > 0");
   if (c->read_cache_line_count_max == 0)

@@ -34,7 +34,7 @@ typedef struct ic_config {
   uint32_t fuse_max_write;
   uint64_t fuse_entry_valid_ns;
   uint64_t fuse_attr_valid_ns;
-  char *auth_plug_in_path; /* accepted, ignored: auth v1 is built into swiftclient */
+  char *auth_plug_in_path;      /* accepted, ignored: auth v1 is built into swiftclient */
   char *auth_plug_in_env_name;  /* "" when unused */
   char *auth_plug_in_env_value; /* "" when AuthPlugInEnvName is used; secret */
   uint64_t swift_timeout_ns;

@@ -44,9 +44,10 @@ static int imgr_mount(ic_daemon *d) {
     rc = ic_imgr_timed_ops.mount(&d->timed, &req, &rep, &err);
     bool transport = rc == -ETIMEDOUT || rc == -ECONNREFUSED || (rc == -EIO && !err.msg[0]);
     if (rc == 0 || !transport || ut_now_ns() >= deadline) {
-      if (rc) log_error("iclient: Mount(%s) failed: %s (%d)", d->cfg.volume_name,
-                        /* EAuthTokenRejected: carries the token: never log it */
-                        rc == -EACCES ? "EAuthTokenRejected:" : err.msg, rc);
+      if (rc)
+        log_error("iclient: Mount(%s) failed: %s (%d)", d->cfg.volume_name,
+                  /* EAuthTokenRejected: carries the token: never log it */
+                  rc == -EACCES ? "EAuthTokenRejected:" : err.msg, rc);
       break;
     }
     ut_sleep_ns(250000000);
@@ -71,8 +72,8 @@ static int get_config(const ut_http_request *req, ut_http_reply *rep, void *ctx)
 }
 
 static int add_lease(void *ctx, uint64_t ino, ic_lease_state s) {
-  json_t *o = json_pack("{s:I,s:s}", "InodeNumber", (json_int_t)ino, "State",
-                        ic_lease_state_name(s));
+  json_t *o =
+      json_pack("{s:I,s:s}", "InodeNumber", (json_int_t)ino, "State", ic_lease_state_name(s));
   return o ? json_array_append_new(ctx, o) : -ENOMEM;
 }
 
@@ -117,15 +118,20 @@ static int post_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx
   ic_daemon *d = ctx;
   uint64_t t0 = ut_now_ns();
   uint32_t type;
-  if (strcmp(req->path, "/leases/demote") == 0) type = IC_RPC_INTERRUPT_DEMOTE;
-  else if (strcmp(req->path, "/leases/release") == 0) type = IC_RPC_INTERRUPT_RELEASE;
-  else return -ENOENT;
+  if (strcmp(req->path, "/leases/demote") == 0)
+    type = IC_RPC_INTERRUPT_DEMOTE;
+  else if (strcmp(req->path, "/leases/release") == 0)
+    type = IC_RPC_INTERRUPT_RELEASE;
+  else
+    return -ENOENT;
   ino_list l = {0};
   int rc = ic_volume_list_inodes(d->vol, add_ino, &l);
-  for (size_t i = 0; rc == 0 && i < l.n; i++) rc = ic_volume_lease_interrupt(d->vol, type, l.inos[i]);
+  for (size_t i = 0; rc == 0 && i < l.n; i++)
+    rc = ic_volume_lease_interrupt(d->vol, type, l.inos[i]);
   free(l.inos);
   ic_stat_since(type == IC_RPC_INTERRUPT_DEMOTE ? IC_STAT_PostLeasesDemoteUsecs
-                                                : IC_STAT_PostLeasesReleaseUsecs, t0);
+                                                : IC_STAT_PostLeasesReleaseUsecs,
+                t0);
   return rc ? rc : ut_http_reply_text(rep, 200, "text/plain", "%s", "");
 }
 
@@ -143,7 +149,7 @@ static int http_start(ic_daemon *d) {
   size_t n = ut_http_std_routes(NULL, std); /* /config is ours: redacted */
   for (size_t i = 0; i < n; i++) {
     ic_stat st = strcmp(std[i].prefix, "/stats") == 0     ? IC_STAT_GetStatsUsecs
-               : strcmp(std[i].prefix, "/version") == 0   ? IC_STAT_GetVersionUsecs
+                 : strcmp(std[i].prefix, "/version") == 0 ? IC_STAT_GetVersionUsecs
                                                           : IC_STAT_COUNT; /* /metrics: none */
     d->std[i] = (ic_timed_route){std[i], st};
     routes[i] = (ut_http_route){std[i].method, std[i].prefix, timed_std, &d->std[i]};
@@ -153,8 +159,9 @@ static int http_start(ic_daemon *d) {
   routes[n++] = (ut_http_route){"POST", "/leases/", post_leases, d};
   ut_http_config hc = {d->cfg.http_server_ip_addr, d->cfg.http_server_port, 4096, 0, 0};
   int rc = ut_http_server_start(&hc, routes, n, &d->http);
-  if (rc) log_error("iclient: HTTP server on %s:%u failed: %d", d->cfg.http_server_ip_addr,
-                    d->cfg.http_server_port, rc);
+  if (rc)
+    log_error("iclient: HTTP server on %s:%u failed: %d", d->cfg.http_server_ip_addr,
+              d->cfg.http_server_port, rc);
   return rc;
 }
 

@@ -39,7 +39,7 @@ typedef struct ic_timed_route {
 typedef struct ic_daemon {
   const ic_imgr_ops *imgr; /* set by the caller */
   void *imgr_ctx;
-  ic_imgr_timed timed;     /* what the rest uses: imgr with RPC durations */
+  ic_imgr_timed timed; /* what the rest uses: imgr with RPC durations */
   bool stats_registered;
   ic_timed_route std[4];
   ic_config cfg;

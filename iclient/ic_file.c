@@ -24,6 +24,12 @@ static int ext_at(sm_tree *t, uint64_t index, uint64_t *key, extent *e) {
   return rc ? rc : ext_decode(val, vlen, *key, e);
 }
 
+/* Like ext_at, but past the end is 0 and an extent 1. */
+static int ext_next(sm_tree *t, uint64_t index, uint64_t *key, extent *e) {
+  int rc = ext_at(t, index, key, e);
+  return rc == -ENOENT ? 0 : rc < 0 ? rc : 1;
+}
+
 static void ext_encode(const extent *e, uint8_t val[ILAYOUT_EXTENT_MAP_ENTRY_VALUE_V1_LEN]) {
   ilayout_wcursor w;
   ilayout_wcursor_init(&w, val, ILAYOUT_EXTENT_MAP_ENTRY_VALUE_V1_LEN);
@@ -89,10 +95,8 @@ static int unmap(ic_inode *in, sm_tree *t, uint64_t off, uint64_t end) {
     }
   }
   for (;;) {
-    rc = ext_at(t, idx, &k, &e);
-    if (rc == -ENOENT) return 0;
-    if (rc) return rc;
-    if (k >= end) return 0;
+    rc = ext_next(t, idx, &k, &e);
+    if (rc <= 0 || k >= end) return rc < 0 ? rc : 0;
     uint64_t k_end = k + e.length;
     rc = sm_delete_by_index(t, idx);
     if (rc) return rc;
@@ -169,12 +173,10 @@ int ic_file_read(ic_volume *v, ic_inode *in, uint64_t off, size_t len, void *buf
   for (; rc == 0; idx++) {
     uint64_t k;
     extent e;
-    rc = ext_at(t, idx, &k, &e);
-    if (rc == -ENOENT) {
-      rc = 0;
-      break;
-    }
-    if (rc || k >= end) break;
+    rc = ext_next(t, idx, &k, &e);
+    if (rc <= 0) break;
+    rc = 0;
+    if (k >= end) break;
     uint64_t k_end = k + e.length;
     if (k_end <= off) continue;
     uint64_t s = k > off ? k : off, f = k_end < end ? k_end : end;
@@ -234,12 +236,9 @@ int ic_file_seek_data(ic_volume *v, ic_inode *in, uint64_t off, bool hole, uint6
   for (; rc == 0; idx++) {
     uint64_t k;
     extent e;
-    rc = ext_at(t, idx, &k, &e);
-    if (rc == -ENOENT) {
-      rc = 0;
-      break;
-    }
-    if (rc) return rc;
+    rc = ext_next(t, idx, &k, &e);
+    if (rc <= 0) break;
+    rc = 0;
     if (k + e.length <= pos) continue; /* ends before pos */
     if (k > pos) {                     /* pos is in a hole */
       if (!hole) {

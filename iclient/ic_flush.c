@@ -100,7 +100,8 @@ static int write_segment(ic_volume *v, ic_inode *in) {
   if (rc == 0 && in->put_cap - in->put_len < hlen) {
     size_t cap = in->put_len + hlen;
     void *p = realloc(in->put_buf, cap);
-    if (!p) rc = -ENOMEM;
+    if (!p)
+      rc = -ENOMEM;
     else {
       in->put_buf = p;
       in->put_cap = cap;
@@ -167,8 +168,8 @@ int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
     free(deref);
     return -ENOMEM;
   }
-  ic_put_inode_table_entries_req req = {.mount_id = v->mount_id, .entries = entries,
-                                        .dereferenced = deref};
+  ic_put_inode_table_entries_req req = {
+      .mount_id = v->mount_id, .entries = entries, .dereferenced = deref};
   for (size_t i = 0; i < n; i++) {
     ic_inode *in = inodes[i];
     if (!in->dirty) continue;

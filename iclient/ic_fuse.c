@@ -41,12 +41,27 @@ struct ic_fs {
 
 int ic_fuse_errno(int rc) {
   switch (-rc) {
-  case ENOENT: case ENOTDIR: case EISDIR: case EEXIST: case ENOTEMPTY: case ENAMETOOLONG:
-  case EINVAL: case EPERM: case ERANGE: case ENODATA: case EFBIG: case ENOSPC: case EMFILE:
-  case ENOMEM: case EBADF: case EACCES: case EOPNOTSUPP: case ENOSYS: case ELOOP: case ENXIO:
-    return -rc;
-  default:
-    return EIO; /* lost leases, Swift and imgr failures, corrupt objects */
+  case ENOENT:
+  case ENOTDIR:
+  case EISDIR:
+  case EEXIST:
+  case ENOTEMPTY:
+  case ENAMETOOLONG:
+  case EINVAL:
+  case EPERM:
+  case ERANGE:
+  case ENODATA:
+  case EFBIG:
+  case ENOSPC:
+  case EMFILE:
+  case ENOMEM:
+  case EBADF:
+  case EACCES:
+  case EOPNOTSUPP:
+  case ENOSYS:
+  case ELOOP:
+  case ENXIO: return -rc;
+  default: return EIO; /* lost leases, Swift and imgr failures, corrupt objects */
   }
 }
 
@@ -118,7 +133,8 @@ static int hold_mode(ic_fs *fs, const uint64_t *inos, size_t n, bool shared, hel
   for (size_t i = 0; i < m; i++) {
     if (s[i] == 0 || (i > 0 && s[i] == s[i - 1])) continue;
     ic_inode *in;
-    int rc = shared ? ic_inode_get_shared(fs->p.vol, s[i], &in) : ic_inode_get(fs->p.vol, s[i], &in);
+    int rc =
+        shared ? ic_inode_get_shared(fs->p.vol, s[i], &in) : ic_inode_get(fs->p.vol, s[i], &in);
     if (rc == 0) {
       rc = ic_inode_load(fs->p.vol, in);
       if (rc) ic_inode_put(fs->p.vol, in);
@@ -159,7 +175,8 @@ static int hold_entries(ic_fs *fs, const uint64_t *dirs, const char *const *name
     size_t m = 0;
     for (size_t i = 0; i < n; i++) inos[m++] = dirs[i];
     int rc = hold(fs, inos, m, h);
-    for (size_t i = 0; i < n && rc == 0; i++) rc = lookup_in(fs, held_find(h, dirs[i]), names[i], &found[i]);
+    for (size_t i = 0; i < n && rc == 0; i++)
+      rc = lookup_in(fs, held_find(h, dirs[i]), names[i], &found[i]);
     release_all(fs, h);
     if (rc) return rc;
     for (size_t i = 0; i < n; i++) inos[m++] = found[i].inode_number;
@@ -197,8 +214,9 @@ static void fill_stat(const ic_inode *in, struct stat *st) {
   ic_inode_attr(in, &a);
   memset(st, 0, sizeof(*st));
   st->st_ino = a.inode_number;
-  mode_t type = a.type == ILAYOUT_INODE_TYPE_DIR ? S_IFDIR
-              : a.type == ILAYOUT_INODE_TYPE_FILE ? S_IFREG : S_IFLNK;
+  mode_t type = a.type == ILAYOUT_INODE_TYPE_DIR    ? S_IFDIR
+                : a.type == ILAYOUT_INODE_TYPE_FILE ? S_IFREG
+                                                    : S_IFLNK;
   st->st_mode = type | (a.mode & ILAYOUT_INODE_MODE_MASK);
   st->st_nlink = a.nlink;
   st->st_uid = (uid_t)a.uid;
@@ -225,9 +243,7 @@ static void fill_entry(ic_fs *fs, const ic_inode *in, struct fuse_entry_param *e
   e->entry_timeout = secs(fs->p.entry_valid_ns);
 }
 
-static int flush_held(ic_fs *fs, held *h) {
-  return ic_flush_inodes(fs->p.vol, h->in, h->n);
-}
+static int flush_held(ic_fs *fs, held *h) { return ic_flush_inodes(fs->p.vol, h->in, h->n); }
 
 static void reply_rc(fuse_req_t req, int rc) { fuse_reply_err(req, rc ? ic_fuse_errno(rc) : 0); }
 
@@ -236,7 +252,9 @@ static void delete_inode(ic_fs *fs, ic_inode *in) {
   ic_inode_req req = {fs->mount_id, in->ino};
   ic_rpc_err err = {{0}};
   int rc = fs->p.imgr->delete_inode_table_entry(fs->p.imgr_ctx, &req, &err);
-  if (rc) log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino, err.msg);
+  if (rc)
+    log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
+              err.msg);
   ic_inode_forget_deleted(in);
 }
 
@@ -244,12 +262,21 @@ static int adjust_open(ic_fs *fs, uint64_t ino, int64_t adj) {
   ic_adjust_open_count_req req = {fs->mount_id, ino, adj};
   ic_rpc_err err = {{0}};
   int rc = fs->p.imgr->adjust_inode_table_entry_open_count(fs->p.imgr_ctx, &req, &err);
-  if (rc) log_error("iclient: AdjustInodeTableEntryOpenCount(%016llX, %lld) failed: %s",
-                    (unsigned long long)ino, (long long)adj, err.msg);
+  if (rc)
+    log_error("iclient: AdjustInodeTableEntryOpenCount(%016llX, %lld) failed: %s",
+              (unsigned long long)ino, (long long)adj, err.msg);
   return rc;
 }
 
-/* ---- operations ---- */
+/* ---- operations ----
+ * Each op_x_impl is wrapped by TIMED_OP into op_x, which records its
+ * duration in the op's Do<Op>Usecs stat. */
+#define TIMED_OP(name, stat, params, args)                                                         \
+  static void name params {                                                                        \
+    uint64_t t0 = ut_now_ns();                                                                     \
+    name##_impl args;                                                                              \
+    ic_stat_since(stat, t0);                                                                       \
+  }
 
 static void op_init_impl(void *ud, struct fuse_conn_info *conn) {
   ic_fs *fs = ud;
@@ -260,11 +287,7 @@ static void op_init_impl(void *ud, struct fuse_conn_info *conn) {
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
-static void op_init(void *ud, struct fuse_conn_info *conn) {
-  uint64_t t0 = ut_now_ns();
-  op_init_impl(ud, conn);
-  ic_stat_since(IC_STAT_DoInitUsecs, t0);
-}
+TIMED_OP(op_init, IC_STAT_DoInitUsecs, (void *ud, struct fuse_conn_info *conn), (ud, conn))
 
 static void op_lookup_impl(fuse_req_t req, fuse_ino_t parent, const char *name) {
   ic_fs *fs = fuse_req_userdata(req);
@@ -283,11 +306,8 @@ static void op_lookup_impl(fuse_req_t req, fuse_ino_t parent, const char *name) 
   fuse_reply_entry(req, &ep);
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  uint64_t t0 = ut_now_ns();
-  op_lookup_impl(req, parent, name);
-  ic_stat_since(IC_STAT_DoLookupUsecs, t0);
-}
+TIMED_OP(op_lookup, IC_STAT_DoLookupUsecs, (fuse_req_t req, fuse_ino_t parent, const char *name),
+         (req, parent, name))
 
 /* The inode cache evicts clean inodes by itself (they reload on demand), so
  * the kernel's lookup counts need no bookkeeping. */
@@ -297,11 +317,8 @@ static void op_forget_impl(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   fuse_reply_none(req);
 }
 
-static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  uint64_t t0 = ut_now_ns();
-  op_forget_impl(req, ino, nlookup);
-  ic_stat_since(IC_STAT_DoForgetUsecs, t0);
-}
+TIMED_OP(op_forget, IC_STAT_DoForgetUsecs, (fuse_req_t req, fuse_ino_t ino, uint64_t nlookup),
+         (req, ino, nlookup))
 
 static void op_forget_multi_impl(fuse_req_t req, size_t count, struct fuse_forget_data *f) {
   (void)count;
@@ -309,11 +326,8 @@ static void op_forget_multi_impl(fuse_req_t req, size_t count, struct fuse_forge
   fuse_reply_none(req);
 }
 
-static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f) {
-  uint64_t t0 = ut_now_ns();
-  op_forget_multi_impl(req, count, f);
-  ic_stat_since(IC_STAT_DoBatchForgetUsecs, t0);
-}
+TIMED_OP(op_forget_multi, IC_STAT_DoBatchForgetUsecs,
+         (fuse_req_t req, size_t count, struct fuse_forget_data *f), (req, count, f))
 
 static void op_getattr_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   (void)fi;
@@ -327,14 +341,11 @@ static void op_getattr_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
   fuse_reply_attr(req, &st, secs(fs->p.attr_valid_ns));
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_getattr_impl(req, ino, fi);
-  ic_stat_since(IC_STAT_DoGetAttrUsecs, t0);
-}
+TIMED_OP(op_getattr, IC_STAT_DoGetAttrUsecs,
+         (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
 
 static void op_setattr_impl(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                       struct fuse_file_info *fi) {
+                            struct fuse_file_info *fi) {
   (void)fi;
   ic_fs *fs = fuse_req_userdata(req);
   held h;
@@ -344,14 +355,16 @@ static void op_setattr_impl(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
   ic_inode *in = h.in[0];
   int64_t now = (int64_t)ut_wall_ns();
   if (to_set & FUSE_SET_ATTR_SIZE) {
-    rc = in->type == ILAYOUT_INODE_TYPE_DIR ? -EISDIR
-       : ic_file_truncate(fs->p.vol, in, (uint64_t)attr->st_size);
+    rc = in->type == ILAYOUT_INODE_TYPE_DIR
+             ? -EISDIR
+             : ic_file_truncate(fs->p.vol, in, (uint64_t)attr->st_size);
   }
   if (rc == 0) {
     if (to_set & FUSE_SET_ATTR_MODE) in->mode = attr->st_mode & ILAYOUT_INODE_MODE_MASK;
     if (to_set & FUSE_SET_ATTR_UID) in->uid = attr->st_uid;
     if (to_set & FUSE_SET_ATTR_GID) in->gid = attr->st_gid;
-    if (to_set & FUSE_SET_ATTR_MTIME_NOW) in->mtime_ns = now;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+      in->mtime_ns = now;
     else if (to_set & FUSE_SET_ATTR_MTIME)
       in->mtime_ns = (int64_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec;
     if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME |
@@ -368,12 +381,9 @@ static void op_setattr_impl(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
   fuse_reply_attr(req, &st, secs(fs->p.attr_valid_ns));
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                       struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_setattr_impl(req, ino, attr, to_set, fi);
-  ic_stat_since(IC_STAT_DoSetAttrUsecs, t0);
-}
+TIMED_OP(op_setattr, IC_STAT_DoSetAttrUsecs,
+         (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi),
+         (req, ino, attr, to_set, fi))
 
 static void op_readlink_impl(fuse_req_t req, fuse_ino_t ino) {
   ic_fs *fs = fuse_req_userdata(req);
@@ -391,11 +401,7 @@ static void op_readlink_impl(fuse_req_t req, fuse_ino_t ino) {
   free(target);
 }
 
-static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
-  uint64_t t0 = ut_now_ns();
-  op_readlink_impl(req, ino);
-  ic_stat_since(IC_STAT_DoReadLinkUsecs, t0);
-}
+TIMED_OP(op_readlink, IC_STAT_DoReadLinkUsecs, (fuse_req_t req, fuse_ino_t ino), (req, ino))
 
 /* Create name in parent: a new inode of `type` linked there and flushed
  * together with the parent. On success the new inode stays held in h (the
@@ -409,9 +415,12 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
   int rc = hold_entries(fs, &p, &name, 1, 0, h, &found);
   if (rc) return rc;
   ic_inode *dir = held_find(h, parent);
-  if (dir->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
-  else if (found.inode_number) rc = -EEXIST;
-  else if (strlen(name) > IC_NAME_MAX) rc = -ENAMETOOLONG;
+  if (dir->type != ILAYOUT_INODE_TYPE_DIR)
+    rc = -ENOTDIR;
+  else if (found.inode_number)
+    rc = -EEXIST;
+  else if (strlen(name) > IC_NAME_MAX)
+    rc = -ENAMETOOLONG;
   ic_inode *in = NULL;
   if (rc == 0)
     rc = ic_inode_create(fs->p.vol, type, (uint16_t)(mode & ~ctx->umask), ctx->uid, ctx->gid, &in);
@@ -461,34 +470,29 @@ static void op_mkdir_impl(fuse_req_t req, fuse_ino_t parent, const char *name, m
   reply_made(req, parent, name, ILAYOUT_INODE_TYPE_DIR, mode, NULL);
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
-  uint64_t t0 = ut_now_ns();
-  op_mkdir_impl(req, parent, name, mode);
-  ic_stat_since(IC_STAT_DoMkDirUsecs, t0);
-}
+TIMED_OP(op_mkdir, IC_STAT_DoMkDirUsecs,
+         (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode),
+         (req, parent, name, mode))
 
 static void op_symlink_impl(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
   reply_made(req, parent, name, ILAYOUT_INODE_TYPE_SYMLINK, 0777, link);
 }
 
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
-  uint64_t t0 = ut_now_ns();
-  op_symlink_impl(req, link, parent, name);
-  ic_stat_since(IC_STAT_DoSymLinkUsecs, t0);
-}
+TIMED_OP(op_symlink, IC_STAT_DoSymLinkUsecs,
+         (fuse_req_t req, const char *link, fuse_ino_t parent, const char *name),
+         (req, link, parent, name))
 
 /* The format has no type for devices, FIFOs or sockets (ilayout 6.1). */
-static void op_mknod_impl(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+static void op_mknod_impl(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                          dev_t rdev) {
   (void)rdev;
   if (!S_ISREG(mode)) return reply_rc(req, -EPERM);
   reply_made(req, parent, name, ILAYOUT_INODE_TYPE_FILE, mode, NULL);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
-  uint64_t t0 = ut_now_ns();
-  op_mknod_impl(req, parent, name, mode, rdev);
-  ic_stat_since(IC_STAT_DoMkNodUsecs, t0);
-}
+TIMED_OP(op_mknod, IC_STAT_DoMkNodUsecs,
+         (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev),
+         (req, parent, name, mode, rdev))
 
 /* Remove name from parent (unlink, rmdir). */
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool rmdir) {
@@ -501,12 +505,18 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
   ic_inode *dir = held_find(&h, parent);
   ic_inode *child = found.inode_number ? held_find(&h, found.inode_number) : NULL;
   size_t len = strlen(name);
-  if (dir->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
-  else if (!child) rc = -ENOENT;
-  else if (rmdir && (strcmp(name, ".") == 0)) rc = -EINVAL;
-  else if (rmdir && strcmp(name, "..") == 0) rc = -ENOTEMPTY;
-  else if (rmdir && child->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
-  else if (!rmdir && child->type == ILAYOUT_INODE_TYPE_DIR) rc = -EISDIR;
+  if (dir->type != ILAYOUT_INODE_TYPE_DIR)
+    rc = -ENOTDIR;
+  else if (!child)
+    rc = -ENOENT;
+  else if (rmdir && (strcmp(name, ".") == 0))
+    rc = -EINVAL;
+  else if (rmdir && strcmp(name, "..") == 0)
+    rc = -ENOTEMPTY;
+  else if (rmdir && child->type != ILAYOUT_INODE_TYPE_DIR)
+    rc = -ENOTDIR;
+  else if (!rmdir && child->type == ILAYOUT_INODE_TYPE_DIR)
+    rc = -EISDIR;
   if (rc == 0 && rmdir) {
     uint64_t n;
     rc = ic_dir_count(fs->p.vol, child, &n);
@@ -533,24 +543,18 @@ static void op_unlink_impl(fuse_req_t req, fuse_ino_t parent, const char *name) 
   remove_entry(req, parent, name, false);
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  uint64_t t0 = ut_now_ns();
-  op_unlink_impl(req, parent, name);
-  ic_stat_since(IC_STAT_DoUnlinkUsecs, t0);
-}
+TIMED_OP(op_unlink, IC_STAT_DoUnlinkUsecs, (fuse_req_t req, fuse_ino_t parent, const char *name),
+         (req, parent, name))
 
 static void op_rmdir_impl(fuse_req_t req, fuse_ino_t parent, const char *name) {
   remove_entry(req, parent, name, true);
 }
 
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  uint64_t t0 = ut_now_ns();
-  op_rmdir_impl(req, parent, name);
-  ic_stat_since(IC_STAT_DoRmDirUsecs, t0);
-}
+TIMED_OP(op_rmdir, IC_STAT_DoRmDirUsecs, (fuse_req_t req, fuse_ino_t parent, const char *name),
+         (req, parent, name))
 
-static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldname, fuse_ino_t newdir,
-                      const char *newname, unsigned int flags) {
+static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
+                           fuse_ino_t newdir, const char *newname, unsigned int flags) {
   ic_fs *fs = fuse_req_userdata(req);
   if (flags & ~RENAME_NOREPLACE) return reply_rc(req, -EINVAL); /* EXCHANGE, WHITEOUT */
   uint64_t dirs[2] = {olddir, newdir};
@@ -564,12 +568,18 @@ static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldnam
   ic_inode *dst = found[1].inode_number ? held_find(&h, found[1].inode_number) : NULL;
   size_t olen = strlen(oldname), nlen = strlen(newname);
   bool src_dir = src && src->type == ILAYOUT_INODE_TYPE_DIR;
-  if (od->type != ILAYOUT_INODE_TYPE_DIR || nd->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
-  else if (!src) rc = -ENOENT;
-  else if (nlen > IC_NAME_MAX) rc = -ENAMETOOLONG;
-  else if (dst && (flags & RENAME_NOREPLACE)) rc = -EEXIST;
-  else if (dst && src_dir && dst->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
-  else if (dst && !src_dir && dst->type == ILAYOUT_INODE_TYPE_DIR) rc = -EISDIR;
+  if (od->type != ILAYOUT_INODE_TYPE_DIR || nd->type != ILAYOUT_INODE_TYPE_DIR)
+    rc = -ENOTDIR;
+  else if (!src)
+    rc = -ENOENT;
+  else if (nlen > IC_NAME_MAX)
+    rc = -ENAMETOOLONG;
+  else if (dst && (flags & RENAME_NOREPLACE))
+    rc = -EEXIST;
+  else if (dst && src_dir && dst->type != ILAYOUT_INODE_TYPE_DIR)
+    rc = -ENOTDIR;
+  else if (dst && !src_dir && dst->type == ILAYOUT_INODE_TYPE_DIR)
+    rc = -EISDIR;
   if (rc || src == dst) { /* same inode (or same entry): nothing to do */
     release_all(fs, &h);
     return reply_rc(req, rc);
@@ -615,14 +625,13 @@ static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldnam
   reply_rc(req, rc);
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t olddir, const char *oldname, fuse_ino_t newdir,
-                      const char *newname, unsigned int flags) {
-  uint64_t t0 = ut_now_ns();
-  op_rename_impl(req, olddir, oldname, newdir, newname, flags);
-  ic_stat_since(IC_STAT_DoRenameUsecs, t0);
-}
+TIMED_OP(op_rename, IC_STAT_DoRenameUsecs,
+         (fuse_req_t req, fuse_ino_t olddir, const char *oldname, fuse_ino_t newdir,
+          const char *newname, unsigned int flags),
+         (req, olddir, oldname, newdir, newname, flags))
 
-static void op_link_impl(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+static void op_link_impl(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                         const char *newname) {
   ic_fs *fs = fuse_req_userdata(req);
   uint64_t p = newparent;
   ic_dirent found;
@@ -631,9 +640,12 @@ static void op_link_impl(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, c
   if (rc) return reply_rc(req, rc);
   ic_inode *dir = held_find(&h, newparent), *in = held_find(&h, ino);
   size_t len = strlen(newname);
-  if (dir->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
-  else if (in->type == ILAYOUT_INODE_TYPE_DIR) rc = -EPERM;
-  else if (found.inode_number) rc = -EEXIST;
+  if (dir->type != ILAYOUT_INODE_TYPE_DIR)
+    rc = -ENOTDIR;
+  else if (in->type == ILAYOUT_INODE_TYPE_DIR)
+    rc = -EPERM;
+  else if (found.inode_number)
+    rc = -EEXIST;
   ic_dirent e = {in->ino, in->type};
   if (rc == 0) rc = ic_dir_insert(fs->p.vol, dir, newname, len, &e);
   if (rc == 0) rc = ic_inode_link_add(in, dir->ino, newname, len);
@@ -648,11 +660,9 @@ static void op_link_impl(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, c
   fuse_reply_entry(req, &ep);
 }
 
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
-  uint64_t t0 = ut_now_ns();
-  op_link_impl(req, ino, newparent, newname);
-  ic_stat_since(IC_STAT_DoLinkUsecs, t0);
-}
+TIMED_OP(op_link, IC_STAT_DoLinkUsecs,
+         (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname),
+         (req, ino, newparent, newname))
 
 /* Open an inode that is held: O_TRUNC truncates for real (Size 0, flushed),
  * then imgr counts the open and a handle is made. */
@@ -688,14 +698,11 @@ static void op_open_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
   fuse_reply_open(req, fi);
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_open_impl(req, ino, fi);
-  ic_stat_since(IC_STAT_DoOpenUsecs, t0);
-}
+TIMED_OP(op_open, IC_STAT_DoOpenUsecs, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+         (req, ino, fi))
 
 static void op_create_impl(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                      struct fuse_file_info *fi) {
+                           struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
   ic_inode *in;
@@ -719,15 +726,13 @@ static void op_create_impl(fuse_req_t req, fuse_ino_t parent, const char *name, 
   fuse_reply_create(req, &ep, fi);
 }
 
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                      struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_create_impl(req, parent, name, mode, fi);
-  ic_stat_since(IC_STAT_DoCreateUsecs, t0);
-}
+TIMED_OP(op_create, IC_STAT_DoCreateUsecs,
+         (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+          struct fuse_file_info *fi),
+         (req, parent, name, mode, fi))
 
 static void op_read_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                    struct fuse_file_info *fi) {
+                         struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
   int rc = hold_handle(fs, ino, fi, false, NULL, true, &h);
@@ -745,15 +750,12 @@ static void op_read_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   free(buf);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                    struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_read_impl(req, ino, size, off, fi);
-  ic_stat_since(IC_STAT_DoReadUsecs, t0);
-}
+TIMED_OP(op_read, IC_STAT_DoReadUsecs,
+         (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
+         (req, ino, size, off, fi))
 
 static void op_write_impl(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi) {
+                          struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   bool append = false;
   held h;
@@ -767,12 +769,10 @@ static void op_write_impl(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
   fuse_reply_write(req, size);
 }
 
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_write_impl(req, ino, buf, size, off, fi);
-  ic_stat_since(IC_STAT_DoWriteUsecs, t0);
-}
+TIMED_OP(op_write, IC_STAT_DoWriteUsecs,
+         (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+          struct fuse_file_info *fi),
+         (req, ino, buf, size, off, fi))
 
 /* Flush one inode's pending changes (FLUSH, FSYNC, FSYNCDIR, RELEASE). */
 static int flush_ino(ic_fs *fs, uint64_t ino, bool checkpoint) {
@@ -797,11 +797,8 @@ static void op_flush_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
   reply_rc(req, rc);
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_flush_impl(req, ino, fi);
-  ic_stat_since(IC_STAT_DoFlushUsecs, t0);
-}
+TIMED_OP(op_flush, IC_STAT_DoFlushUsecs,
+         (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
 
 static void op_fsync_impl(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
@@ -810,24 +807,21 @@ static void op_fsync_impl(fuse_req_t req, fuse_ino_t ino, int datasync, struct f
   reply_rc(req, rc);
 }
 
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_fsync_impl(req, ino, datasync, fi);
-  ic_stat_since(IC_STAT_DoFSyncUsecs, t0);
-}
+TIMED_OP(op_fsync, IC_STAT_DoFSyncUsecs,
+         (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
+         (req, ino, datasync, fi))
 
-static void op_fsyncdir_impl(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+static void op_fsyncdir_impl(fuse_req_t req, fuse_ino_t ino, int datasync,
+                             struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   int rc = fh_get(fs, fi->fh, ino, true, NULL, false);
   if (rc == 0) rc = flush_ino(fs, ino, !datasync);
   reply_rc(req, rc);
 }
 
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_fsyncdir_impl(req, ino, datasync, fi);
-  ic_stat_since(IC_STAT_DoFSyncDirUsecs, t0);
-}
+TIMED_OP(op_fsyncdir, IC_STAT_DoFSyncDirUsecs,
+         (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
+         (req, ino, datasync, fi))
 
 static void release_common(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool dir) {
   ic_fs *fs = fuse_req_userdata(req);
@@ -842,21 +836,15 @@ static void op_release_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
   release_common(req, ino, fi, false);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_release_impl(req, ino, fi);
-  ic_stat_since(IC_STAT_DoReleaseUsecs, t0);
-}
+TIMED_OP(op_release, IC_STAT_DoReleaseUsecs,
+         (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
 
 static void op_releasedir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   release_common(req, ino, fi, true);
 }
 
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_releasedir_impl(req, ino, fi);
-  ic_stat_since(IC_STAT_DoReleaseDirUsecs, t0);
-}
+TIMED_OP(op_releasedir, IC_STAT_DoReleaseDirUsecs,
+         (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
 
 static void op_opendir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
@@ -877,15 +865,12 @@ static void op_opendir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
   fuse_reply_open(req, fi);
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_opendir_impl(req, ino, fi);
-  ic_stat_since(IC_STAT_DoOpenDirUsecs, t0);
-}
+TIMED_OP(op_opendir, IC_STAT_DoOpenDirUsecs,
+         (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
 
 /* Offsets are entry indexes in name order; entry k carries offset k+1. */
 static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi) {
+                            struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   held h;
   int rc = hold_handle(fs, ino, fi, true, NULL, true, &h);
@@ -905,24 +890,24 @@ static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
     if (rc) break;
     struct stat st = {0};
     st.st_ino = e.inode_number;
-    st.st_mode = (e.inode_type == ILAYOUT_INODE_TYPE_DIR ? S_IFDIR
-                : e.inode_type == ILAYOUT_INODE_TYPE_FILE ? S_IFREG : S_IFLNK);
+    st.st_mode = (e.inode_type == ILAYOUT_INODE_TYPE_DIR    ? S_IFDIR
+                  : e.inode_type == ILAYOUT_INODE_TYPE_FILE ? S_IFREG
+                                                            : S_IFLNK);
     size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
     if (need > size - used) break;
     used += need;
   }
   release_all(fs, &h);
-  if (rc == 0) fuse_reply_buf(req, buf, used);
-  else reply_rc(req, rc);
+  if (rc == 0)
+    fuse_reply_buf(req, buf, used);
+  else
+    reply_rc(req, rc);
   free(buf);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_readdir_impl(req, ino, size, off, fi);
-  ic_stat_since(IC_STAT_DoReadDirUsecs, t0);
-}
+TIMED_OP(op_readdir, IC_STAT_DoReadDirUsecs,
+         (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
+         (req, ino, size, off, fi))
 
 static void op_statfs_impl(fuse_req_t req, fuse_ino_t ino) {
   (void)ino;
@@ -948,14 +933,10 @@ static void op_statfs_impl(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_statfs(req, &st);
 }
 
-static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
-  uint64_t t0 = ut_now_ns();
-  op_statfs_impl(req, ino);
-  ic_stat_since(IC_STAT_DoStatFSUsecs, t0);
-}
+TIMED_OP(op_statfs, IC_STAT_DoStatFSUsecs, (fuse_req_t req, fuse_ino_t ino), (req, ino))
 
 static void op_setxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                        size_t size, int flags) {
+                             size_t size, int flags) {
   ic_fs *fs = fuse_req_userdata(req);
   int f = 0;
   if (flags & ~(XATTR_CREATE | XATTR_REPLACE)) return reply_rc(req, -EOPNOTSUPP);
@@ -974,12 +955,10 @@ static void op_setxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, c
   reply_rc(req, rc);
 }
 
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                        size_t size, int flags) {
-  uint64_t t0 = ut_now_ns();
-  op_setxattr_impl(req, ino, name, value, size, flags);
-  ic_stat_since(IC_STAT_DoSetXAttrUsecs, t0);
-}
+TIMED_OP(op_setxattr, IC_STAT_DoSetXAttrUsecs,
+         (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+          int flags),
+         (req, ino, name, value, size, flags))
 
 /* getxattr and listxattr: size 0 asks for the length. */
 static void xattr_reply(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
@@ -989,13 +968,19 @@ static void xattr_reply(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
   if (rc) return reply_rc(req, rc);
   char *buf = size ? malloc(size) : NULL;
   size_t len = 0;
-  if (size && !buf) rc = -ENOMEM;
-  else if (name) rc = ic_inode_xattr_get(h.in[0], name, buf, size, &len);
-  else rc = ic_inode_xattr_list(h.in[0], buf, size, &len);
+  if (size && !buf)
+    rc = -ENOMEM;
+  else if (name)
+    rc = ic_inode_xattr_get(h.in[0], name, buf, size, &len);
+  else
+    rc = ic_inode_xattr_list(h.in[0], buf, size, &len);
   release_all(fs, &h);
-  if (rc) reply_rc(req, rc);
-  else if (size == 0) fuse_reply_xattr(req, len);
-  else fuse_reply_buf(req, buf, len);
+  if (rc)
+    reply_rc(req, rc);
+  else if (size == 0)
+    fuse_reply_xattr(req, len);
+  else
+    fuse_reply_buf(req, buf, len);
   free(buf);
 }
 
@@ -1003,21 +988,15 @@ static void op_getxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, s
   xattr_reply(req, ino, name, size);
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
-  uint64_t t0 = ut_now_ns();
-  op_getxattr_impl(req, ino, name, size);
-  ic_stat_since(IC_STAT_DoGetXAttrUsecs, t0);
-}
+TIMED_OP(op_getxattr, IC_STAT_DoGetXAttrUsecs,
+         (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size), (req, ino, name, size))
 
 static void op_listxattr_impl(fuse_req_t req, fuse_ino_t ino, size_t size) {
   xattr_reply(req, ino, NULL, size);
 }
 
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  uint64_t t0 = ut_now_ns();
-  op_listxattr_impl(req, ino, size);
-  ic_stat_since(IC_STAT_DoListXAttrUsecs, t0);
-}
+TIMED_OP(op_listxattr, IC_STAT_DoListXAttrUsecs, (fuse_req_t req, fuse_ino_t ino, size_t size),
+         (req, ino, size))
 
 static void op_removexattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name) {
   ic_fs *fs = fuse_req_userdata(req);
@@ -1034,16 +1013,13 @@ static void op_removexattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name
   reply_rc(req, rc);
 }
 
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
-  uint64_t t0 = ut_now_ns();
-  op_removexattr_impl(req, ino, name);
-  ic_stat_since(IC_STAT_DoRemoveXAttrUsecs, t0);
-}
+TIMED_OP(op_removexattr, IC_STAT_DoRemoveXAttrUsecs,
+         (fuse_req_t req, fuse_ino_t ino, const char *name), (req, ino, name))
 
 /* Mode 0 extends Size (holes read as zeros: nothing to allocate),
  * KEEP_SIZE alone does nothing, PUNCH_HOLE|KEEP_SIZE unmaps the range. */
 static void op_fallocate_impl(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
-                         struct fuse_file_info *fi) {
+                              struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
   int rc = 0;
   if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE &&
@@ -1055,25 +1031,24 @@ static void op_fallocate_impl(fuse_req_t req, fuse_ino_t ino, int mode, off_t of
   if (rc) return reply_rc(req, rc);
   ic_inode *in = h.in[0];
   uint64_t end = (uint64_t)off + (uint64_t)len;
-  if (mode == 0 && end > in->size) rc = ic_file_truncate(fs->p.vol, in, end);
-  else if (mode & FALLOC_FL_PUNCH_HOLE) rc = ic_file_punch_hole(fs->p.vol, in, (uint64_t)off, (uint64_t)len);
+  if (mode == 0 && end > in->size)
+    rc = ic_file_truncate(fs->p.vol, in, end);
+  else if (mode & FALLOC_FL_PUNCH_HOLE)
+    rc = ic_file_punch_hole(fs->p.vol, in, (uint64_t)off, (uint64_t)len);
   if (rc == 0) rc = flush_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
 }
 
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
-                         struct fuse_file_info *fi) {
-  uint64_t t0 = ut_now_ns();
-  op_fallocate_impl(req, ino, mode, off, len, fi);
-  ic_stat_since(IC_STAT_DoFAllocateUsecs, t0);
-}
+TIMED_OP(op_fallocate, IC_STAT_DoFAllocateUsecs,
+         (fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+          struct fuse_file_info *fi),
+         (req, ino, mode, off, len, fi))
 
 /* The kernel sends only SEEK_DATA and SEEK_HOLE here. */
-static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-                     struct fuse_file_info *fi) {
+static void op_lseek_impl(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                          struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
-  uint64_t t0 = ut_now_ns();
   held h;
   int rc = whence == SEEK_DATA || whence == SEEK_HOLE ? 0 : -EINVAL;
   if (rc == 0 && off < 0) rc = -ENXIO;
@@ -1083,10 +1058,15 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
     rc = ic_file_seek_data(fs->p.vol, h.in[0], (uint64_t)off, whence == SEEK_HOLE, &pos);
     release_all(fs, &h);
   }
-  if (rc) reply_rc(req, rc);
-  else fuse_reply_lseek(req, (off_t)pos);
-  ic_stat_since(IC_STAT_DoLSeekUsecs, t0);
+  if (rc)
+    reply_rc(req, rc);
+  else
+    fuse_reply_lseek(req, (off_t)pos);
 }
+
+TIMED_OP(op_lseek, IC_STAT_DoLSeekUsecs,
+         (fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi),
+         (req, ino, off, whence, fi))
 
 /*
  * Not implemented (libfuse answers ENOSYS, and the kernel then falls back):
@@ -1188,8 +1168,9 @@ int ic_fs_mount(ic_fs *fs, const char *dir) {
   int rc = ic_mount_point_prepare(dir);
   if (rc) return rc;
   char opts[512];
-  int n = snprintf(opts, sizeof(opts), "fsname=%s,subtype=ProxyFS,max_read=%u,default_permissions%s",
-                   fs->fsname, fs->p.max_read, fs->p.allow_other ? ",allow_other" : "");
+  int n =
+      snprintf(opts, sizeof(opts), "fsname=%s,subtype=ProxyFS,max_read=%u,default_permissions%s",
+               fs->fsname, fs->p.max_read, fs->p.allow_other ? ",allow_other" : "");
   if (n < 0 || (size_t)n >= sizeof(opts) || strchr(fs->fsname, ',')) return -EINVAL;
   char *argv[] = {"iclient", "-o", opts, NULL};
   struct fuse_args args = FUSE_ARGS_INIT(3, argv);

@@ -27,16 +27,16 @@ typedef struct ic_fs_params {
   ic_volume *vol;
   const ic_imgr_ops *imgr;
   void *imgr_ctx;
-  const char *mount_id;      /* copied */
-  uint32_t block_size;       /* FUSEBlockSize: statfs bsize/frsize */
-  uint64_t entry_valid_ns;   /* FUSEEntryValidDuration */
-  uint64_t attr_valid_ns;    /* FUSEAttrValidDuration */
-  uint32_t max_write;        /* FUSEMaxWrite */
-  uint32_t max_read;         /* FUSEMaxRead */
-  uint16_t max_background;   /* FUSEMaxBackground */
+  const char *mount_id;          /* copied */
+  uint32_t block_size;           /* FUSEBlockSize: statfs bsize/frsize */
+  uint64_t entry_valid_ns;       /* FUSEEntryValidDuration */
+  uint64_t attr_valid_ns;        /* FUSEAttrValidDuration */
+  uint32_t max_write;            /* FUSEMaxWrite */
+  uint32_t max_read;             /* FUSEMaxRead */
+  uint16_t max_background;       /* FUSEMaxBackground */
   uint16_t congestion_threshold; /* FUSECongestionThreshhold */
-  bool allow_other;          /* FUSEAllowOther */
-  const char *fsname;        /* VolumeName */
+  bool allow_other;              /* FUSEAllowOther */
+  const char *fsname;            /* VolumeName */
 } ic_fs_params;
 
 typedef struct ic_fs ic_fs;

@@ -67,7 +67,7 @@ typedef struct ic_renew_mount_req {
 } ic_renew_mount_req;
 
 typedef struct ic_mount_id_req { /* Unmount, VolumeStatus, FetchNonceRange, Flush */
-  const char *mount_id; /* MountID */
+  const char *mount_id;          /* MountID */
 } ic_mount_id_req;
 
 typedef struct ic_volume_status_reply {
@@ -83,8 +83,8 @@ typedef struct ic_fetch_nonce_range_reply {
 } ic_fetch_nonce_range_reply;
 
 typedef struct ic_inode_req { /* GetInodeTableEntry, DeleteInodeTableEntry */
-  const char *mount_id;  /* MountID */
-  uint64_t inode_number; /* InodeNumber */
+  const char *mount_id;       /* MountID */
+  uint64_t inode_number;      /* InodeNumber */
 } ic_inode_req;
 typedef struct ic_get_inode_table_entry_reply {
   uint64_t inode_head_object_number; /* InodeHeadObjectNumber */
@@ -92,19 +92,19 @@ typedef struct ic_get_inode_table_entry_reply {
 } ic_get_inode_table_entry_reply;
 
 typedef struct ic_inode_table_entry { /* one UpdatedInodeTableEntryArray member */
-  uint64_t inode_number;             /* InodeNumber */
-  uint64_t inode_head_object_number; /* InodeHeadObjectNumber */
-  uint64_t inode_head_length;        /* InodeHeadLength */
+  uint64_t inode_number;              /* InodeNumber */
+  uint64_t inode_head_object_number;  /* InodeHeadObjectNumber */
+  uint64_t inode_head_length;         /* InodeHeadLength */
 } ic_inode_table_entry;
 
 typedef struct ic_put_inode_table_entries_req {
-  const char *mount_id;                    /* MountID */
-  const ic_inode_table_entry *entries;     /* UpdatedInodeTableEntryArray */
+  const char *mount_id;                /* MountID */
+  const ic_inode_table_entry *entries; /* UpdatedInodeTableEntryArray */
   size_t entries_len;
-  int64_t object_count_adjustment;         /* SuperBlockInodeObjectCountAdjustment */
-  int64_t bytes_written_adjustment;        /* SuperBlockInodeBytesWrittenAdjustment */
-  int64_t bytes_referenced_adjustment;     /* SuperBlockInodeBytesReferencedAdjustment */
-  const uint64_t *dereferenced;            /* DereferencedObjectNumberArray */
+  int64_t object_count_adjustment;     /* SuperBlockInodeObjectCountAdjustment */
+  int64_t bytes_written_adjustment;    /* SuperBlockInodeBytesWrittenAdjustment */
+  int64_t bytes_referenced_adjustment; /* SuperBlockInodeBytesReferencedAdjustment */
+  const uint64_t *dereferenced;        /* DereferencedObjectNumberArray */
   size_t dereferenced_len;
 } ic_put_inode_table_entries_req;
 
@@ -129,8 +129,8 @@ typedef struct ic_imgr_ops {
   int (*unmount)(void *ctx, const ic_mount_id_req *req, ic_rpc_err *err);
   int (*volume_status)(void *ctx, const ic_mount_id_req *req, ic_volume_status_reply *rep,
                        ic_rpc_err *err);
-  int (*fetch_nonce_range)(void *ctx, const ic_mount_id_req *req,
-                           ic_fetch_nonce_range_reply *rep, ic_rpc_err *err);
+  int (*fetch_nonce_range)(void *ctx, const ic_mount_id_req *req, ic_fetch_nonce_range_reply *rep,
+                           ic_rpc_err *err);
   int (*get_inode_table_entry)(void *ctx, const ic_inode_req *req,
                                ic_get_inode_table_entry_reply *rep, ic_rpc_err *err);
   int (*put_inode_table_entries)(void *ctx, const ic_put_inode_table_entries_req *req,

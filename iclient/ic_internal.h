@@ -29,8 +29,7 @@
  * last len bytes (-EIO if the object is shorter). Implementations must be
  * thread-safe. */
 typedef struct ic_store_ops {
-  int (*get)(void *ctx, uint64_t object_number, uint64_t off, uint64_t len, void *buf,
-             size_t *got);
+  int (*get)(void *ctx, uint64_t object_number, uint64_t off, uint64_t len, void *buf, size_t *got);
   int (*get_tail)(void *ctx, uint64_t object_number, uint64_t len, void *buf);
   int (*put)(void *ctx, uint64_t object_number, const void *buf, size_t len);
 } ic_store_ops;
@@ -71,12 +70,12 @@ typedef struct ic_volume_params {
   void *imgr_ctx;
   const ic_store_ops *store;
   void *store_ctx;
-  const char *mount_id; /* copied */
-  uint64_t dir_max_keys;   /* DirInodeMaxKeysPerBPlusTreePage */
-  uint64_t file_max_keys;  /* FileInodeMaxKeysPerBPlusTreePage */
+  const char *mount_id;                           /* copied */
+  uint64_t dir_max_keys;                          /* DirInodeMaxKeysPerBPlusTreePage */
+  uint64_t file_max_keys;                         /* FileInodeMaxKeysPerBPlusTreePage */
   uint64_t payload_evict_low, payload_evict_high; /* InodePayloadEvict*Limit */
   uint64_t read_cache_line_size, read_cache_line_count_max;
-  uint64_t inode_cache_limit; /* InodeCacheLimit */
+  uint64_t inode_cache_limit;       /* InodeCacheLimit */
   uint64_t file_flush_trigger_size; /* FileFlushTriggerSize */
   /* FileFlushTriggerDuration: an inode left dirty by its last user is
    * flushed this long after that, by the volume's flusher thread; 0 = no

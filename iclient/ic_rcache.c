@@ -13,8 +13,8 @@ typedef struct line {
   uint8_t *buf;
   size_t len; /* bytes present (the object's last line is short) */
   line_state state;
-  unsigned refs;                 /* readers using it; the fill holds one */
-  struct line *hnext;            /* hash chain */
+  unsigned refs;                    /* readers using it; the fill holds one */
+  struct line *hnext;               /* hash chain */
   struct line *lru_prev, *lru_next; /* only READY lines nobody uses */
 } line;
 
@@ -25,8 +25,8 @@ struct ic_rcache {
   pthread_mutex_t mu;
   pthread_cond_t cv; /* a fill finished or a line became evictable */
   line **buckets;
-  size_t nbuckets; /* power of two */
-  uint64_t nlines; /* lines in the hash, filling ones included */
+  size_t nbuckets;           /* power of two */
+  uint64_t nlines;           /* lines in the hash, filling ones included */
   line *lru_head, *lru_tail; /* head = least recently used */
   ic_rcache_stats stats;
 };
@@ -75,18 +75,24 @@ void ic_rcache_destroy(ic_rcache *rc) {
 }
 
 static void lru_unlink(ic_rcache *rc, line *l) {
-  if (l->lru_prev) l->lru_prev->lru_next = l->lru_next;
-  else rc->lru_head = l->lru_next;
-  if (l->lru_next) l->lru_next->lru_prev = l->lru_prev;
-  else rc->lru_tail = l->lru_prev;
+  if (l->lru_prev)
+    l->lru_prev->lru_next = l->lru_next;
+  else
+    rc->lru_head = l->lru_next;
+  if (l->lru_next)
+    l->lru_next->lru_prev = l->lru_prev;
+  else
+    rc->lru_tail = l->lru_prev;
   l->lru_prev = l->lru_next = NULL;
 }
 
 static void lru_append(ic_rcache *rc, line *l) {
   l->lru_prev = rc->lru_tail;
   l->lru_next = NULL;
-  if (rc->lru_tail) rc->lru_tail->lru_next = l;
-  else rc->lru_head = l;
+  if (rc->lru_tail)
+    rc->lru_tail->lru_next = l;
+  else
+    rc->lru_head = l;
   rc->lru_tail = l;
 }
 

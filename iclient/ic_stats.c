@@ -86,13 +86,13 @@ void ic_stat_since(ic_stat s, uint64_t t0) { ic_stat_add(s, (ut_now_ns() - t0) /
 
 /* ---- the timing decorator ---- */
 
-#define TIMED(stat, call)                  \
-  do {                                     \
-    const ic_imgr_timed *t = ctx;          \
-    uint64_t t0 = ut_now_ns();             \
-    int rc = t->inner->call;               \
-    ic_stat_since(stat, t0);               \
-    return rc;                             \
+#define TIMED(stat, call)                                                                          \
+  do {                                                                                             \
+    const ic_imgr_timed *t = ctx;                                                                  \
+    uint64_t t0 = ut_now_ns();                                                                     \
+    int rc = t->inner->call;                                                                       \
+    ic_stat_since(stat, t0);                                                                       \
+    return rc;                                                                                     \
   } while (0)
 
 static int t_mount(void *ctx, const ic_mount_req *req, ic_mount_reply *rep, ic_rpc_err *err) {

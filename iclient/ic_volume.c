@@ -130,19 +130,26 @@ int ic_volume_nonce(ic_volume *v, uint64_t *nonce) {
 }
 
 static void lru_unlink(ic_volume *v, ic_inode *in) {
-  if (in->lru_prev) in->lru_prev->lru_next = in->lru_next;
-  else if (v->lru_head == in) v->lru_head = in->lru_next;
-  else return; /* not on the LRU */
-  if (in->lru_next) in->lru_next->lru_prev = in->lru_prev;
-  else v->lru_tail = in->lru_prev;
+  if (in->lru_prev)
+    in->lru_prev->lru_next = in->lru_next;
+  else if (v->lru_head == in)
+    v->lru_head = in->lru_next;
+  else
+    return; /* not on the LRU */
+  if (in->lru_next)
+    in->lru_next->lru_prev = in->lru_prev;
+  else
+    v->lru_tail = in->lru_prev;
   in->lru_prev = in->lru_next = NULL;
 }
 
 static void lru_append(ic_volume *v, ic_inode *in) {
   in->lru_prev = v->lru_tail;
   in->lru_next = NULL;
-  if (v->lru_tail) v->lru_tail->lru_next = in;
-  else v->lru_head = in;
+  if (v->lru_tail)
+    v->lru_tail->lru_next = in;
+  else
+    v->lru_head = in;
   v->lru_tail = in;
 }
 
@@ -289,8 +296,9 @@ void ic_volume_lease_lost(ic_volume *v, ic_inode *in) {
 }
 
 const char *ic_lease_state_name(ic_lease_state s) {
-  return s == IC_LEASE_STATE_SHARED ? "SharedGranted"
-       : s == IC_LEASE_STATE_EXCLUSIVE ? "ExclusiveGranted" : "None";
+  return s == IC_LEASE_STATE_SHARED      ? "SharedGranted"
+         : s == IC_LEASE_STATE_EXCLUSIVE ? "ExclusiveGranted"
+                                         : "None";
 }
 
 int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
@@ -344,7 +352,8 @@ int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_le
   int rc = 0;
   pthread_mutex_lock(&v->mu);
   for (size_t i = 0; i < v->nbuckets && rc == 0; i++)
-    for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext) rc = fn(ctx, in->ino, in->lease);
+    for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext)
+      rc = fn(ctx, in->ino, in->lease);
   pthread_mutex_unlock(&v->mu);
   return rc;
 }
@@ -383,7 +392,8 @@ static void *flusher_main(void *arg) {
       if (ic_inode_get(v, due[i], &in)) continue;
       int rc = ic_flush_inodes(v, &in, 1);
       if (rc) /* stays dirty: retried on the next round */
-        log_warn("iclient: timed flush of inode %016llX failed: %d", (unsigned long long)due[i], rc);
+        log_warn("iclient: timed flush of inode %016llX failed: %d", (unsigned long long)due[i],
+                 rc);
       ic_inode_put(v, in);
     }
     pthread_mutex_lock(&v->mu);

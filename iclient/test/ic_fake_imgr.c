@@ -181,8 +181,9 @@ static int fk_delete(void *ctx, const ic_inode_req *req, ic_rpc_err *err) {
   ic_inode_table_entry *e = find(f, req->inode_number);
   if (e) *e = f->table[--f->ntable];
   pthread_mutex_unlock(&f->mu);
-  return e ? 0 : ic_rpc_fail(err, "EUnknownInodeNumber: %016llX",
-                             (unsigned long long)req->inode_number);
+  return e ? 0
+           : ic_rpc_fail(err, "EUnknownInodeNumber: %016llX",
+                         (unsigned long long)req->inode_number);
 }
 
 static int fk_open_count(void *ctx, const ic_adjust_open_count_req *req, ic_rpc_err *err) {
@@ -214,9 +215,16 @@ static int fk_lease(void *ctx, const ic_lease_req *req, ic_lease_reply *rep, ic_
 
 int ic_fake_imgr_format(ic_fake_imgr *f, const ic_store_ops *store, void *store_ctx) {
   ic_volume_params p = {
-      .imgr = &ic_fake_imgr_ops, .imgr_ctx = f, .store = store, .store_ctx = store_ctx,
-      .mount_id = FAKE_MOUNT_ID, .dir_max_keys = 1024, .file_max_keys = 2048,
-      .read_cache_line_size = 4096, .read_cache_line_count_max = 4, .inode_cache_limit = 4,
+      .imgr = &ic_fake_imgr_ops,
+      .imgr_ctx = f,
+      .store = store,
+      .store_ctx = store_ctx,
+      .mount_id = FAKE_MOUNT_ID,
+      .dir_max_keys = 1024,
+      .file_max_keys = 2048,
+      .read_cache_line_size = 4096,
+      .read_cache_line_count_max = 4,
+      .inode_cache_limit = 4,
       .file_flush_trigger_size = 1 << 20,
   };
   ic_volume *v;

@@ -46,7 +46,8 @@ static void test_dev_conf(void **state) {
   assert_int_equal(cfg.fuse_entry_valid_ns, 250000000ULL);
   assert_int_equal(cfg.swift_timeout_ns, 600000000000ULL);
   assert_int_equal(cfg.swift_retry_delay_variance, 25);
-  assert_true(cfg.swift_retry_exponential_backoff > 1.39 && cfg.swift_retry_exponential_backoff < 1.41);
+  assert_true(cfg.swift_retry_exponential_backoff > 1.39 &&
+              cfg.swift_retry_exponential_backoff < 1.41);
   assert_string_equal(cfg.retry_rpc_public_ip_addr, "127.0.0.1");
   assert_int_equal(cfg.retry_rpc_port, 32356);
   assert_string_equal(cfg.retry_rpc_ca_cert_file_path, "");
@@ -73,8 +74,8 @@ static void test_dev_conf(void **state) {
 static void test_optional_defaults(void **state) {
   (void)state;
   conf_map *m = dev_conf();
-  const char *keys[] = {"RetryRPCCACertFilePath", "LogFilePath", "LogToConsole",
-                        "HTTPServerIPAddr", "HTTPServerPort", "InodeCacheLimit",
+  const char *keys[] = {"RetryRPCCACertFilePath", "LogFilePath",    "LogToConsole",
+                        "HTTPServerIPAddr",       "HTTPServerPort", "InodeCacheLimit",
                         "MountRetryDuration"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) set1(m, keys[i], NULL);
   ic_config cfg;
@@ -172,9 +173,9 @@ static void test_rpc_errno_table(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_dev_conf),       cmocka_unit_test(test_optional_defaults),
+      cmocka_unit_test(test_dev_conf),         cmocka_unit_test(test_optional_defaults),
       cmocka_unit_test(test_missing_required), cmocka_unit_test(test_variance),
-      cmocka_unit_test(test_auth_env_rule),  cmocka_unit_test(test_bad_values),
+      cmocka_unit_test(test_auth_env_rule),    cmocka_unit_test(test_bad_values),
       cmocka_unit_test(test_rpc_errno_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,11 +51,12 @@ static conf_map *test_conf(uint16_t swift_port, uint16_t http_port) {
   assert_non_null(m);
   char err[CONF_ERR_MAX], line[512];
   assert_int_equal(conf_update_from_file(m, IC_DEV_CONF, err, sizeof(err)), 0);
-  snprintf(line, sizeof(line),
-           "ICLIENT.AuthPlugInEnvValue={\"AuthURL\":\"http://127.0.0.1:%u/auth/v1.0\"\\u002C"
-           "\"AuthUser\":\"test:tester\"\\u002C\"AuthKey\":\"testing\"\\u002C\"Account\":\"AUTH_test\""
-           "\\u002C\"Container\":\"icd\"}",
-           (unsigned)swift_port);
+  snprintf(
+      line, sizeof(line),
+      "ICLIENT.AuthPlugInEnvValue={\"AuthURL\":\"http://127.0.0.1:%u/auth/v1.0\"\\u002C"
+      "\"AuthUser\":\"test:tester\"\\u002C\"AuthKey\":\"testing\"\\u002C\"Account\":\"AUTH_test\""
+      "\\u002C\"Container\":\"icd\"}",
+      (unsigned)swift_port);
   assert_int_equal(conf_update_from_string(m, line, err, sizeof(err)), 0);
   snprintf(line, sizeof(line), "ICLIENT.MountPointDirPath=%s", g_dir);
   assert_int_equal(conf_update_from_string(m, line, err, sizeof(err)), 0);

@@ -42,21 +42,35 @@ static bool fuse_usable(void) {
 
 static void client_start(client *c) {
   ic_volume_params p = {
-      .imgr = &ic_fake_imgr_ops, .imgr_ctx = &g_f,
-      .store = &ic_mem_store_ops, .store_ctx = &g_s,
+      .imgr = &ic_fake_imgr_ops,
+      .imgr_ctx = &g_f,
+      .store = &ic_mem_store_ops,
+      .store_ctx = &g_s,
       .mount_id = "fakeMountID00000000=",
-      .dir_max_keys = 8, .file_max_keys = 8,
-      .payload_evict_low = 100, .payload_evict_high = 110,
-      .read_cache_line_size = 4096, .read_cache_line_count_max = 16,
-      .inode_cache_limit = 16, .file_flush_trigger_size = 1 << 20,
+      .dir_max_keys = 8,
+      .file_max_keys = 8,
+      .payload_evict_low = 100,
+      .payload_evict_high = 110,
+      .read_cache_line_size = 4096,
+      .read_cache_line_count_max = 16,
+      .inode_cache_limit = 16,
+      .file_flush_trigger_size = 1 << 20,
   };
   assert_int_equal(ic_volume_create(&p, &c->v), 0);
   ic_fs_params fp = {
-      .vol = c->v, .imgr = &ic_fake_imgr_ops, .imgr_ctx = &g_f,
-      .mount_id = "fakeMountID00000000=", .block_size = 512,
-      .entry_valid_ns = 0, .attr_valid_ns = 0, /* no kernel caching: every call reaches us */
-      .max_write = 131072, .max_read = 131072, .max_background = 100,
-      .congestion_threshold = 0, .allow_other = false, .fsname = "testvol",
+      .vol = c->v,
+      .imgr = &ic_fake_imgr_ops,
+      .imgr_ctx = &g_f,
+      .mount_id = "fakeMountID00000000=",
+      .block_size = 512,
+      .entry_valid_ns = 0,
+      .attr_valid_ns = 0, /* no kernel caching: every call reaches us */
+      .max_write = 131072,
+      .max_read = 131072,
+      .max_background = 100,
+      .congestion_threshold = 0,
+      .allow_other = false,
+      .fsname = "testvol",
   };
   assert_int_equal(ic_fs_create(&fp, &c->fs), 0);
   assert_int_equal(ic_fs_mount(c->fs, g_dir), 0);
@@ -334,9 +348,9 @@ static void test_errno_table(void **state) {
   (void)state;
   assert_int_equal(ic_fuse_errno(-ENOENT), ENOENT);
   assert_int_equal(ic_fuse_errno(-ENOTEMPTY), ENOTEMPTY);
-  assert_int_equal(ic_fuse_errno(-ENOLCK), EIO);   /* lease lost */
-  assert_int_equal(ic_fuse_errno(-EUCLEAN), EIO);  /* accounting invariant */
-  assert_int_equal(ic_fuse_errno(-ENOTCONN), EIO); /* unknown mount */
+  assert_int_equal(ic_fuse_errno(-ENOLCK), EIO);    /* lease lost */
+  assert_int_equal(ic_fuse_errno(-EUCLEAN), EIO);   /* accounting invariant */
+  assert_int_equal(ic_fuse_errno(-ENOTCONN), EIO);  /* unknown mount */
   assert_int_equal(ic_fuse_errno(-EMFILE), EMFILE); /* ETooManyOpens */
 }
 

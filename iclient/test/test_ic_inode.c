@@ -104,7 +104,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-static uint8_t byte_at(uint64_t seed, uint64_t i) { return (uint8_t)((seed * 131 + i * 7 + (i >> 9)) | 1); }
+static uint8_t byte_at(uint64_t seed, uint64_t i) {
+  return (uint8_t)((seed * 131 + i * 7 + (i >> 9)) | 1);
+}
 
 static ic_inode *reload(env *e, uint64_t ino) {
   ic_inode *in;
@@ -188,7 +190,8 @@ static void check_volume(env *e, const uint64_t *inos, size_t n) {
     bool is_live = false;
     for (size_t j = 0; j < nlive && !is_live; j++) is_live = live[j] == obj;
     bool dead = ic_fake_imgr_dereferenced(&e->f, obj);
-    if (is_live == dead) fail_msg("object %016llX live %d dereferenced %d", (unsigned long long)obj, is_live, dead);
+    if (is_live == dead)
+      fail_msg("object %016llX live %d dereferenced %d", (unsigned long long)obj, is_live, dead);
   }
   free(st.objs);
   assert_int_equal(e->s.double_puts, 0);
@@ -564,7 +567,8 @@ static void *stress_main(void *arg) {
       size = ns;
     }
     if (step % 10 == 0) {
-      if (ic_flush_inodes(st->e->v, &in, 1) || ic_inode_check_accounting(st->e->v, in)) st->errors++;
+      if (ic_flush_inodes(st->e->v, &in, 1) || ic_inode_check_accounting(st->e->v, in))
+        st->errors++;
     }
     if (step % 25 == 0) {
       size_t got;
@@ -610,7 +614,8 @@ static void test_threads_stress(void **state) {
   g_stress_done = 0;
   pthread_t t[THREADS], dropper;
   assert_int_equal(pthread_create(&dropper, NULL, dropper_main, e), 0);
-  for (int i = 0; i < THREADS; i++) assert_int_equal(pthread_create(&t[i], NULL, stress_main, &st[i]), 0);
+  for (int i = 0; i < THREADS; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, stress_main, &st[i]), 0);
   for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
   g_stress_done = 1;
   pthread_join(dropper, NULL);
@@ -622,12 +627,18 @@ static void test_timed_flush(void **state) {
   env *e = *state;
   /* A second volume over the same imgr and store, with a 20 ms trigger. */
   ic_volume_params p = {
-      .imgr = &ic_fake_imgr_ops, .imgr_ctx = &e->f,
+      .imgr = &ic_fake_imgr_ops,
+      .imgr_ctx = &e->f,
       .store = g_conn ? &ic_store_swift_ops : &ic_mem_store_ops,
       .store_ctx = g_conn ? (void *)&e->sw : (void *)&e->s,
-      .mount_id = "fakeMountID00000000=", .dir_max_keys = 8, .file_max_keys = 8,
-      .read_cache_line_size = 512, .read_cache_line_count_max = 4, .inode_cache_limit = 8,
-      .file_flush_trigger_size = 1 << 20, .file_flush_trigger_ns = 20000000,
+      .mount_id = "fakeMountID00000000=",
+      .dir_max_keys = 8,
+      .file_max_keys = 8,
+      .read_cache_line_size = 512,
+      .read_cache_line_count_max = 4,
+      .inode_cache_limit = 8,
+      .file_flush_trigger_size = 1 << 20,
+      .file_flush_trigger_ns = 20000000,
   };
   ic_volume *v;
   assert_int_equal(ic_volume_create(&p, &v), 0);
@@ -730,7 +741,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
   };
   int failed = cmocka_run_group_tests_name("mem_store", tests, NULL, NULL);
-  failed += cmocka_run_group_tests_name("iswift", over_iswift, iswift_group_setup,
-                                        iswift_group_teardown);
+  failed +=
+      cmocka_run_group_tests_name("iswift", over_iswift, iswift_group_setup, iswift_group_teardown);
   return failed;
 }
