@@ -33,6 +33,13 @@ uint64_t ut_random_u64(void);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void ut_hex_encode(const void *buf, size_t n, char *out);
 
+/* ---- files ----------------------------------------------------------- */
+
+/* Read a whole file of at most max bytes into a malloc'd, NUL-terminated
+ * buffer (*len excludes the NUL). -EFBIG when the file is larger than max;
+ * other failures are open/read's errno. */
+int ut_read_file(const char *path, size_t max, char **out, size_t *len);
+
 /* ---- daemon skeleton -------------------------------------------------- */
 
 /*
@@ -70,7 +77,8 @@ int ut_daemon_main(const ut_daemon *d, int argc, char *argv[]);
  * A small HTTP/1.1 server over libmicrohttpd (thread per connection,
  * bounded connection count). Requests are routed by method and path prefix;
  * the first matching route wins. Request bodies are read whole up to
- * max_body bytes (413 beyond). Unknown methods get 405, unmatched paths 404.
+ * max_body bytes (413 beyond). A method no route accepts gets 405; a known
+ * method on an unmatched path gets 404.
  * Handlers run on the connection's thread and may block on I/O.
  * A HEAD request goes only to routes whose method is "HEAD" (or NULL); its
  * reply's body is never sent, and a reply with no body and a
@@ -137,16 +145,24 @@ typedef struct {
 typedef struct {
   const char *addr;          /* "127.0.0.1"; NULL or "" = all addresses */
   uint16_t port;             /* 0 = ephemeral (see ut_http_server_port) */
-  size_t max_body;           /* request body cap in bytes */
+  size_t max_body;           /* request body cap in bytes (0: no body accepted) */
   unsigned max_connections;  /* 0 = 64 */
   unsigned timeout_s;        /* idle connection timeout; 0 = 30 */
+  /* HTTPS when both are set: PEM certificate (chain) and PKCS#8 key files
+   * (Ed25519 or RSA, as icert writes them), TLS 1.2 or newer, no client
+   * certificates. Both NULL or "": plain HTTP. One without the other: -EINVAL. */
+  const char *tls_cert_file;
+  const char *tls_key_file;
 } ut_http_config;
 
 /* routes is copied. */
 int ut_http_server_start(const ut_http_config *cfg, const ut_http_route *routes,
                          size_t nroutes, ut_http_server **out);
 uint16_t ut_http_server_port(const ut_http_server *s);
-/* Stops accepting, waits for running handlers, frees. NULL is fine. */
+/* Stops accepting, lets running handlers finish and send their replies
+ * (for up to timeout_s; past that their connections are cut, but stop still
+ * waits for the handlers to return), closes idle connections, frees.
+ * NULL is fine. */
 void ut_http_server_stop(ut_http_server *s);
 
 /* One table from negative errno to HTTP status: 0 200, -EINVAL/-EBADMSG 400,
