@@ -157,7 +157,10 @@ static int http_start(ic_daemon *d) {
   routes[n++] = (ut_http_route){"GET", "/config", get_config, d};
   routes[n++] = (ut_http_route){"GET", "/leases", get_leases, d};
   routes[n++] = (ut_http_route){"POST", "/leases/", post_leases, d};
-  ut_http_config hc = {d->cfg.http_server_ip_addr, d->cfg.http_server_port, 4096, 0, 0};
+  /* Plain HTTP, as the original (no TLS keys among iclient's settings). */
+  ut_http_config hc = {.addr = d->cfg.http_server_ip_addr,
+                       .port = d->cfg.http_server_port,
+                       .max_body = 4096};
   int rc = ut_http_server_start(&hc, routes, n, &d->http);
   if (rc)
     log_error("iclient: HTTP server on %s:%u failed: %d", d->cfg.http_server_ip_addr,
