@@ -44,7 +44,8 @@ void ut_hex_encode(const void *buf, size_t n, char *out);
  *    "failed to load config: ...", "failed to apply config overrides: ...");
  * 2. configure the logger from [section] LogFilePath/LogToConsole/TraceEnabled;
  * 3. block SIGINT, SIGTERM and SIGHUP in every thread (so threads started by
- *    start() inherit the mask), then call start(); failure logs
+ *    start() inherit the mask) and ignore SIGPIPE (a peer closing a socket
+ *    must not kill the daemon), then call start(); failure logs
  *    "<name>.Start() failed: <errno text>" and exits 1; success logs "UP";
  * 4. wait for signals: SIGHUP reopens the log file and calls hup();
  *    SIGINT/SIGTERM log "DOWN", call stop() and exit 0 (1 if stop failed).
@@ -69,20 +70,36 @@ int ut_daemon_main(const ut_daemon *d, int argc, char *argv[]);
  * A small HTTP/1.1 server over libmicrohttpd (thread per connection,
  * bounded connection count). Requests are routed by method and path prefix;
  * the first matching route wins. Request bodies are read whole up to
- * max_body bytes (413 beyond). Unknown methods get 405, unmatched paths 404.
+ * max_body bytes (413 beyond). A method no route accepts gets 405; a known
+ * method on an unmatched path gets 404.
  * Handlers run on the connection's thread and may block on I/O.
+ * A HEAD request goes only to routes whose method is "HEAD" (or NULL); its
+ * reply's body is never sent, and a reply with no body and a
+ * "Content-Length" header announces that length (HEAD of a large object).
+ * On other requests a "Content-Length" reply header is ignored: the server
+ * sets it from the body. Requests refused before any handler runs (404, 405,
+ * 413) carry no body; a body over max_body announced by Content-Length is
+ * refused without being read, a chunked one is read and dropped.
+ * A malformed request (bad chunking, bad headers) gets 400 from
+ * libmicrohttpd; a client that disconnects mid-body never reaches a handler.
  */
 typedef struct ut_http_server ut_http_server;
 
 typedef struct ut_http_request {
   const char *method;    /* "GET", "PUT", ... */
-  const char *path;      /* URL path, trailing '/' characters removed ("" for "/") */
+  const char *path;      /* URL path, trailing '/' characters removed ("" for "/");
+                            percent-decoded by libmicrohttpd, so "%2F" is '/' here */
+  const char *raw_path;  /* the same path exactly as sent (still percent-encoded,
+                            query removed, trailing '/' removed), for names that may
+                            hold an encoded '/' (Swift objects) */
   const char *body;      /* NUL-terminated copy; may contain NULs; never NULL */
   size_t body_len;
   void *internal;        /* for the accessors below */
 } ut_http_request;
 
-/* Header (case-insensitive) or query argument of the request, or NULL. */
+/* Header (case-insensitive) or query argument of the request, or NULL.
+ * Query values are percent-decoded; a key sent without '=' ("?bulk-delete")
+ * gives "". The strings live until the handler returns. */
 const char *ut_http_header(const ut_http_request *req, const char *name);
 const char *ut_http_query(const ut_http_request *req, const char *name);
 
@@ -103,6 +120,8 @@ int ut_http_reply_text(ut_http_reply *rep, int status, const char *content_type,
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int ut_http_reply_bytes(ut_http_reply *rep, int status, const char *content_type,
                         const void *body, size_t len); /* copies */
+/* -EINVAL for a name that is not a token or a value holding CR/LF,
+ * -ENOSPC beyond UT_HTTP_MAX_REPLY_HEADERS. */
 int ut_http_reply_header(ut_http_reply *rep, const char *name, const char *value);
 
 /* A handler fills rep and returns 0; a negative errno return sends the
@@ -119,7 +138,7 @@ typedef struct {
 typedef struct {
   const char *addr;          /* "127.0.0.1"; NULL or "" = all addresses */
   uint16_t port;             /* 0 = ephemeral (see ut_http_server_port) */
-  size_t max_body;           /* request body cap in bytes */
+  size_t max_body;           /* request body cap in bytes (0: no body accepted) */
   unsigned max_connections;  /* 0 = 64 */
   unsigned timeout_s;        /* idle connection timeout; 0 = 30 */
 } ut_http_config;
@@ -128,12 +147,16 @@ typedef struct {
 int ut_http_server_start(const ut_http_config *cfg, const ut_http_route *routes,
                          size_t nroutes, ut_http_server **out);
 uint16_t ut_http_server_port(const ut_http_server *s);
-/* Stops accepting, waits for running handlers, frees. NULL is fine. */
+/* Stops accepting, lets running handlers finish and send their replies
+ * (for up to timeout_s; past that their connections are cut, but stop still
+ * waits for the handlers to return), closes idle connections, frees.
+ * NULL is fine. */
 void ut_http_server_stop(ut_http_server *s);
 
-/* One table from negative errno to HTTP status (e.g. -ENOENT 404,
- * -EINVAL 400, -EEXIST 409, -EACCES 401, -EPERM 403, -E2BIG 413,
- * -ETIMEDOUT 504, -EIO 502, others 500). */
+/* One table from negative errno to HTTP status: 0 200, -EINVAL/-EBADMSG 400,
+ * -EACCES 401, -EPERM 403, -ENOENT 404, -EOPNOTSUPP 405, -EEXIST/-ENOTEMPTY
+ * 409, -E2BIG/-EMSGSIZE 413, -ERANGE 416, -ENOSYS 501, -EIO 502,
+ * -EAGAIN/-EBUSY 503, -ETIMEDOUT 504, others 500. */
 int ut_http_status_from_errno(int err);
 
 /*
@@ -141,8 +164,11 @@ int ut_http_status_from_errno(int err);
  *   GET /stats    bucketstats text of all groups (text/plain)
  *   GET /metrics  Prometheus text exposition of all groups
  *   GET /version  the build's version (text/plain)
- *   GET /config   the daemon's config as JSON (ctx = const conf_map *)
- * ut_http_std_routes writes up to 4 routes into out and returns the count.
+ *   GET /config   the daemon's config as JSON (ctx = const conf_map *;
+ *                 the route is left out when conf is NULL)
+ * Each answers its exact path only (404 for "/statsx" or "/stats/x").
+ * ut_http_std_routes writes up to 4 routes into out and returns the count;
+ * conf must outlive the server.
  */
 size_t ut_http_std_routes(const conf_map *conf, ut_http_route out[4]);
 

@@ -1,0 +1,89 @@
+/* iswift internals: the pure request parsers (fuzzed by tests/fuzz/fuzz_iswift.c)
+ * and the store. Not a public header. */
+#ifndef PFS_ISWIFT_INTERNAL_H
+#define PFS_ISWIFT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- path ------------------------------------------------------------- */
+
+/* The decoded URL path after "/v1/" split into at most three parts
+ * (iswift.md 4.1). Empty parts are "not given". Strings are malloc'd. */
+typedef struct {
+  char *account, *container, *object;
+} isw_path;
+
+/* 0, -ENOENT when the path does not start with "/v1/", -ENOMEM. */
+int isw_parse_path(const char *path, isw_path *out);
+void isw_path_free(isw_path *p);
+
+/* ---- Range ------------------------------------------------------------ */
+
+typedef struct {
+  uint64_t first, last; /* inclusive, already clamped to the object */
+} isw_range;
+
+#define ISW_MAX_RANGES 50 /* real Swift ignores a Range header with more */
+
+/* Outcomes of isw_parse_range besides 0 (ranges in out[0..*n)):
+ *   ISW_RANGE_NONE   no usable Range: send the whole object (200)
+ *   -EINVAL          400 (original iswift only)
+ *   -ERANGE          416 with Content-Range: bytes *\/size
+ * strict = behave like real Swift (iswift.md 7.2, checked against the AIO):
+ * malformed headers and first > last are ignored, any number of ranges up
+ * to ISW_MAX_RANGES, unsatisfiable ones dropped, suffixes clamped.
+ * The original accepts at most two ranges split at the first comma. */
+#define ISW_RANGE_NONE 1
+int isw_parse_range(const char *hdr, uint64_t size, bool strict, isw_range *out,
+                    size_t *n);
+
+/* ---- listing parameters ----------------------------------------------- */
+
+typedef struct {
+  const char *marker, *end_marker, *prefix; /* point into the query; may be NULL */
+  uint64_t limit;
+  bool json;
+} isw_listing;
+
+/* Query values as given (NULL = absent). server_limit is the
+ * Account/ContainerListingLimit. Original: only marker counts, limit =
+ * server_limit. Strict: marker/end_marker/prefix must be UTF-8 (-EINVAL, 400),
+ * limit > server_limit is -E2BIG (412), an unparsable limit is ignored,
+ * format=json selects JSON. */
+int isw_parse_listing(const char *marker, const char *end_marker, const char *prefix,
+                      const char *limit, const char *format, uint64_t server_limit,
+                      bool strict, isw_listing *out);
+
+/* ---- misc ------------------------------------------------------------- */
+
+bool isw_utf8_valid(const char *s, size_t n);
+/* "x-object-meta-foo" -> "X-Object-Meta-Foo" in place. */
+void isw_canonical_header(char *name);
+
+/* ---- on-disk records (the optional directory store) -------------------- */
+
+/* One record: a name, headers, and (objects) data.
+ *   "ISWIFT1\n" "N <len>\n" <name> "\n" "H <count>\n"
+ *   count x ( "<nlen> <vlen>\n" <name> <value> "\n" )
+ *   "D <len>\n" <data>
+ * Decoding checks every length against the bytes present. */
+typedef struct {
+  char *name;
+  size_t nhdrs;
+  char **hnames, **hvalues;
+  const unsigned char *data; /* points into the decoded buffer */
+  size_t data_len;
+} isw_record;
+
+/* Returns 0 or -EINVAL (corrupt) / -ENOMEM. rec strings are malloc'd. */
+int isw_record_decode(const unsigned char *buf, size_t len, isw_record *rec);
+void isw_record_free(isw_record *rec);
+/* Encodes the header part (everything before the data bytes) into a
+ * malloc'd buffer. */
+int isw_record_encode_head(const char *name, size_t nhdrs, char *const *hnames,
+                           char *const *hvalues, size_t data_len, char **out,
+                           size_t *out_len);
+
+#endif
