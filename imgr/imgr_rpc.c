@@ -177,12 +177,15 @@ static mount *find_mount_locked(imgr_rpc *r, const char *id) {
   return NULL;
 }
 
-static void unlink_mount_locked(imgr_rpc *r, mount *m) {
+static void unhash_mount_locked(imgr_rpc *r, mount *m) {
   for (mount **p = &r->hash[id_hash(m->id, r->hcap)]; *p; p = &(*p)->hnext)
     if (*p == m) {
       *p = m->hnext;
       break;
     }
+}
+
+static void unlist_mount_locked(mount *m) {
   for (mount **p = &m->rv->mounts; *p; p = &(*p)->vnext)
     if (*p == m) {
       *p = m->vnext;
@@ -252,7 +255,7 @@ static int tsrc_pick(void *ctx, char *buf, size_t buflen, uint64_t *token_id) {
   pthread_mutex_lock(&rv->r->mu);
   mount *best = NULL;
   for (mount *m = rv->mounts; m; m = m->vnext)
-    if (!m->token_expired && !m->unmounting && m->token[0] &&
+    if (!m->token_expired && m->token[0] &&
         (!best || m->last_pick_ns < best->last_pick_ns))
       best = m;
   if (best && strlen(best->token) < buflen) {
@@ -408,7 +411,10 @@ static bool close_locked(imgr_rpc *r, mount *m, omap_slot *ms, int64_t n) {
 /* ---- unmount (explicit, dead, lease-expired) --------------------------------- */
 
 /* Caller holds a reference on m. Returns -ENOENT when someone else is
- * already unmounting it. */
+ * already unmounting it. The mount leaves the ID table at once (its RPCs
+ * get EUnknownMountID) but its token stays available to the volume until
+ * the removals of inodes it held open and, if it is the volume's last
+ * mount, a final checkpoint are done: after that imgr may have no token. */
 static int unmount(imgr_rpc *r, mount *m, const char *why) {
   pthread_mutex_lock(&r->mu);
   if (m->unmounting) {
@@ -416,11 +422,11 @@ static int unmount(imgr_rpc *r, mount *m, const char *why) {
     return -ENOENT;
   }
   m->unmounting = true;
-  unlink_mount_locked(r, m);
+  unhash_mount_locked(r, m);
   /* Close every open of the mount; collect inodes to remove. */
   uint64_t *rm = calloc(m->opens.n + 1, sizeof *rm);
   size_t nrm = 0;
-  for (size_t i = 0; m->opens.cap && i < m->opens.cap;) {
+  for (size_t i = 0; i < m->opens.cap;) {
     omap_slot *s = &m->opens.s[i];
     if (!s->used) {
       i++;
@@ -435,6 +441,18 @@ static int unmount(imgr_rpc *r, mount *m, const char *why) {
   for (size_t i = 0; i < nrm && m->vol; i++) remove_inode(r, m->vol, rm[i]);
   free(rm);
   pthread_mutex_lock(&r->mu);
+  bool last = true;
+  for (mount *o = m->rv->mounts; o; o = o->vnext)
+    if (o != m && !o->unmounting) last = false;
+  pthread_mutex_unlock(&r->mu);
+  if (last && m->vol) {
+    int rc = imgr_volume_flush(m->vol);
+    if (rc)
+      log_warn("volume %s: checkpoint at the last unmount failed: %s", m->rv->name,
+               strerror(-rc));
+  }
+  pthread_mutex_lock(&r->mu);
+  unlist_mount_locked(m);
   r->nmounts--;
   pthread_mutex_unlock(&r->mu);
   log_info("mount %s of volume %s unmounted (%s)", m->id, m->rv->name, why);
