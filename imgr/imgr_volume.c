@@ -36,7 +36,7 @@ bool imgr_u64vec_has(const imgr_u64vec *a, uint64_t x) {
 
 void imgr_u64vec_remove_front(imgr_u64vec *a, size_t n) {
   if (n > a->n) n = a->n;
-  memmove(a->v, a->v + n, (a->n - n) * sizeof *a->v);
+  if (a->n > n) memmove(a->v, a->v + n, (a->n - n) * sizeof *a->v);
   a->n -= n;
 }
 

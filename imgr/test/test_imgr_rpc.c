@@ -146,9 +146,9 @@ static int cleanup(void **state) {
 
 static void test_mount_errors_and_basics(void **state) {
   (void)state;
-  hx h;
+  static hx h;
   assert_int_equal(hx_start(track(&h), NULL, NULL, 0), 0);
-  hx_client c;
+  static hx_client c;
   assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
   char *err = NULL;
 
@@ -243,9 +243,9 @@ static void test_mount_errors_and_basics(void **state) {
 
 static void test_inode_lifecycle(void **state) {
   (void)state;
-  hx h;
+  static hx h;
   assert_int_equal(hx_start(track(&h), NULL, NULL, 0), 0);
-  hx_client c;
+  static hx_client c;
   assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
   assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
   uint64_t next, cnt;
@@ -326,9 +326,9 @@ static void test_inode_lifecycle(void **state) {
 static void test_open_file_limit(void **state) {
   (void)state;
   static const char *const ov[] = {"IMGR.OpenFileLimit=2", NULL};
-  hx h;
+  static hx h;
   assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
-  hx_client c;
+  static hx_client c;
   assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
   assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
   for (uint64_t i = 10; i < 13; i++) {
@@ -357,9 +357,9 @@ static void test_open_file_limit(void **state) {
 static void test_mount_limit(void **state) {
   (void)state;
   static const char *const ov[] = {"IMGR.MountLimit=2", NULL};
-  hx h;
+  static hx h;
   assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
-  hx_client c[3];
+  static hx_client c[3];
   for (int i = 0; i < 3; i++) assert_int_equal(hx_client_open(&h, track_c(&c[i])), 0);
   assert_int_equal(hx_mount(&h, &c[0], NULL, NULL), 0);
   assert_int_equal(hx_mount(&h, &c[1], NULL, NULL), 0);
@@ -376,9 +376,9 @@ static void test_mount_limit(void **state) {
 static void test_auth_recheck_and_renew(void **state) {
   (void)state;
   static const char *const ov[] = {"IMGR.AuthTokenCheckInterval=1ms", NULL};
-  hx h;
+  static hx h;
   assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
-  hx_client c;
+  static hx_client c;
   assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
   assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
   num_inodes(&c);
@@ -541,9 +541,9 @@ static void test_dead_mount_detected(void **state) {
   o.lease_stats_group = NULL;
   o.mount_timeout_ns = 300ULL * 1000000ULL;
   o.janitor_period_ns = 20ULL * 1000000ULL;
-  hx h;
+  static hx h;
   assert_int_equal(hx_start(track(&h), NULL, &o, 0), 0);
-  hx_client dead, live;
+  static hx_client dead, live;
   assert_int_equal(hx_client_open(&h, track_c(&dead)), 0);
   assert_int_equal(hx_client_open(&h, track_c(&live)), 0);
   assert_int_equal(hx_mount(&h, &dead, NULL, NULL), 0);
@@ -565,9 +565,9 @@ static void test_dead_mount_detected(void **state) {
 
 static void test_restart_and_reconnect(void **state) {
   (void)state;
-  hx h;
+  static hx h;
   assert_int_equal(hx_start(track(&h), NULL, NULL, 0), 0);
-  hx_client c;
+  static hx_client c;
   assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
   assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
   uint64_t next, cnt;
