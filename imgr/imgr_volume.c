@@ -36,6 +36,7 @@ bool imgr_u64vec_has(const imgr_u64vec *a, uint64_t x) {
 
 void imgr_u64vec_remove_front(imgr_u64vec *a, size_t n) {
   if (n > a->n) n = a->n;
+  if (n == 0) return;
   memmove(a->v, a->v + n, (a->n - n) * sizeof *a->v);
   a->n -= n;
 }
@@ -225,6 +226,10 @@ fail:
 const imgr_config *imgr_server_config(const imgr_server *srv) { return srv->cfg; }
 
 static void volume_free(imgr_volume *vol) {
+  /* Normally quiesced already (unserve, server destroy); a reference held
+   * past that may have started either again. */
+  imgr_checkpoint_thread_stop(vol);
+  imgr_volume_wait_deletes(vol);
   sm_destroy(vol->table);
   imgr_volume_drop_conn(vol);
   free(vol->name);
