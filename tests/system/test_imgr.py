@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Component tests of the imgr daemon over its REST API (imgr.md 2, 5.2).
 
-Usage: test_imgr.py PATH-TO-imgr PATH-TO-iswift PATH-TO-mkmount.sh
+Usage: test_imgr.py PATH-TO-imgr PATH-TO-iswift PATH-TO-mkmount.sh [PATH-TO-ickpt]
 
 Starts iswift and imgr on 127.0.0.1 with ephemeral ports (read back from
 their log lines) and temporary configs, then drives the REST API and
@@ -22,7 +22,7 @@ import time
 import unittest
 from datetime import datetime
 
-IMGR = ISWIFT = MKMOUNT = None
+IMGR = ISWIFT = MKMOUNT = ICKPT = None
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -283,8 +283,65 @@ class TestImgr(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
 
 
+class TestImgrWithIckpt(unittest.TestCase):
+    """Checkpoints go to object 0 and to ickpt; reads come from ickpt."""
+
+    def setUp(self):
+        if not ICKPT or not os.path.exists(ICKPT):
+            self.skipTest("ickpt not built")
+        self.c = Cluster()
+        self.c.start_iswift()
+        conf = os.path.join(self.c.dir, "ickpt.conf")
+        with open(conf, "w") as f:
+            f.write("[ICKPT]\nIPAddr: 127.0.0.1\nPort: 0\nCertFilePath:\nKeyFilePath:\n"
+                    "CACertFilePath:\nDataBasePath: %s/ickptdb\nSwiftTimeout: 10s\n"
+                    "SwiftConnectionPoolSize: 4\nTransactionTimeout: 10s\n"
+                    "LogFilePath: %s/ickpt.log\nLogToConsole: false\nTraceEnabled: false\n"
+                    % (self.c.dir, self.c.dir))
+        self.ickpt = subprocess.Popen([ICKPT, conf])
+        m = wait_line(os.path.join(self.c.dir, "ickpt.log"), r"serving http://[^:]+:(\d+)",
+                      self.ickpt)
+        self.ickpt_port = int(m.group(1))
+        self.c.start_imgr("IMGR.CheckPointIPAddrs=127.0.0.1",
+                          "IMGR.CheckPointPort=%d" % self.ickpt_port,
+                          "IMGR.CheckPointRetryLimit=1", "IMGR.CheckPointRetryDelay=10ms")
+        self.token, _ = self.c.auth()
+
+    def tearDown(self):
+        if hasattr(self, "ickpt") and self.ickpt.poll() is None:
+            self.ickpt.kill()
+            self.ickpt.wait()
+        if hasattr(self, "c"):
+            self.c.close()
+
+    def test_ickpt(self):
+        env = dict(os.environ, SWIFT_ADDR="127.0.0.1:%d" % self.c.swift_port,
+                   IMGR_ADDR="127.0.0.1:%d" % self.c.port, MKMOUNT_TRIES="20")
+        p = subprocess.run(["bash", MKMOUNT, "-f", "-s"], env=env, capture_output=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        url = "http://127.0.0.1:%d/v1/AUTH_test/con" % self.c.swift_port
+        want = b"%016X %016X %016X %016X" % (1, 3, 96, 3)
+        s, _, b = req(self.ickpt_port, "GET", "/", headers={
+            "X-Storage-Url": url + "/0000000000000000", "X-Auth-Token": self.token})
+        self.assertEqual((s, b), (200, want))
+        self.assertEqual(req(self.c.port, "GET", "/volume/testvol")[0], 200)
+        # Object 0 damaged: imgr still reads the checkpoint from ickpt.
+        self.c.swift("PUT", "/v1/AUTH_test/con/0000000000000000", self.token, b"garbage")
+        s, _, b = req(self.c.port, "GET", "/volume/testvol")
+        self.assertEqual(s, 200, b)
+        self.assertEqual(json.loads(b)["SuperBlockLength"], 96)
+        # ickpt gone: a clear error, imgr keeps serving.
+        self.ickpt.kill()
+        self.ickpt.wait()
+        s, _, b = req(self.c.port, "GET", "/volume/testvol")
+        self.assertEqual(s, 502, b)
+        self.assertEqual(req(self.c.port, "GET", "/version")[0], 200)
+
+
 if __name__ == "__main__":
     IMGR, ISWIFT, MKMOUNT = sys.argv[1:4]
+    ICKPT = sys.argv[4] if len(sys.argv) > 4 else None
     if not os.path.exists(ISWIFT):
         print("iswift not built")
         sys.exit(77)
