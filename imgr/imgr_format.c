@@ -55,10 +55,8 @@ static int write_to_objbuf(void *ctx, const uint8_t *bytes, size_t len, uint64_t
 static int build_objects(const imgr_config *cfg, objbuf *o2, objbuf *o3, uint64_t *sblen) {
   int rc;
   sm_tree *dir = NULL, *table = NULL;
-  sm_config dc = {0};
-  dc.key.kind = SM_CODEC_LSTR;
-  dc.value.kind = SM_CODEC_FIXED;
-  dc.value.fixed_len = ILAYOUT_DIRECTORY_ENTRY_VALUE_V1_LEN;
+  sm_config dc;
+  imgr_tree_config(&dc, SM_CODEC_LSTR, ILAYOUT_DIRECTORY_ENTRY_VALUE_V1_LEN);
   dc.write_node = write_to_objbuf;
   dc.ctx = o2;
   if ((rc = sm_create(&dc, NULL, cfg->root_dir_max_dir_entries_per_bplustree_page, &dir)))
@@ -93,10 +91,8 @@ static int build_objects(const imgr_config *cfg, objbuf *o2, objbuf *o3, uint64_
   APPEND_ENCODED(o2, ilayout_inode_head_v1_encode(&h, &w));
   uint64_t head_len = o2->len - head_off;
 
-  sm_config tc = {0};
-  tc.key.kind = SM_CODEC_U64;
-  tc.value.kind = SM_CODEC_FIXED;
-  tc.value.fixed_len = ILAYOUT_INODE_TABLE_ENTRY_VALUE_V1_LEN;
+  sm_config tc;
+  imgr_tree_config(&tc, SM_CODEC_U64, ILAYOUT_INODE_TABLE_ENTRY_VALUE_V1_LEN);
   tc.write_node = write_to_objbuf;
   tc.ctx = o3;
   if ((rc = sm_create(&tc, NULL, cfg->inode_table_max_inodes_per_bplustree_page, &table)))

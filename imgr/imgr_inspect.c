@@ -97,10 +97,8 @@ static json_t *layout_json(const ilayout_layout_entry_v1 *l, size_t n) {
 /* Open a tree read-only with a private cache. */
 static int open_tree(fresh *f, sm_codec_kind kk, size_t vlen, sm_ref root, sm_cache *cache,
                      sm_tree **t) {
-  sm_config c = {0};
-  c.key.kind = kk;
-  c.value.kind = SM_CODEC_FIXED;
-  c.value.fixed_len = vlen;
+  sm_config c;
+  imgr_tree_config(&c, kk, vlen);
   c.read_node = fresh_read_node;
   c.ctx = f;
   char err[200];

@@ -165,6 +165,13 @@ int imgr_vol_read_checkpoint(imgr_volume *vol, swift_conn *explicit_conn,
 int imgr_vol_write_checkpoint(imgr_volume *vol, const ilayout_checkpoint_v1 *ck);
 /* Reserve n nonces (obj0_mu taken inside): *first = old ReservedToNonce+1. */
 int imgr_vol_reserve_nonces(imgr_volume *vol, uint64_t n, uint64_t *first);
+/* A tree config with key codec kk and fixed-size values of vlen bytes
+ * (inode table, directories, extent maps); callbacks left NULL. */
+void imgr_tree_config(sm_config *c, sm_codec_kind kk, size_t vlen);
+/* The last len bytes of an object (superblock, inode head) into a new
+ * buffer (*out, caller frees). -EINVAL when len is 0, over 64 MiB or the
+ * object is shorter. */
+int imgr_vol_get_tail(imgr_volume *vol, uint64_t obj, uint64_t len, uint8_t **out);
 /* Inode-table tree configuration for this volume. */
 void imgr_table_config(imgr_volume *vol, sm_config *cfg);
 imgr_layout *imgr_layout_find(imgr_volume *vol, uint64_t object_number);

@@ -161,6 +161,21 @@ int imgr_vol_get(imgr_volume *vol, const char *object, swift_range r, void *buf,
   return rc;
 }
 
+int imgr_vol_get_tail(imgr_volume *vol, uint64_t obj, uint64_t len, uint8_t **out) {
+  if (len == 0 || len > ((uint64_t)64 << 20)) return -EINVAL;
+  uint8_t *b = malloc(len);
+  if (!b) return -ENOMEM;
+  char name[ILAYOUT_OBJECT_NAME_LEN + 1];
+  ilayout_object_number_to_name(obj, name);
+  size_t got = 0;
+  swift_range tail = {SWIFT_RANGE_TAIL, 0, len};
+  int rc = imgr_vol_get(vol, name, tail, b, len, &got);
+  if (!rc && got != len) rc = -EINVAL;
+  if (rc) free(b);
+  else *out = b;
+  return rc;
+}
+
 int imgr_vol_put(imgr_volume *vol, const char *object, const void *buf, size_t len) {
   vol_tok t;
   int rc = imgr_vol_tok_acquire(vol, &t);
