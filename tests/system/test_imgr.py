@@ -283,6 +283,34 @@ class TestImgr(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
 
 
+class TestStartup(unittest.TestCase):
+    """Start-up failures: exit 1 with a message naming the problem."""
+
+    def run_imgr(self, *args):
+        return subprocess.run([IMGR] + list(args), capture_output=True, timeout=60)
+
+    def test_errors(self):
+        p = self.run_imgr()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"no .conf file specified", p.stderr)
+        dev = os.path.join(SRC, "imgr", "dev.conf")
+        p = self.run_imgr(dev, "IMGR.HTTPServerPort")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"failed to apply config overrides", p.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            conf = os.path.join(d, "imgr.conf")
+            with open(dev) as f, open(conf, "w") as g:
+                g.write("".join(l for l in f if not l.startswith("MountLimit:")))
+            p = self.run_imgr(conf, "IMGR.HTTPServerPort=0")
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b"MountLimit", p.stderr)
+            self.assertIn(b"imgrpkg.Start() failed", p.stderr)
+            p = self.run_imgr(dev, "IMGR.HTTPServerPort=0", "IMGR.RetryRPCCertFilePath=/nonexistent",
+                              "IMGR.RetryRPCKeyFilePath=/nonexistent")
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b"not a usable key pair", p.stderr)
+
+
 class TestImgrWithIckpt(unittest.TestCase):
     """Checkpoints go to object 0 and to ickpt; reads come from ickpt."""
 
