@@ -28,8 +28,10 @@ int sm_buf_put(sm_buf *b, const void *p, size_t n) {
 
 int sm_buf_put_u64(sm_buf *b, uint64_t v) {
   uint8_t le[8];
-  sm_le64(le, v);
-  return sm_buf_put(b, le, 8);
+  ilayout_wcursor w;
+  ilayout_wcursor_init(&w, le, sizeof le);
+  ilayout_put_u64(&w, v); /* cannot fail: the buffer holds exactly a u64 */
+  return sm_buf_put(b, le, sizeof le);
 }
 
 void sm_buf_free(sm_buf *b) {
@@ -68,15 +70,19 @@ static int codec_pack(const sm_codec *c, void *ctx, const void *mem, size_t len,
 static int codec_unpack(const sm_codec *c, void *ctx, const uint8_t *src,
                         size_t avail, size_t *used, sm_buf *out) {
   out->len = 0;
-  sm_rd r = {src, avail, false};
+  ilayout_cursor r;
+  const uint8_t *p;
   uint64_t v;
+  ilayout_cursor_init(&r, src, avail);
   switch (c->kind) {
   case SM_CODEC_LSTR:
-    if (!sm_rd_u64(&r, &v) || v > r.left || v > SM_MAX_ITEM_LEN) return -EINVAL;
+    if (ilayout_get_u64(&r, &v) || v > SM_MAX_ITEM_LEN ||
+        ilayout_get_view(&r, (size_t)v, &p))
+      return -EINVAL;
     *used = 8 + (size_t)v;
-    return sm_buf_put(out, r.p, (size_t)v);
+    return sm_buf_put(out, p, (size_t)v);
   case SM_CODEC_U64:
-    if (!sm_rd_u64(&r, &v)) return -EINVAL;
+    if (ilayout_get_u64(&r, &v)) return -EINVAL;
     *used = 8;
     return sm_buf_put(out, &v, 8);
   case SM_CODEC_FIXED:

@@ -5,45 +5,8 @@
 #include <pthread.h>
 #include <stdarg.h>
 
+#include "ilayout.h"
 #include "sortedmap.h"
-
-/* ---- little-endian cursor ----
- * TODO(after merge): switch to ilayout's cursor helpers; this one exists only
- * so sortedmap does not wait for ilayout. A read cursor fails (and stays
- * failed) instead of reading past its end. */
-typedef struct sm_rd {
-  const uint8_t *p;
-  size_t left;
-  bool bad;
-} sm_rd;
-
-static inline bool sm_rd_u64(sm_rd *r, uint64_t *v) {
-  if (r->bad || r->left < 8) {
-    r->bad = true;
-    return false;
-  }
-  uint64_t x = 0;
-  for (int i = 7; i >= 0; i--) x = (x << 8) | r->p[i];
-  *v = x;
-  r->p += 8;
-  r->left -= 8;
-  return true;
-}
-
-static inline bool sm_rd_u8(sm_rd *r, uint8_t *v) {
-  if (r->bad || r->left < 1) {
-    r->bad = true;
-    return false;
-  }
-  *v = r->p[0];
-  r->p++;
-  r->left--;
-  return true;
-}
-
-static inline void sm_le64(uint8_t *dst, uint64_t v) {
-  for (int i = 0; i < 8; i++) dst[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* Growable byte buffer: node encoding and codec output. */
 struct sm_buf {

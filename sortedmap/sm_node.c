@@ -153,11 +153,21 @@ int sm_check_key_order(sm_tree *t, const sm_kv *prev, const sm_kv *kv,
   return 0;
 }
 
-static int decode_leaf(sm_tree *t, sm_node *nd, sm_rd *r, uint64_t items) {
+/* Unpacks the key (or value) at the cursor with the tree's codec and moves
+ * the cursor past it. */
+static int unpack_at(sm_tree *t, ilayout_cursor *r, bool key, sm_buf *out) {
+  const uint8_t *at = r->buf + r->pos, *skip;
+  size_t left = ilayout_cursor_remaining(r), used = 0;
+  int rc = key ? sm_key_unpack(t, at, left, &used, out)
+               : sm_val_unpack(t, at, left, &used, out);
+  return rc ? rc : ilayout_get_view(r, used, &skip);
+}
+
+static int decode_leaf(sm_tree *t, sm_node *nd, ilayout_cursor *r, uint64_t items) {
   uint64_t n;
-  if (!sm_rd_u64(r, &n)) return sm_fail(t, -EINVAL, "leaf: no item count");
+  if (ilayout_get_u64(r, &n)) return sm_fail(t, -EINVAL, "leaf: no item count");
   /* every item uses at least one byte, so n <= bytes left bounds memory */
-  if (n > t->max_keys || n > r->left)
+  if (n > t->max_keys || n > ilayout_cursor_remaining(r))
     return sm_fail(t, -EINVAL, "leaf: %llu items", (unsigned long long)n);
   if (n != items)
     return sm_fail(t, -EINVAL, "leaf: Items %llu but %llu items",
@@ -167,15 +177,10 @@ static int decode_leaf(sm_tree *t, sm_node *nd, sm_rd *r, uint64_t items) {
   const sm_kv *lo, *hi;
   node_bounds(nd, &lo, &hi);
   for (uint64_t i = 0; i < n; i++) {
-    size_t ku, vu;
-    rc = sm_key_unpack(t, r->p, r->left, &ku, &t->scratch_k);
+    rc = unpack_at(t, r, true, &t->scratch_k);
     if (rc) return sm_fail(t, rc, "leaf: item %llu key does not decode", (unsigned long long)i);
-    r->p += ku;
-    r->left -= ku;
-    rc = sm_val_unpack(t, r->p, r->left, &vu, &t->scratch_v);
+    rc = unpack_at(t, r, false, &t->scratch_v);
     if (rc) return sm_fail(t, rc, "leaf: item %llu value does not decode", (unsigned long long)i);
-    r->p += vu;
-    r->left -= vu;
     sm_kv *kv = sm_kv_new(t->scratch_k.p, t->scratch_k.len, t->scratch_v.p,
                           t->scratch_v.len);
     if (!kv) return -ENOMEM;
@@ -186,12 +191,12 @@ static int decode_leaf(sm_tree *t, sm_node *nd, sm_rd *r, uint64_t items) {
   return 0;
 }
 
-static int decode_internal(sm_tree *t, sm_node *nd, sm_rd *r, uint64_t items,
+static int decode_internal(sm_tree *t, sm_node *nd, ilayout_cursor *r, uint64_t items,
                            int depth) {
   uint64_t c;
-  if (!sm_rd_u64(r, &c)) return sm_fail(t, -EINVAL, "internal: no child count");
+  if (ilayout_get_u64(r, &c)) return sm_fail(t, -EINVAL, "internal: no child count");
   if (c < 2 || c - 1 > t->max_keys ||
-      c > r->left / (SM_CHILDREF_BYTES + 1) + 1)
+      c > ilayout_cursor_remaining(r) / (SM_CHILDREF_BYTES + 1) + 1)
     return sm_fail(t, -EINVAL, "internal: %llu children", (unsigned long long)c);
   if (depth + 1 >= SM_MAX_DEPTH)
     return sm_fail(t, -EINVAL, "tree deeper than %d", SM_MAX_DEPTH);
@@ -206,24 +211,22 @@ static int decode_internal(sm_tree *t, sm_node *nd, sm_rd *r, uint64_t items,
   for (uint64_t i = 0; i < c; i++) {
     sm_kv *kv = NULL;
     if (i > 0) {
-      size_t ku;
-      rc = sm_key_unpack(t, r->p, r->left, &ku, &t->scratch_k);
+      rc = unpack_at(t, r, true, &t->scratch_k);
       if (rc) return sm_fail(t, rc, "internal: key %llu does not decode", (unsigned long long)i);
-      r->p += ku;
-      r->left -= ku;
       kv = sm_kv_new(t->scratch_k.p, t->scratch_k.len, NULL, 0);
       if (!kv) return -ENOMEM;
     }
     sm_ref ref;
     uint64_t ci;
-    sm_rd_u64(r, &ref.object_number);
-    sm_rd_u64(r, &ref.object_offset);
-    sm_rd_u64(r, &ref.object_length);
-    sm_rd_u64(r, &ci);
-    sm_node *ch = r->bad ? NULL : calloc(1, sizeof *ch);
+    ilayout_get_u64(r, &ref.object_number);
+    ilayout_get_u64(r, &ref.object_offset);
+    ilayout_get_u64(r, &ref.object_length);
+    ilayout_get_u64(r, &ci); /* errors are sticky: checked once below */
+    bool truncated = ilayout_cursor_error(r) != 0;
+    sm_node *ch = truncated ? NULL : calloc(1, sizeof *ch);
     if (!ch) {
       free(kv);
-      return r->bad ? sm_fail(t, -EINVAL, "internal: ChildRef %llu truncated",
+      return truncated ? sm_fail(t, -EINVAL, "internal: ChildRef %llu truncated",
                               (unsigned long long)i)
                     : -ENOMEM;
     }
@@ -254,19 +257,20 @@ static int decode_internal(sm_tree *t, sm_node *nd, sm_rd *r, uint64_t items,
 
 static int decode(sm_tree *t, sm_node *nd, const uint8_t *p, size_t len,
                   int depth) {
-  sm_rd r = {p, len, false};
+  ilayout_cursor r;
   uint64_t items = 0, mk = 0;
   uint8_t root = 0, leaf = 0;
   bool is_root = nd == t->root;
-  sm_rd_u64(&r, &items);
-  sm_rd_u8(&r, &root);
-  sm_rd_u8(&r, &leaf);
-  if (r.bad) return sm_fail(t, -EINVAL, "node shorter than its header");
+  ilayout_cursor_init(&r, p, len);
+  ilayout_get_u64(&r, &items);
+  ilayout_get_u8(&r, &root);
+  ilayout_get_u8(&r, &leaf);
+  if (ilayout_cursor_error(&r)) return sm_fail(t, -EINVAL, "node shorter than its header");
   if ((root != 0) != is_root)
     return sm_fail(t, -EINVAL, "Root flag %u on a %s node", root,
                    is_root ? "root" : "non-root");
   if (is_root) {
-    if (!sm_rd_u64(&r, &mk)) return sm_fail(t, -EINVAL, "root: no maxKeysPerNode");
+    if (ilayout_get_u64(&r, &mk)) return sm_fail(t, -EINVAL, "root: no maxKeysPerNode");
     if (mk < 4 || mk % 2 || mk > SM_MAX_KEYS_LIMIT)
       return sm_fail(t, -EINVAL, "root: maxKeysPerNode %llu", (unsigned long long)mk);
     if (t->max_keys && t->max_keys != mk)
@@ -288,7 +292,8 @@ static int decode(sm_tree *t, sm_node *nd, const uint8_t *p, size_t len,
     rc = decode_internal(t, nd, &r, items, depth);
   }
   if (rc) return rc;
-  if (r.left) return sm_fail(t, -EINVAL, "%zu bytes left after the payload", r.left);
+  if (ilayout_cursor_remaining(&r))
+    return sm_fail(t, -EINVAL, "%zu bytes left after the payload", ilayout_cursor_remaining(&r));
   if (nd->leaf) t->leaf_depth = depth;
   nd->items = items;
   return 0;

@@ -566,6 +566,12 @@ static int run_iswift(void) {
     target = strict ? "iswift EmulateRealSwift" : "iswift original";
     swift_conn *c = connect_auth(auth, 4, 1000000);
     client_suite(c, "suite", true);
+    /* the pool (size 4) bounds the connections, kept alive across all calls;
+     * the one GET aborted for -EOVERFLOW closes its connection: +1 */
+    uint64_t conns = iswift_connections(srv);
+    CHECK(conns >= 1 && conns <= 5, "suite opened %" PRIu64 " connections, pool is 4", conns);
+    printf("ok [%s] whole suite, 8 threads included, used %" PRIu64 " connection(s)\n", target,
+           conns);
     if (strict) bad_requests(c, "badreq");
     swift_conn_destroy(c);
     if (!strict) fault_suite(srv, auth);

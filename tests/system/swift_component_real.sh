@@ -13,11 +13,13 @@ skip() {
   exit 0
 }
 [ -x "$aio" ] || skip "$aio not found"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 t0=$(date +%s.%N)
-if ! "$aio" start >swift-aio-start.log 2>&1; then
-  tail -20 swift-aio-start.log >&2
+if ! "$aio" start >"$log" 2>&1; then
+  tail -20 "$log" >&2
   skip "swift-aio.sh start failed (log above)"
 fi
 t1=$(date +%s.%N)
 printf 'swift-aio.sh start took %.1f s\n' "$(echo "$t1 - $t0" | bc)"
-exec "$bin" real http://127.0.0.1:${SWIFT_PROXY_PORT:-8080}/auth/v1.0
+"$bin" real http://127.0.0.1:${SWIFT_PROXY_PORT:-8080}/auth/v1.0
