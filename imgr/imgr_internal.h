@@ -110,7 +110,10 @@ struct imgr_volume {
   /* --- under mu --- */
   char *static_token;       /* "" = none */
   imgr_token_source tsrc;
-  imgr_sconn *sconn;        /* connection of the last token used */
+  /* Connections of the tokens used most recently (most recent first), so
+   * that rotating among mount tokens keeps their HTTP connections alive. */
+#define IMGR_SCONN_CACHE 8
+  imgr_sconn *sconn[IMGR_SCONN_CACHE];
   bool active;              /* loaded */
   bool dirty;
   ilayout_checkpoint_v1 committed;   /* what object 0 says */

@@ -390,6 +390,68 @@ static void test_tokens(void **state) {
   server_down(&e);
 }
 
+/* The RPC layer's token source: mount tokens are picked round-robin; a
+ * refused one is reported and the static token is left alone. */
+typedef struct tsrc_state {
+  const char *tokens[2];
+  bool bad[2];       /* the RPC layer moves a refused mount off the healthy list */
+  unsigned next, picks;
+  uint64_t rejected_id;
+  unsigned rejected;
+} tsrc_state;
+
+static int tsrc_pick(void *ctx, char *buf, size_t len, uint64_t *id) {
+  tsrc_state *t = ctx;
+  for (int k = 0; k < 2; k++) {
+    unsigned i = t->next++ % 2;
+    if (t->bad[i]) continue;
+    t->picks++;
+    snprintf(buf, len, "%s", t->tokens[i]);
+    *id = i;
+    return 0;
+  }
+  return -EACCES;
+}
+
+static void tsrc_rejected(void *ctx, uint64_t id) {
+  tsrc_state *t = ctx;
+  t->rejected++;
+  t->rejected_id = id;
+  t->bad[id] = true;
+}
+
+static void test_token_source(void **state) {
+  env e = {0};
+  make_container(&e);
+  server_up(&e, NULL);
+  assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
+  imgr_volume *v = serve(&e, "AUTH_static_unused");
+  tsrc_state ts = {{g_token, "AUTH_bad_mount"}, {false, false}, 0, 0, 0, 0};
+  imgr_token_source src = {tsrc_pick, tsrc_rejected, &ts};
+  imgr_volume_set_token_source(v, &src);
+  /* Checkpoint read with the good token, superblock with the bad one. */
+  assert_int_equal(imgr_volume_activate(v), -EACCES);
+  assert_int_equal(ts.rejected, 1);
+  assert_int_equal(ts.rejected_id, 1);
+  assert_int_equal(imgr_volume_activate(v), 0);
+  uint64_t next, n;
+  for (int i = 0; i < 4; i++) assert_int_equal(imgr_volume_fetch_nonces(v, &next, &n), 0);
+  assert_int_equal(ts.rejected, 1);
+  ts.bad[0] = true; /* no healthy mount: no token, no static fallback needed */
+  json_t *list = imgr_volume_list_json(e.srv);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "AuthToken")),
+                      "AUTH_static_unused");
+  json_decref(list);
+  imgr_volume_set_token_source(v, NULL);
+  /* Back to the static token, which is wrong: refused, then cleared. */
+  assert_int_equal(imgr_volume_fetch_nonces(v, &next, &n), -EACCES);
+  list = imgr_volume_list_json(e.srv);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "AuthToken")), "");
+  json_decref(list);
+  imgr_volume_put_ref(v);
+  server_down(&e);
+}
+
 static void test_gc(void **state) {
   env e = {0};
   make_container(&e);
@@ -423,6 +485,12 @@ static void test_gc(void **state) {
     assert_false(exists(&e, old[i]));
     assert_true(exists(&e, first + 20 + i));
   }
+  /* An object already gone (a replay after a restart) counts as deleted. */
+  uint64_t ghost = first + 29;
+  imgr_put_batch b3 = {NULL, 0, 0, 0, 0, &ghost, 1};
+  assert_int_equal(imgr_volume_put_inodes(v, &b3), 0);
+  assert_int_equal(imgr_volume_flush(v), 0);
+  imgr_volume_wait_deletes(v);
   /* Deleting an inode queues its objects. */
   assert_int_equal(imgr_volume_delete_inode(v, first), 0);
   imgr_inode_entry got;
@@ -556,6 +624,7 @@ int main(int argc, char *argv[]) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_format_layout),     cmocka_unit_test(test_entries_checkpoint_restart),
       cmocka_unit_test(test_bad_batches),       cmocka_unit_test(test_tokens),
+      cmocka_unit_test(test_token_source),
       cmocka_unit_test(test_gc),                cmocka_unit_test(test_checkpoint_failures),
       cmocka_unit_test(test_kill9),
   };
