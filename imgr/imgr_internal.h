@@ -182,6 +182,13 @@ int imgr_layout_add(imgr_volume *vol, uint64_t object_number, uint64_t bytes);
 bool imgr_stat_now(uint64_t *t0);
 void imgr_stat_done(bs_log2 *s, uint64_t t0);
 
+/* Parsers of untrusted bytes (imgr_parse.c). */
+/* A stored B+tree node: whether it is a leaf, else its first child. */
+int imgr_node_first_child(const uint8_t *buf, size_t len, bool is_root, bool *leaf,
+                          sm_ref *child);
+/* Whether an Accept header lists text/html as a media type. */
+bool imgr_accepts_html(const char *accept);
+
 /* HTTP (imgr_http.c) and HTML (imgr_html.c) */
 int imgr_http_start(imgr_server *srv);
 void imgr_keepalive_stop(imgr_server *srv);
