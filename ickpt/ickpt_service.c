@@ -67,7 +67,7 @@ int ickpt_status_from_errno(int err) {
 }
 
 /* An error reply: status from the table, one text line, Retry-After on 503. */
-static int reply_error(ickpt_service *s, ut_http_reply *rep, const ut_http_request *req, int err,
+static int reply_error(ut_http_reply *rep, const ut_http_request *req, int err,
                        const char *reason) {
   int status = ickpt_status_from_errno(err);
   ut_http_reply_text(rep, status, "text/plain", "%s\n", reason[0] ? reason : strerror(-err));
@@ -105,13 +105,12 @@ static int authorize(ickpt_service *s, const char *url, const char *canonical, c
   return rc;
 }
 
-static int do_get(ickpt_service *s, ut_http_reply *rep, const ut_http_request *req,
-                  const char *url, const char *canonical, const char *token, char *err,
-                  size_t errlen) {
+static int do_get(ickpt_service *s, ut_http_reply *rep, const ut_http_request *req, const char *url,
+                  const char *canonical, const char *token, char *err, size_t errlen) {
   ickpt_auth_result ar;
   int rc = authorize(s, url, canonical, token, false, &ar);
   if (rc != 0) {
-    return reply_error(s, rep, req, rc, ar.reason);
+    return reply_error(rep, req, rc, ar.reason);
   }
   char *value;
   size_t len;
@@ -124,18 +123,18 @@ static int do_get(ickpt_service *s, ut_http_reply *rep, const ut_http_request *r
     return 0;
   }
   if (rc != -ENOENT) {
-    return reply_error(s, rep, req, rc, err);
+    return reply_error(rep, req, rc, err);
   }
   /* Nothing committed here yet: answer with what Swift holds (A.3). */
   rc = authorize(s, url, canonical, token, true, &ar);
   if (rc != 0) {
-    return reply_error(s, rep, req, rc, ar.reason);
+    return reply_error(rep, req, rc, ar.reason);
   }
   if (ar.value_too_large) {
-    return reply_error(s, rep, req, -EIO, "Swift object is larger than MaxValueSize");
+    return reply_error(rep, req, -EIO, "Swift object is larger than MaxValueSize");
   }
   if (ar.value == NULL) {
-    return reply_error(s, rep, req, -ENOENT, "no value stored and none in Swift");
+    return reply_error(rep, req, -ENOENT, "no value stored and none in Swift");
   }
   ut_http_reply_bytes(rep, 200, "text/plain", ar.value, ar.value_len);
   free(ar.value);
@@ -151,34 +150,34 @@ static int do_update(ickpt_service *s, ut_http_reply *rep, const ut_http_request
   /* As sent: a percent-encoded character is not part of a valid ID. */
   const char *txn = req->raw_path[0] == '/' ? req->raw_path + 1 : req->raw_path;
   if (!ickpt_txn_valid(txn)) {
-    return reply_error(s, rep, req, -EINVAL,
+    return reply_error(rep, req, -EINVAL,
                        "the path must be /<transaction ID> (1-128 of [0-9A-Za-z_-])");
   }
   ickpt_cond cond = {ICKPT_COND_NONE, 0};
   if (!is_post && ickpt_cond_parse(ut_http_header(req, "If-Match"),
                                    ut_http_header(req, "If-None-Match"), &cond) != 0) {
-    return reply_error(s, rep, req, -EINVAL,
+    return reply_error(rep, req, -EINVAL,
                        "If-Match must be one \"<version>\" or *, If-None-Match only *");
   }
   if (is_put && req->body_len > s->cfg.store.max_value) {
-    return reply_error(s, rep, req, -E2BIG, "body larger than MaxValueSize");
+    return reply_error(rep, req, -E2BIG, "body larger than MaxValueSize");
   }
   if (is_put && s->cfg.store.enforce_monotonic) {
     ilayout_checkpoint_v1 cp;
     if (ilayout_checkpoint_v1_decode(req->body, req->body_len, &cp) != 0) {
-      return reply_error(s, rep, req, -EINVAL, "body is not a CheckPoint V1 text");
+      return reply_error(rep, req, -EINVAL, "body is not a CheckPoint V1 text");
     }
   }
   ickpt_auth_result ar;
   int rc = authorize(s, url, canonical, token, false, &ar);
   if (rc != 0) {
-    return reply_error(s, rep, req, rc, ar.reason);
+    return reply_error(rep, req, rc, ar.reason);
   }
   if (is_post) {
     uint64_t version;
     rc = ickpt_store_commit(s->store, canonical, txn, &version, err, errlen);
     if (rc != 0) {
-      return reply_error(s, rep, req, rc, err);
+      return reply_error(rep, req, rc, err);
     }
     rep->status = 204;
     set_version(rep, version, false);
@@ -187,7 +186,7 @@ static int do_update(ickpt_service *s, ut_http_reply *rep, const ut_http_request
   rc = ickpt_store_stage(s->store, canonical, txn, is_put ? ICKPT_SET : ICKPT_DELETE, req->body,
                          is_put ? req->body_len : 0, &cond, err, errlen);
   if (rc != 0) {
-    return reply_error(s, rep, req, rc, err);
+    return reply_error(rep, req, rc, err);
   }
   rep->status = 202;
   return 0;
@@ -218,12 +217,12 @@ static int dispatch(ickpt_service *s, const ut_http_request *req, ut_http_reply 
   const char *url = ut_http_header(req, "X-Storage-Url");
   char canonical[ICKPT_MAX_CANONICAL + 1];
   if (url == NULL || ickpt_canonical_url(url, canonical, sizeof canonical) != 0) {
-    return reply_error(s, rep, req, -EINVAL,
+    return reply_error(rep, req, -EINVAL,
                        "missing or bad X-Storage-Url (want http[s]://host/path)");
   }
   const char *token = ut_http_header(req, "X-Auth-Token");
   if (token == NULL || token[0] == '\0') {
-    return reply_error(s, rep, req, -EACCES, "missing X-Auth-Token");
+    return reply_error(rep, req, -EACCES, "missing X-Auth-Token");
   }
   if (strcmp(req->method, "GET") == 0) {
     return do_get(s, rep, req, url, canonical, token, err, sizeof err);
@@ -328,8 +327,9 @@ int ickpt_service_start(const conf_map *m, ickpt_service **out) {
   }
   if (s->cfg.cert_file != NULL) {
     /* utils' HTTP helper has no certificate options (see the report). */
-    log_error("ickpt: TLS ([ICKPT]CertFilePath/KeyFilePath/CACertFilePath) is not implemented "
-              "yet; leave all three empty");
+    log_error(
+        "ickpt: TLS ([ICKPT]CertFilePath/KeyFilePath/CACertFilePath) is not implemented "
+        "yet; leave all three empty");
     ickpt_config_free(&s->cfg);
     free(s);
     return -ENOSYS;

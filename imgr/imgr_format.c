@@ -52,26 +52,37 @@ static int write_to_objbuf(void *ctx, const uint8_t *bytes, size_t len, uint64_t
     if (rc) goto out;                                          \
   } while (0)
 
+/* A new tree holding keys[i] -> value (the same value for every key),
+ * flushed into o; *root receives its root reference. */
+static int flush_new_tree(objbuf *o, sm_codec_kind kk, size_t vlen, uint64_t max_keys,
+                          size_t n, const void *const keys[], const size_t klens[],
+                          const uint8_t *value, sm_ref *root) {
+  sm_config c;
+  imgr_tree_config(&c, kk, vlen);
+  c.write_node = write_to_objbuf;
+  c.ctx = o;
+  sm_tree *t = NULL;
+  int rc = sm_create(&c, NULL, max_keys, &t);
+  for (size_t i = 0; !rc && i < n; i++) rc = sm_insert(t, keys[i], klens[i], value, vlen);
+  if (!rc) rc = sm_flush(t, root);
+  sm_destroy(t);
+  return rc;
+}
+
 static int build_objects(const imgr_config *cfg, objbuf *o2, objbuf *o3, uint64_t *sblen) {
   int rc;
-  sm_tree *dir = NULL, *table = NULL;
-  sm_config dc = {0};
-  dc.key.kind = SM_CODEC_LSTR;
-  dc.value.kind = SM_CODEC_FIXED;
-  dc.value.fixed_len = ILAYOUT_DIRECTORY_ENTRY_VALUE_V1_LEN;
-  dc.write_node = write_to_objbuf;
-  dc.ctx = o2;
-  if ((rc = sm_create(&dc, NULL, cfg->root_dir_max_dir_entries_per_bplustree_page, &dir)))
-    goto out;
   uint8_t dv[ILAYOUT_DIRECTORY_ENTRY_VALUE_V1_LEN];
   ilayout_wcursor w0;
   ilayout_wcursor_init(&w0, dv, sizeof dv);
   ilayout_directory_entry_value_v1 de = {ILAYOUT_ROOT_DIR_INODE_NUMBER, ILAYOUT_INODE_TYPE_DIR};
   if ((rc = ilayout_directory_entry_value_v1_encode(&de, &w0))) goto out;
-  if ((rc = sm_insert(dir, ".", 1, dv, sizeof dv))) goto out;
-  if ((rc = sm_insert(dir, "..", 2, dv, sizeof dv))) goto out;
+  const void *names[2] = {".", ".."};
+  const size_t name_lens[2] = {1, 2};
   sm_ref droot;
-  if ((rc = sm_flush(dir, &droot))) goto out;
+  if ((rc = flush_new_tree(o2, SM_CODEC_LSTR, sizeof dv,
+                           cfg->root_dir_max_dir_entries_per_bplustree_page, 2, names, name_lens,
+                           dv, &droot)))
+    goto out;
 
   int64_t now = (int64_t)(ut_wall_ns() / 1000000000ull) * 1000000000; /* whole seconds */
   ilayout_link_entry links[2] = {{ILAYOUT_ROOT_DIR_INODE_NUMBER, ".", 1},
@@ -93,22 +104,18 @@ static int build_objects(const imgr_config *cfg, objbuf *o2, objbuf *o3, uint64_
   APPEND_ENCODED(o2, ilayout_inode_head_v1_encode(&h, &w));
   uint64_t head_len = o2->len - head_off;
 
-  sm_config tc = {0};
-  tc.key.kind = SM_CODEC_U64;
-  tc.value.kind = SM_CODEC_FIXED;
-  tc.value.fixed_len = ILAYOUT_INODE_TABLE_ENTRY_VALUE_V1_LEN;
-  tc.write_node = write_to_objbuf;
-  tc.ctx = o3;
-  if ((rc = sm_create(&tc, NULL, cfg->inode_table_max_inodes_per_bplustree_page, &table)))
-    goto out;
   uint8_t tv[ILAYOUT_INODE_TABLE_ENTRY_VALUE_V1_LEN];
   ilayout_wcursor_init(&w0, tv, sizeof tv);
   ilayout_inode_table_entry_value_v1 te = {o2->object_number, head_len};
   if ((rc = ilayout_inode_table_entry_value_v1_encode(&te, &w0))) goto out;
-  uint64_t key = ILAYOUT_ROOT_DIR_INODE_NUMBER;
-  if ((rc = sm_insert(table, &key, sizeof key, tv, sizeof tv))) goto out;
+  const uint64_t root_ino = ILAYOUT_ROOT_DIR_INODE_NUMBER;
+  const void *inos[1] = {&root_ino};
+  const size_t ino_lens[1] = {sizeof root_ino};
   sm_ref troot;
-  if ((rc = sm_flush(table, &troot))) goto out;
+  if ((rc = flush_new_tree(o3, SM_CODEC_U64, sizeof tv,
+                           cfg->inode_table_max_inodes_per_bplustree_page, 1, inos, ino_lens, tv,
+                           &troot)))
+    goto out;
 
   ilayout_layout_entry_v1 tlay = {o3->object_number, troot.object_length, troot.object_length};
   ilayout_superblock_v1 sb = {0};
@@ -125,8 +132,6 @@ static int build_objects(const imgr_config *cfg, objbuf *o2, objbuf *o3, uint64_
   APPEND_ENCODED(o3, ilayout_superblock_v1_encode(&sb, &w));
   *sblen = o3->len - sb_off;
 out:
-  sm_destroy(dir);
-  sm_destroy(table);
   return rc;
 }
 

@@ -36,10 +36,12 @@ static void *delete_worker(void *arg) {
    * object of a checkpoint that changed nothing else: recording it would
    * create the next one (the original's "two" rule). */
   if (vol->deletes_in_flight == 0 && vol->deleted_since_ckpt >= 2) vol->dirty = true;
+  /* Workers hold no reference: a volume is freed only after unserve or
+   * server destroy waited for deletes_running to reach 0 under mu, and
+   * this is the worker's last touch of the volume. */
   vol->deletes_running--;
   pthread_cond_broadcast(&vol->cond);
   pthread_mutex_unlock(&vol->mu);
-  imgr_volume_put_ref(vol);
   return NULL;
 }
 
@@ -48,20 +50,16 @@ void imgr_gc_launch(imgr_volume *vol) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_mutex_lock(&vol->srv->mu);
   pthread_mutex_lock(&vol->mu);
   while (vol->deletes_running < limit && vol->deletes_running < vol->deletable.n) {
     pthread_t t;
-    vol->refs++; /* srv->mu held */
     vol->deletes_running++;
     if (pthread_create(&t, &attr, delete_worker, vol) != 0) {
       vol->deletes_running--;
-      vol->refs--;
       break;
     }
   }
   pthread_mutex_unlock(&vol->mu);
-  pthread_mutex_unlock(&vol->srv->mu);
   pthread_attr_destroy(&attr);
 }
 

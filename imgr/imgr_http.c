@@ -33,18 +33,8 @@ static int storage_fail(ut_http_reply *rep, int rc, const char *what) {
   return 0;
 }
 
-/* Accept lists "text/html" as a media type (not a substring test). */
 static bool wants_html(const ut_http_request *req) {
-  const char *a = ut_http_header(req, "Accept");
-  while (a && *a) {
-    a += strspn(a, " \t,");
-    size_t n = strcspn(a, ",;");
-    size_t m = n;
-    while (m && (a[m - 1] == ' ' || a[m - 1] == '\t')) m--;
-    if (m == 9 && strncasecmp(a, "text/html", 9) == 0) return true;
-    a += strcspn(a, ",");
-  }
-  return false;
+  return imgr_accepts_html(ut_http_header(req, "Accept"));
 }
 
 static int reply_json(ut_http_reply *rep, int status, json_t *j) {

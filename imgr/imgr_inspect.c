@@ -41,41 +41,25 @@ static int fresh_tail(fresh *f, uint64_t obj, uint64_t len, uint8_t **out) {
   return rc;
 }
 
-/* Height: follow child 0 down from the root (ilayout.md 11.1-11.3). */
+/* Height: follow child 0 down from the root. */
 static int tree_height(fresh *f, sm_ref ref, uint64_t *height) {
-  uint64_t h = 0;
-  for (bool root = true; h < SM_MAX_DEPTH; root = false) {
+  for (uint64_t h = 1; h <= SM_MAX_DEPTH; h++) {
     if (ref.object_length < 10 || ref.object_length > SM_DEFAULT_MAX_NODE_BYTES) return -EINVAL;
     uint8_t *b = malloc(ref.object_length);
     if (!b) return -ENOMEM;
+    bool leaf = false;
+    sm_ref child = {0};
     int rc = fresh_read_node(f, &ref, b);
-    if (rc) {
-      free(b);
-      return rc;
-    }
-    h++;
-    ilayout_cursor c;
-    ilayout_cursor_init(&c, b, ref.object_length);
-    uint64_t items, skip, n;
-    uint8_t is_root, leaf;
-    ilayout_get_u64(&c, &items);
-    ilayout_get_u8(&c, &is_root);
-    ilayout_get_u8(&c, &leaf);
-    if (root && is_root) ilayout_get_u64(&c, &skip);
-    if (!leaf) {
-      ilayout_get_u64(&c, &n);
-      ilayout_get_u64(&c, &ref.object_number);
-      ilayout_get_u64(&c, &ref.object_offset);
-      ilayout_get_u64(&c, &ref.object_length);
-      if (!ilayout_cursor_error(&c) && n == 0) leaf = 1;
-    }
-    rc = ilayout_cursor_error(&c);
+    if (!rc) rc = imgr_node_first_child(b, ref.object_length, h == 1, &leaf, &child);
     free(b);
     if (rc) return rc;
-    if (leaf) break;
+    if (leaf) {
+      *height = h;
+      return 0;
+    }
+    ref = child;
   }
-  *height = h;
-  return 0;
+  return -EINVAL;
 }
 
 static json_t *name_of(uint64_t obj) {
@@ -97,10 +81,8 @@ static json_t *layout_json(const ilayout_layout_entry_v1 *l, size_t n) {
 /* Open a tree read-only with a private cache. */
 static int open_tree(fresh *f, sm_codec_kind kk, size_t vlen, sm_ref root, sm_cache *cache,
                      sm_tree **t) {
-  sm_config c = {0};
-  c.key.kind = kk;
-  c.value.kind = SM_CODEC_FIXED;
-  c.value.fixed_len = vlen;
+  sm_config c;
+  imgr_tree_config(&c, kk, vlen);
   c.read_node = fresh_read_node;
   c.ctx = f;
   char err[200];

@@ -110,7 +110,10 @@ struct imgr_volume {
   /* --- under mu --- */
   char *static_token;       /* "" = none */
   imgr_token_source tsrc;
-  imgr_sconn *sconn;        /* connection of the last token used */
+  /* Connections of the tokens used most recently (most recent first), so
+   * that rotating among mount tokens keeps their HTTP connections alive. */
+#define IMGR_SCONN_CACHE 8
+  imgr_sconn *sconn[IMGR_SCONN_CACHE];
   bool active;              /* loaded */
   bool dirty;
   ilayout_checkpoint_v1 committed;   /* what object 0 says */
@@ -165,12 +168,26 @@ int imgr_vol_read_checkpoint(imgr_volume *vol, swift_conn *explicit_conn,
 int imgr_vol_write_checkpoint(imgr_volume *vol, const ilayout_checkpoint_v1 *ck);
 /* Reserve n nonces (obj0_mu taken inside): *first = old ReservedToNonce+1. */
 int imgr_vol_reserve_nonces(imgr_volume *vol, uint64_t n, uint64_t *first);
+/* A tree config with key codec kk and fixed-size values of vlen bytes
+ * (inode table, directories, extent maps); callbacks left NULL. */
+void imgr_tree_config(sm_config *c, sm_codec_kind kk, size_t vlen);
+/* The last len bytes of an object (superblock, inode head) into a new
+ * buffer (*out, caller frees). -EINVAL when len is 0, over 64 MiB or the
+ * object is shorter. */
+int imgr_vol_get_tail(imgr_volume *vol, uint64_t obj, uint64_t len, uint8_t **out);
 /* Inode-table tree configuration for this volume. */
 void imgr_table_config(imgr_volume *vol, sm_config *cfg);
 imgr_layout *imgr_layout_find(imgr_volume *vol, uint64_t object_number);
 int imgr_layout_add(imgr_volume *vol, uint64_t object_number, uint64_t bytes);
 bool imgr_stat_now(uint64_t *t0);
 void imgr_stat_done(bs_log2 *s, uint64_t t0);
+
+/* Parsers of untrusted bytes (imgr_parse.c). */
+/* A stored B+tree node: whether it is a leaf, else its first child. */
+int imgr_node_first_child(const uint8_t *buf, size_t len, bool is_root, bool *leaf,
+                          sm_ref *child);
+/* Whether an Accept header lists text/html as a media type. */
+bool imgr_accepts_html(const char *accept);
 
 /* HTTP (imgr_http.c) and HTML (imgr_html.c) */
 int imgr_http_start(imgr_server *srv);

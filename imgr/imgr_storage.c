@@ -68,6 +68,24 @@ static void sconn_free(imgr_sconn *sc) {
   free(sc);
 }
 
+/* A cached connection for tok: take a reference and move it to the front. */
+static bool sconn_lookup(imgr_volume *vol, const char *tok, vol_tok *t) {
+  pthread_mutex_lock(&vol->mu);
+  for (size_t i = 0; i < IMGR_SCONN_CACHE && vol->sconn[i]; i++) {
+    imgr_sconn *sc = vol->sconn[i];
+    if (strcmp(sc->token, tok) == 0) {
+      memmove(&vol->sconn[1], &vol->sconn[0], i * sizeof vol->sconn[0]);
+      vol->sconn[0] = sc;
+      sc->refs++;
+      t->sc = sc;
+      pthread_mutex_unlock(&vol->mu);
+      return true;
+    }
+  }
+  pthread_mutex_unlock(&vol->mu);
+  return false;
+}
+
 int imgr_vol_tok_acquire(imgr_volume *vol, vol_tok *t) {
   char tok[TOKEN_MAX];
   memset(t, 0, sizeof *t);
@@ -86,14 +104,7 @@ int imgr_vol_tok_acquire(imgr_volume *vol, vol_tok *t) {
     snprintf(tok, sizeof tok, "%s", vol->static_token);
     pthread_mutex_unlock(&vol->mu);
   }
-  pthread_mutex_lock(&vol->mu);
-  if (vol->sconn && strcmp(vol->sconn->token, tok) == 0) {
-    vol->sconn->refs++;
-    t->sc = vol->sconn;
-    pthread_mutex_unlock(&vol->mu);
-    return 0;
-  }
-  pthread_mutex_unlock(&vol->mu);
+  if (sconn_lookup(vol, tok, t)) return 0;
   /* A new token: a static-mode connection does no I/O when created. */
   imgr_sconn *sc = calloc(1, sizeof *sc);
   if (!sc || !(sc->token = strdup(tok))) {
@@ -105,11 +116,12 @@ int imgr_vol_tok_acquire(imgr_volume *vol, vol_tok *t) {
     sconn_free(sc);
     return rc;
   }
-  sc->refs = 2; /* the volume's and ours */
+  sc->refs = 2; /* the cache's and ours */
   imgr_sconn *gone;
   pthread_mutex_lock(&vol->mu);
-  sconn_unref_locked(vol->sconn, &gone);
-  vol->sconn = sc;
+  sconn_unref_locked(vol->sconn[IMGR_SCONN_CACHE - 1], &gone);
+  memmove(&vol->sconn[1], &vol->sconn[0], (IMGR_SCONN_CACHE - 1) * sizeof vol->sconn[0]);
+  vol->sconn[0] = sc;
   pthread_mutex_unlock(&vol->mu);
   sconn_free(gone);
   t->sc = sc;
@@ -117,17 +129,29 @@ int imgr_vol_tok_acquire(imgr_volume *vol, vol_tok *t) {
 }
 
 void imgr_vol_tok_release(imgr_volume *vol, vol_tok *t, int rc) {
-  imgr_sconn *gone;
+  imgr_sconn *gone, *evicted = NULL;
   imgr_token_source src;
   pthread_mutex_lock(&vol->mu);
   src = vol->tsrc;
-  if (rc == -EACCES && !t->from_source && strcmp(vol->static_token, t->sc->token) == 0) {
-    /* imgr.md 4.10: a refused static token is forgotten. */
-    log_warn("volume %s: static AuthToken refused by Swift; cleared", vol->name);
-    vol->static_token[0] = '\0';
+  if (rc == -EACCES) {
+    if (!t->from_source && strcmp(vol->static_token, t->sc->token) == 0) {
+      /* imgr.md 4.10: a refused static token is forgotten. */
+      log_warn("volume %s: static AuthToken refused by Swift; cleared", vol->name);
+      vol->static_token[0] = '\0';
+    }
+    /* A refused token leaves the connection cache. */
+    for (size_t i = 0; i < IMGR_SCONN_CACHE; i++)
+      if (vol->sconn[i] == t->sc) {
+        memmove(&vol->sconn[i], &vol->sconn[i + 1],
+                (IMGR_SCONN_CACHE - 1 - i) * sizeof vol->sconn[0]);
+        vol->sconn[IMGR_SCONN_CACHE - 1] = NULL;
+        sconn_unref_locked(t->sc, &evicted);
+        break;
+      }
   }
   sconn_unref_locked(t->sc, &gone);
   pthread_mutex_unlock(&vol->mu);
+  sconn_free(evicted);
   sconn_free(gone);
   /* The original's bug cleared the static token here too (imgr.md 6.6). */
   if (rc == -EACCES && t->from_source && src.rejected) src.rejected(src.ctx, t->tid);
@@ -141,12 +165,14 @@ void imgr_volume_set_token_source(imgr_volume *vol, const imgr_token_source *src
 }
 
 void imgr_volume_drop_conn(imgr_volume *vol) {
-  imgr_sconn *gone;
-  pthread_mutex_lock(&vol->mu);
-  sconn_unref_locked(vol->sconn, &gone);
-  vol->sconn = NULL;
-  pthread_mutex_unlock(&vol->mu);
-  sconn_free(gone);
+  for (size_t i = 0; i < IMGR_SCONN_CACHE; i++) {
+    imgr_sconn *gone;
+    pthread_mutex_lock(&vol->mu);
+    sconn_unref_locked(vol->sconn[i], &gone);
+    vol->sconn[i] = NULL;
+    pthread_mutex_unlock(&vol->mu);
+    sconn_free(gone);
+  }
 }
 
 /* ---- object calls ------------------------------------------------------------ */
@@ -158,6 +184,21 @@ int imgr_vol_get(imgr_volume *vol, const char *object, swift_range r, void *buf,
   if (rc) return rc;
   rc = swift_object_get(t.sc->conn, vol->store.container, object, r, buf, buflen, got, NULL);
   imgr_vol_tok_release(vol, &t, rc);
+  return rc;
+}
+
+int imgr_vol_get_tail(imgr_volume *vol, uint64_t obj, uint64_t len, uint8_t **out) {
+  if (len == 0 || len > ((uint64_t)64 << 20)) return -EINVAL;
+  uint8_t *b = malloc(len);
+  if (!b) return -ENOMEM;
+  char name[ILAYOUT_OBJECT_NAME_LEN + 1];
+  ilayout_object_number_to_name(obj, name);
+  size_t got = 0;
+  swift_range tail = {SWIFT_RANGE_TAIL, 0, len};
+  int rc = imgr_vol_get(vol, name, tail, b, len, &got);
+  if (!rc && got != len) rc = -EINVAL;
+  if (rc) free(b);
+  else *out = b;
   return rc;
 }
 

@@ -36,7 +36,8 @@ bool imgr_u64vec_has(const imgr_u64vec *a, uint64_t x) {
 
 void imgr_u64vec_remove_front(imgr_u64vec *a, size_t n) {
   if (n > a->n) n = a->n;
-  if (a->n > n) memmove(a->v, a->v + n, (a->n - n) * sizeof *a->v);
+  if (n == 0) return;
+  memmove(a->v, a->v + n, (a->n - n) * sizeof *a->v);
   a->n -= n;
 }
 
@@ -165,11 +166,15 @@ static int table_discard_node(void *ctx, const sm_ref *ref) {
   return rc;
 }
 
-void imgr_table_config(imgr_volume *vol, sm_config *c) {
+void imgr_tree_config(sm_config *c, sm_codec_kind kk, size_t vlen) {
   memset(c, 0, sizeof *c);
-  c->key.kind = SM_CODEC_U64;
+  c->key.kind = kk;
   c->value.kind = SM_CODEC_FIXED;
-  c->value.fixed_len = ILAYOUT_INODE_TABLE_ENTRY_VALUE_V1_LEN;
+  c->value.fixed_len = vlen;
+}
+
+void imgr_table_config(imgr_volume *vol, sm_config *c) {
+  imgr_tree_config(c, SM_CODEC_U64, ILAYOUT_INODE_TABLE_ENTRY_VALUE_V1_LEN);
   c->read_node = table_read_node;
   c->write_node = table_write_node;
   c->discard_node = table_discard_node;
@@ -225,6 +230,10 @@ fail:
 const imgr_config *imgr_server_config(const imgr_server *srv) { return srv->cfg; }
 
 static void volume_free(imgr_volume *vol) {
+  /* Normally quiesced already (unserve, server destroy); a reference held
+   * past that may have started either again. */
+  imgr_checkpoint_thread_stop(vol);
+  imgr_volume_wait_deletes(vol);
   sm_destroy(vol->table);
   imgr_volume_drop_conn(vol);
   free(vol->name);
@@ -425,23 +434,10 @@ int imgr_volume_activate(imgr_volume *vol) {
   sm_tree *t = NULL;
   int rc = imgr_vol_read_checkpoint(vol, NULL, NULL, &ck);
   if (rc) goto out;
-  if (ck.superblock_length < ILAYOUT_SUPERBLOCK_V1_FIXED_LEN ||
-      ck.superblock_length > ((size_t)64 << 20)) {
-    rc = -EINVAL;
-    goto out;
-  }
-  buf = malloc(ck.superblock_length);
-  if (!buf) {
-    rc = -ENOMEM;
-    goto out;
-  }
   char name[ILAYOUT_OBJECT_NAME_LEN + 1];
   ilayout_object_number_to_name(ck.superblock_object_number, name);
-  size_t got = 0;
-  swift_range tail = {SWIFT_RANGE_TAIL, 0, ck.superblock_length};
-  rc = imgr_vol_get(vol, name, tail, buf, ck.superblock_length, &got);
-  if (!rc && got != ck.superblock_length) rc = -EINVAL;
-  if (!rc) rc = ilayout_superblock_v1_decode(buf, got, &sb);
+  rc = imgr_vol_get_tail(vol, ck.superblock_object_number, ck.superblock_length, &buf);
+  if (!rc) rc = ilayout_superblock_v1_decode(buf, ck.superblock_length, &sb);
   if (rc) {
     log_error("volume %s: superblock %s unreadable: %s", vol->name, name, strerror(-rc));
     goto out;
@@ -646,17 +642,10 @@ int imgr_volume_delete_inode(imgr_volume *vol, uint64_t ino) {
   imgr_stat_now(&t0);
   ilayout_inode_head_v1 h = {0};
   uint8_t *buf = NULL;
-  if (e.inode_head_length > ((uint64_t)64 << 20) || !(buf = malloc(e.inode_head_length))) {
-    rc = e.inode_head_length > ((uint64_t)64 << 20) ? -EINVAL : -ENOMEM;
-    goto out;
-  }
   char name[ILAYOUT_OBJECT_NAME_LEN + 1];
   ilayout_object_number_to_name(e.inode_head_object_number, name);
-  size_t got = 0;
-  swift_range tail = {SWIFT_RANGE_TAIL, 0, e.inode_head_length};
-  rc = imgr_vol_get(vol, name, tail, buf, e.inode_head_length, &got);
-  if (!rc && got != e.inode_head_length) rc = -EINVAL;
-  if (!rc) rc = ilayout_inode_head_v1_decode(buf, got, &h);
+  rc = imgr_vol_get_tail(vol, e.inode_head_object_number, e.inode_head_length, &buf);
+  if (!rc) rc = ilayout_inode_head_v1_decode(buf, e.inode_head_length, &h);
   if (!rc && h.inode_number != ino) rc = -EINVAL;
   if (rc) {
     log_error("volume %s: inode %llu head in %s unusable: %s", vol->name,

@@ -13,7 +13,6 @@ flow runs against the project's iswift (exit 77 until it is built).
 Every daemon listens on an ephemeral port read back from its log line.
 """
 import http.client
-import http.server
 import os
 import re
 import shutil
@@ -27,6 +26,8 @@ import time
 import unittest
 import urllib.request
 import uuid
+
+from swift_helpers import QuietHandler, reachable, serve, start_iswift
 
 ICKPT = None
 GOOD = "AUTH_tk_good"
@@ -47,12 +48,7 @@ class FakeSwift:
         self.user_agents = set()
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 fake.requests += 1
                 fake.user_agents.add(self.headers.get("User-Agent"))
@@ -65,15 +61,8 @@ class FakeSwift:
                     return self.reply(404, b"")
                 self.reply(200, body)
 
-            def reply(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path=OBJ0):
         return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -395,6 +384,25 @@ class TestDurability(Base):
                 self.assertEqual((st, body.decode(), hd["x-ickpt-version"]),
                                  (200, cp(i, i), str(i)))
 
+    def test_sighup_backup(self):
+        d = self.start()
+        self.assertEqual(self.put_post(d, "T1", cp(3, 3))[0], 204)
+        d.proc.send_signal(signal.SIGHUP)
+        backup = os.path.join(d.db, "backup.mdb")
+        deadline = time.time() + 10
+        while not os.path.exists(backup) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertGreater(os.path.getsize(backup), 0)
+        self.assertEqual(d.request("GET", "/", self.h())[2].decode(), cp(3, 3))
+        # The copy is a working database: serve it from a new DataBasePath.
+        d.stop()
+        copy = os.path.join(self.tmp, "restored")
+        os.makedirs(copy)
+        shutil.copy(backup, os.path.join(copy, "data.mdb"))
+        d = self.start("restored")
+        st, hd, body = d.request("GET", "/", self.h())
+        self.assertEqual((st, body.decode(), hd["x-ickpt-version"]), (200, cp(3, 3), "1"))
+
     def test_single_owner(self):
         d = self.start()
         other = self.start(expect_fail=True)
@@ -554,46 +562,13 @@ class SwiftFlow(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def start_iswift(path, tmp):
-    """iswift on an ephemeral port; returns (process, base URL)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(tmp, "iswift.conf")
-    with open(conf, "w") as f:
-        f.write("[ISWIFT]\nSwiftProxyIPAddr: 127.0.0.1\nSwiftProxyTCPPort: %d\n"
-                "MaxAccountNameLength: 256\nMaxContainerNameLength: 256\n"
-                "MaxObjectNameLength: 1024\nAccountListingLimit: 10000\n"
-                "ContainerListingLimit: 10000\n" % port)
-    proc = subprocess.Popen([path, conf])
-    base = "http://127.0.0.1:%d" % port
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/info", timeout=2):
-                return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("iswift did not start")
-
-
-def swift_up():
-    try:
-        socket.create_connection(("127.0.0.1", 8080), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
 if __name__ == "__main__":
     ICKPT = os.path.abspath(sys.argv[1])
     mode = sys.argv[2] if len(sys.argv) > 2 else "fake"
     loader = unittest.TestLoader()
     iswift = None
     if mode == "--real-swift":
-        if not swift_up():
+        if not reachable("127.0.0.1", 8080):
             print("Swift all-in-one not reachable on 127.0.0.1:8080: skipped")
             sys.exit(77)
         SwiftFlow.AUTH_BASE = "http://127.0.0.1:8080"

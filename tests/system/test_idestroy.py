@@ -13,14 +13,10 @@ real    the Swift all-in-one on 127.0.0.1:8080 (tempauth test:tester/testing)
         with more objects than one listing page (10000) holds; exit 77 when it
         is not reachable.
 """
-import http.client
-import http.server
 import os
 import pty
-import re
 import select
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +26,8 @@ import unittest
 import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+
+from swift_helpers import QuietHandler, reachable, serve, start_iswift, swift_request
 
 IDESTROY = None
 ISWIFT = None
@@ -52,21 +50,7 @@ class FakeSwift:
         self.user_agents = set()
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def reply(self, status, body=b"", headers=None):
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def parts(self):
                 u = urllib.parse.urlsplit(self.path)
                 segs = [urllib.parse.unquote(s) for s in u.path.split("/", 4)[1:]]
@@ -151,9 +135,8 @@ class FakeSwift:
                     with fake.lock:
                         fake.active -= 1
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def auth_url(self):
@@ -346,19 +329,6 @@ class TestFake(unittest.TestCase):
         self.assertEqual(self.swift.containers["con"], set())
 
 
-def swift_request(method, url, token=None, headers=None, body=None):
-    u = urllib.parse.urlsplit(url)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    h = dict(headers or {})
-    if token:
-        h["X-Auth-Token"] = token
-    c.request(method, u.path + ("?" + u.query if u.query else ""), body=body, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, r.headers, data
-
-
 def populate(storage, token, container, n, threads=16):
     st, _, _ = swift_request("PUT", "%s/%s" % (storage, container), token)
     assert st in (201, 202), st
@@ -425,28 +395,8 @@ class TestIswift(unittest.TestCase):
 
     def test_iswift(self):
         tmp = tempfile.mkdtemp(prefix="idestroy-iswift-")
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        conf = os.path.join(tmp, "iswift.conf")
-        with open(conf, "w") as f:
-            f.write("[ISWIFT]\nSwiftProxyIPAddr: 127.0.0.1\nSwiftProxyTCPPort: %d\n"
-                    "MaxAccountNameLength: 256\nMaxContainerNameLength: 256\n"
-                    "MaxObjectNameLength: 1024\nAccountListingLimit: 100\n"
-                    "ContainerListingLimit: 100\n" % port)
-        proc = subprocess.Popen([ISWIFT, conf])
+        proc, base = start_iswift(ISWIFT, tmp, listing_limit=100)
         try:
-            base = "http://127.0.0.1:%d" % port
-            deadline = time.time() + 20
-            while True:
-                try:
-                    if swift_request("GET", base + "/info")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                self.assertLess(time.time(), deadline, "iswift did not start")
-                time.sleep(0.1)
             st, h, _ = swift_request("GET", base + "/auth/v1.0",
                                      headers={"X-Auth-User": "test:tester",
                                               "X-Auth-Key": "testing"})
@@ -468,14 +418,6 @@ class TestIswift(unittest.TestCase):
             proc.terminate()
             proc.wait(timeout=20)
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def reachable(host, port):
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":
