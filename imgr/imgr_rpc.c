@@ -129,6 +129,19 @@ typedef struct {
   char id[MOUNT_ID_LEN + 1];
 } dead_id;
 
+/* bucketstats IMGR.<rpc_stats_group>.<name> (imgr.md 4.15), microseconds */
+#define RPC_METHODS 11
+typedef struct {
+  bs_log2 method[RPC_METHODS]; /* in method_tbl order */
+  bs_log2 auth_check;          /* AuthTokenCheckUsecs */
+  bs_log2 lease_type[5];       /* SharedLeaseRequestUsecs ... ReleaseLeaseRequestUsecs */
+} rpc_stats;
+
+typedef struct {
+  imgr_rpc *r;
+  size_t i;                    /* index in method_tbl */
+} rpc_entry;
+
 struct imgr_rpc {
   imgr_server *srv;
   const imgr_config *cfg;
@@ -148,6 +161,9 @@ struct imgr_rpc {
   unsigned lease_waiters;
   bool jan_stop, jan_running;
   pthread_t jan;
+  rpc_entry ents[RPC_METHODS];
+  rpc_stats stats;
+  bool stats_registered;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -354,12 +370,13 @@ static int preamble(imgr_rpc *r, const char *id, bool auth, mount **out, char **
   char *token = recheck ? strdup(m->token) : NULL;
   pthread_mutex_unlock(&r->mu);
   int rc = 0;
-  if (!vol_still_served(r, m->vol)) {
+  if (auth && !vol_still_served(r, m->vol)) {
     rc = fail(errstr, -ENOENT, "EVolumeBeingDeleted: %s", m->vol->name);
   } else if (auth && expired) {
     rc = fail(errstr, -EACCES, "EAuthTokenRejected: mount %s", id);
   } else if (recheck) {
     rc = token ? check_token(r, m->vol, token, false) : -ENOMEM;
+    bs_log2_add(&r->stats.auth_check, (now_ns() - t) / 1000);
     if (rc) {
       log_warn("mount %s: AuthToken check failed: %s", id, strerror(-rc));
       rc = fail(errstr, -EACCES, "EAuthTokenRejected: mount %s", id);
@@ -974,8 +991,10 @@ static int rpc_lease(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
                 type);
   }
   lease_reply lr = LEASE_REPLY_DENIED;
+  uint64_t t0 = now_ns();
   rc = lease_request_wait(r->le, id, ino, (lease_request_type)type,
                           r->opt.lease_request_timeout_ns, &lr);
+  bs_log2_add(&r->stats.lease_type[type], (now_ns() - t0) / 1000);
   if (may_wait) {
     pthread_mutex_lock(&r->mu);
     r->lease_waiters--;
@@ -1011,11 +1030,77 @@ static int rpc_lease(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
   }
 }
 
+/* ---- dispatch: stats and TraceEnabled lines around every method ------------ */
+
+static const struct {
+  const char *name;
+  rrpc_handler fn;
+  const char *stat; /* bucketstats name */
+} method_tbl[RPC_METHODS] = {
+    {"AdjustInodeTableEntryOpenCount", rpc_adjust_open, "AdjustInodeTableEntryOpenCountUsecs"},
+    {"DeleteInodeTableEntry", rpc_delete_inode, "DeleteInodeTableEntryUsecs"},
+    {"FetchNonceRange", rpc_fetch_nonce_range, "FetchNonceRangeUsecs"},
+    {"Flush", rpc_flush, "FlushUsecs"},
+    {"GetInodeTableEntry", rpc_get_inode, "GetInodeTableEntryUsecs"},
+    {"Lease", rpc_lease, "LeaseUsecs"},
+    {"Mount", rpc_mount, "MountUsecs"},
+    {"PutInodeTableEntries", rpc_put_inodes, "PutInodeTableEntriesUsecs"},
+    {"RenewMount", rpc_renew_mount, "RenewMountUsecs"},
+    {"Unmount", rpc_unmount, "UnmountUsecs"},
+    {"VolumeStatus", rpc_volume_status, "VolumeStatusUsecs"},
+};
+
+/* JSON text for a trace line, the AuthToken withheld. */
+static char *trace_text(const json_t *j) {
+  json_t *c = json_is_object(j) ? json_deep_copy(j) : NULL;
+  if (c && json_object_get(c, "AuthToken"))
+    json_object_set_new(c, "AuthToken", json_string("(withheld)"));
+  char *s = json_dumps(c ? c : j, JSON_COMPACT | JSON_ENCODE_ANY);
+  json_decref(c);
+  return s;
+}
+
+static int dispatch(void *ctx, uint64_t cid, const json_t *req, json_t **reply, char **errstr) {
+  rpc_entry *e = ctx;
+  const char *name = method_tbl[e->i].name;
+  bool trace = log_trace_enabled();
+  if (trace) {
+    char *t = trace_text(req);
+    log_trace("==> %s(client %" PRIu64 ", %s)", name, cid, t ? t : "?");
+    free(t);
+  }
+  uint64_t t0 = now_ns();
+  int rc = method_tbl[e->i].fn(e->r, cid, req, reply, errstr);
+  bs_log2_add(&e->r->stats.method[e->i], (now_ns() - t0) / 1000);
+  if (trace) {
+    char *t = rc ? NULL : trace_text(*reply ? *reply : json_null());
+    log_trace("<== %s: %s", name, rc ? (*errstr ? *errstr : strerror(-rc)) : t ? t : "?");
+    free(t);
+  }
+  return rc;
+}
+
+static int register_stats(imgr_rpc *r, const char *group) {
+  static const char *const lease_names[5] = {
+      "SharedLeaseRequestUsecs", "PromoteLeaseRequestUsecs", "ExclusiveLeaseRequestUsecs",
+      "DemoteLeaseRequestUsecs", "ReleaseLeaseRequestUsecs"};
+  bs_stat_desc d[RPC_METHODS + 6];
+  size_t n = 0;
+  for (size_t i = 0; i < RPC_METHODS; i++)
+    d[n++] = (bs_stat_desc)BS_DESC_LOG2(&r->stats.method[i], method_tbl[i].stat);
+  d[n++] = (bs_stat_desc)BS_DESC_LOG2(&r->stats.auth_check, "AuthTokenCheckUsecs");
+  for (size_t i = 0; i < 5; i++)
+    d[n++] = (bs_stat_desc)BS_DESC_LOG2(&r->stats.lease_type[i], lease_names[i]);
+  int rc = bs_register("IMGR", group, d, n);
+  r->stats_registered = rc == 0;
+  return rc;
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 void imgr_rpc_options_defaults(imgr_rpc_options *o) {
   *o = (imgr_rpc_options){3600ULL * 1000000000ULL, 30ULL * 1000000000ULL, 64, 1000000000ULL,
-                          "Lease"};
+                          "Lease", "RPC"};
 }
 
 int imgr_rpc_options_from_conf(const conf_map *m, imgr_rpc_options *o, char *err,
@@ -1072,25 +1157,12 @@ int imgr_rpc_create(imgr_server *srv, const imgr_rpc_options *o, imgr_rpc **out)
   lc.stats_group = o->lease_stats_group;
   int rc = r->hash ? lease_engine_create(&lc, &r->le) : -ENOMEM;
   if (rc) goto fail;
-  static const struct {
-    const char *name;
-    rrpc_handler fn;
-  } tbl[] = {
-      {"Mount", rpc_mount},
-      {"RenewMount", rpc_renew_mount},
-      {"Unmount", rpc_unmount},
-      {"VolumeStatus", rpc_volume_status},
-      {"FetchNonceRange", rpc_fetch_nonce_range},
-      {"GetInodeTableEntry", rpc_get_inode},
-      {"PutInodeTableEntries", rpc_put_inodes},
-      {"DeleteInodeTableEntry", rpc_delete_inode},
-      {"AdjustInodeTableEntryOpenCount", rpc_adjust_open},
-      {"Flush", rpc_flush},
-      {"Lease", rpc_lease},
-  };
-  rrpc_method methods[sizeof tbl / sizeof tbl[0]];
-  for (size_t i = 0; i < sizeof tbl / sizeof tbl[0]; i++)
-    methods[i] = (rrpc_method){tbl[i].name, tbl[i].fn, r};
+  rrpc_method methods[RPC_METHODS];
+  for (size_t i = 0; i < RPC_METHODS; i++) {
+    r->ents[i] = (rpc_entry){r, i};
+    methods[i] = (rrpc_method){method_tbl[i].name, dispatch, &r->ents[i]};
+  }
+  if (o->rpc_stats_group && (rc = register_stats(r, o->rpc_stats_group))) goto fail;
   rrpc_server_config sc = {0};
   sc.addr = c->public_ip_addr;
   sc.port = c->retry_rpc_port;
@@ -1104,11 +1176,12 @@ int imgr_rpc_create(imgr_server *srv, const imgr_rpc_options *o, imgr_rpc **out)
   }
   sc.workers = o->workers;
   sc.log_enabled = c->retry_rpc_log_enabled;
-  rc = rrpc_server_create(&sc, methods, sizeof tbl / sizeof tbl[0], &r->rs);
+  rc = rrpc_server_create(&sc, methods, RPC_METHODS, &r->rs);
   if (rc) goto fail;
   *out = r;
   return 0;
 fail:
+  if (r->stats_registered) bs_unregister("IMGR", o->rpc_stats_group);
   lease_engine_destroy(r->le);
   free(r->hash);
   pthread_mutex_destroy(&r->mu);
@@ -1189,6 +1262,7 @@ void imgr_rpc_destroy(imgr_rpc *r) {
     free(rv);
   }
   lease_engine_destroy(r->le);
+  if (r->stats_registered) bs_unregister("IMGR", r->opt.rpc_stats_group);
   free(r->hash);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cond);

@@ -15,8 +15,10 @@
  *   - EAuthTokenRejected never echoes the token (6.19): its detail is the
  *     mount ID or volume name. Mount reports storage failures other than 401
  *     as plain errors instead of EAuthTokenRejected.
- *   - EVolumeBeingDeleted is returned by every RPC of a mount whose volume
- *     was unserved (DELETE /volume) after it mounted.
+ *   - EVolumeBeingDeleted is returned by every RPC (but RenewMount and
+ *     Unmount) of a mount whose volume was unserved (DELETE /volume) after
+ *     it mounted.
+ *   - TraceEnabled lines never show an AuthToken.
  *   - Client mistakes are errors, never process exits: deleting an unknown
  *     inode gives EUnknownInodeNumber, an invalid batch gives
  *     "EInvalidRequest: ..." (the core validates nonces and counters, 6.18).
@@ -53,9 +55,13 @@ typedef struct imgr_rpc_options {
   unsigned workers;                /* RetryRPCWorkers [64], >= 8 */
   uint64_t janitor_period_ns;      /* dead-mount scan period [1s] */
   const char *lease_stats_group;   /* bucketstats group under IMGR; NULL: none */
+  /* bucketstats group under IMGR for <Method>Usecs, AuthTokenCheckUsecs and
+   * <Type>LeaseRequestUsecs (the original has them in IMGR itself, which
+   * the core owns); NULL: not registered */
+  const char *rpc_stats_group;
 } imgr_rpc_options;
 
-/* Defaults above, lease_stats_group "Lease". */
+/* Defaults above, lease_stats_group "Lease", rpc_stats_group "RPC". */
 void imgr_rpc_options_defaults(imgr_rpc_options *o);
 /* Read the optional keys IMGR.MountTimeout (duration, 0 = never),
  * IMGR.LeaseRequestTimeout (duration > 0) and IMGR.RetryRPCWorkers (>= 8)

@@ -122,6 +122,7 @@ int hx_start(hx *h, const char *const *overrides, const imgr_rpc_options *opt, u
   } else {
     imgr_rpc_options_defaults(&h->opt);
     h->opt.lease_stats_group = NULL;
+    h->opt.rpc_stats_group = NULL;
   }
   if ((rc = imgr_server_create(&h->cfg, &h->srv))) return rc;
   if ((rc = imgr_format(h->srv, h->storage_url, h->token, false))) return rc;
@@ -179,6 +180,10 @@ int hx_client_open(hx *h, hx_client *cl) {
   rrpc_client_config cc = {0};
   cc.host = "127.0.0.1";
   cc.port = h->port;
+  if (h->ca_pem) {
+    cc.ca_pem = h->ca_pem;
+    cc.ca_pem_len = strlen(h->ca_pem);
+  }
   cc.upcall = on_upcall;
   cc.upcall_ctx = cl;
   cc.retry_limit = 3;

@@ -42,6 +42,7 @@ typedef struct hx {
   imgr_rpc *rpc;
   imgr_rpc_options opt;
   uint16_t port;
+  const char *ca_pem;    /* set before hx_client_open: clients use TLS */
 } hx;
 
 /* Starts iswift, authenticates, creates the container, then the server

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "icert.h"
 #include "lease.h"
 #include "rpc_harness.h"
 
@@ -539,6 +540,7 @@ static void test_dead_mount_detected(void **state) {
   imgr_rpc_options o;
   imgr_rpc_options_defaults(&o);
   o.lease_stats_group = NULL;
+  o.rpc_stats_group = NULL;
   o.mount_timeout_ns = 300ULL * 1000000ULL;
   o.janitor_period_ns = 20ULL * 1000000ULL;
   static hx h;
@@ -601,6 +603,48 @@ static void test_restart_and_reconnect(void **state) {
   expect_ok(&c, "Unmount", mid(&c), NULL);
 }
 
+/* The upstream harness runs TLS (5.1): an Ed25519 CA and an endpoint
+ * certificate for 127.0.0.1; a client trusting another CA is refused. */
+static void test_tls(void **state) {
+  (void)state;
+  char dir[] = "/tmp/imgr_rpc_tls_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char cert[128], key[128], err[256];
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  static const char *const ips[] = {"127.0.0.1"};
+  icert_options co = {.alg = ICERT_ED25519, .ttl_s = 3600};
+  icert_options eo = {.alg = ICERT_ED25519, .ttl_s = 3600, .ips = ips, .nips = 1};
+  icert_pem ca = {0}, other = {0};
+  assert_int_equal(icert_gen_ca(&co, NULL, NULL, &ca, err, sizeof err), 0);
+  assert_int_equal(icert_gen_ca(&co, NULL, NULL, &other, err, sizeof err), 0);
+  assert_int_equal(icert_gen_endpoint(&eo, &ca, cert, key, NULL, err, sizeof err), 0);
+  char kv1[200], kv2[200];
+  snprintf(kv1, sizeof kv1, "IMGR.RetryRPCCertFilePath=%s", cert);
+  snprintf(kv2, sizeof kv2, "IMGR.RetryRPCKeyFilePath=%s", key);
+  const char *const ov[] = {kv1, kv2, NULL};
+  static hx h;
+  static hx_client good, bad;
+  assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
+  h.ca_pem = other.cert;
+  assert_int_equal(hx_client_open(&h, track_c(&bad)), 0);
+  assert_int_equal(hx_call(&bad, "Mount",
+                           json_pack("{s:s,s:s}", "VolumeName", "testVolume", "AuthToken", h.token),
+                           NULL, NULL),
+                   -EACCES);
+  h.ca_pem = ca.cert;
+  assert_int_equal(hx_client_open(&h, track_c(&good)), 0);
+  assert_int_equal(hx_mount(&h, &good, NULL, NULL), 0);
+  lease_is(&good, ROOT, S, SHARED);
+  expect_ok(&good, "GetInodeTableEntry", mid_ino(&good, ROOT), NULL);
+  expect_ok(&good, "Unmount", mid(&good), NULL);
+  icert_pem_free(&ca);
+  icert_pem_free(&other);
+  unlink(cert);
+  unlink(key);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_mount_errors_and_basics, cleanup),
@@ -612,6 +656,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lease_expiry_unmounts, lease_setup, lease_teardown),
       cmocka_unit_test_teardown(test_dead_mount_detected, cleanup),
       cmocka_unit_test_teardown(test_restart_and_reconnect, cleanup),
+      cmocka_unit_test_teardown(test_tls, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

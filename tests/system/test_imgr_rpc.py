@@ -67,6 +67,11 @@ class TestImgrRPC(unittest.TestCase):
         self.assertIn("PROBE OK", out)
         with open(self.c.log) as f:
             self.assertIn("unmounted (Unmount)", f.read())
+        # the RPC durations are in GET /stats
+        s, _, b = test_imgr.req(self.c.port, "GET", "/stats")
+        self.assertEqual(s, 200)
+        self.assertIn(b"RPC.MountUsecs", b)
+        self.assertIn(b"RPC.ExclusiveLeaseRequestUsecs", b)
 
 
 if __name__ == "__main__":
