@@ -209,11 +209,21 @@ static void unlist_mount_locked(mount *m) {
     }
 }
 
+static bool vol_still_served(imgr_rpc *r, imgr_volume *vol) {
+  imgr_volume *cur = NULL;
+  if (imgr_volume_get_ref(r->srv, vol->name, &cur)) return false;
+  imgr_volume_put_ref(cur);
+  return cur == vol;
+}
+
 static void mount_unref(imgr_rpc *r, mount *m) {
   pthread_mutex_lock(&r->mu);
   bool last = --m->refs == 0;
   pthread_mutex_unlock(&r->mu);
   if (!last) return;
+  /* Delete workers hold no reference (imgr_gc.c): when this may be the
+   * last one (the volume was unserved), let them finish first. */
+  if (m->vol && !vol_still_served(r, m->vol)) imgr_volume_wait_deletes(m->vol);
   imgr_volume_put_ref(m->vol);
   free(m->opens.s);
   free(m->token);
@@ -344,13 +354,6 @@ static int check_token(imgr_rpc *r, imgr_volume *vol, const char *token, bool fu
   return rc;
 }
 
-static bool vol_still_served(imgr_rpc *r, imgr_volume *vol) {
-  imgr_volume *cur = NULL;
-  if (imgr_volume_get_ref(r->srv, vol->name, &cur)) return false;
-  imgr_volume_put_ref(cur);
-  return cur == vol;
-}
-
 /* ---- common preamble (imgr.md 3.3) ------------------------------------------ */
 
 /* Finds the mount by id, takes a reference and, when auth is set, checks the
@@ -462,7 +465,8 @@ static int unmount(imgr_rpc *r, mount *m, const char *why) {
   for (mount *o = m->rv->mounts; o; o = o->vnext)
     if (o != m && !o->unmounting) last = false;
   pthread_mutex_unlock(&r->mu);
-  if (last && m->vol) {
+  /* (an unserved volume had its final checkpoint at DELETE /volume) */
+  if (last && m->vol && vol_still_served(r, m->vol)) {
     int rc = imgr_volume_flush(m->vol);
     if (rc)
       log_warn("volume %s: checkpoint at the last unmount failed: %s", m->rv->name,

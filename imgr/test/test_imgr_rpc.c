@@ -603,6 +603,23 @@ static void test_restart_and_reconnect(void **state) {
   expect_ok(&c, "Unmount", mid(&c), NULL);
 }
 
+/* DELETE /volume while mounted: RPCs get EVolumeBeingDeleted, Unmount works. */
+static void test_unserved_volume(void **state) {
+  (void)state;
+  static hx h;
+  static hx_client c;
+  assert_int_equal(hx_start(track(&h), NULL, NULL, 0), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
+  assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
+  lease_is(&c, ROOT, E, EXCL);
+  assert_int_equal(imgr_volume_unserve(h.srv, "testVolume"), 0);
+  expect_err(&c, "VolumeStatus", mid(&c), "EVolumeBeingDeleted: testVolume");
+  expect_err(&c, "Mount", json_pack("{s:s,s:s}", "VolumeName", "testVolume", "AuthToken", h.token),
+             "EUnknownVolumeName: testVolume");
+  expect_ok(&c, "Unmount", mid(&c), NULL);
+  assert_int_equal(imgr_rpc_mount_count(h.rpc), 0);
+}
+
 /* The upstream harness runs TLS (5.1): an Ed25519 CA and an endpoint
  * certificate for 127.0.0.1; a client trusting another CA is refused. */
 static void test_tls(void **state) {
@@ -657,6 +674,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_dead_mount_detected, cleanup),
       cmocka_unit_test_teardown(test_restart_and_reconnect, cleanup),
       cmocka_unit_test_teardown(test_tls, cleanup),
+      cmocka_unit_test_teardown(test_unserved_volume, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
