@@ -123,7 +123,7 @@ static void upcall_is(hx_client *cl, size_t idx, uint32_t type, uint64_t ino) {
 /* ---- cleanup after a failed assertion (cmocka jumps out of the test) ---- */
 
 static hx *g_h;
-static hx_client *g_c[4];
+static hx_client *g_c[8];
 static size_t g_nc;
 
 static hx *track(hx *h) {
@@ -603,6 +603,43 @@ static void test_restart_and_reconnect(void **state) {
   expect_ok(&c, "Unmount", mid(&c), NULL);
 }
 
+/* A holder that ignores interrupts delays only the requests for its inode:
+ * waiting Lease calls time out (LeaseRequestTimeout), at most workers - 4
+ * wait at once and further ones are refused at once, and other RPCs go on. */
+static void test_lease_waits_bounded(void **state) {
+  (void)state;
+  static const char *const ov[] = {"IMGR.LeaseInterruptLimit=50", NULL};
+  imgr_rpc_options o;
+  imgr_rpc_options_defaults(&o);
+  o.lease_stats_group = NULL;
+  o.rpc_stats_group = NULL;
+  o.workers = 8;
+  o.lease_request_timeout_ns = 800ULL * 1000000ULL;
+  static hx h;
+  static hx_client c[6];
+  assert_int_equal(hx_start(track(&h), ov, &o, 0), 0);
+  for (int i = 0; i < 6; i++) {
+    assert_int_equal(hx_client_open(&h, track_c(&c[i])), 0);
+    assert_int_equal(hx_mount(&h, &c[i], NULL, NULL), 0);
+  }
+  lease_is(&c[0], 20, E, EXCL);
+  async_lease a[4];
+  for (int i = 0; i < 4; i++) async_start(&a[i], &c[i + 1], 20, E);
+  sleep_ms(300); /* the four are waiting */
+  char *err = NULL;
+  assert_int_equal(hx_lease(&c[5], 20, E, &err), -EREMOTEIO);
+  assert_non_null(err);
+  assert_string_equal(err, "ELeaseRequestDenied: LeaseRequestType 2 too many waiting requests");
+  free(err);
+  /* the server still serves everyone else, the holder included */
+  num_inodes(&c[0]);
+  lease_is(&c[5], 21, E, EXCL);
+  for (int i = 0; i < 4; i++) assert_int_equal(async_join(&a[i]), -EREMOTEIO);
+  lease_is(&c[0], 20, R, RELEASED);
+  lease_is(&c[1], 20, E, EXCL);
+  for (int i = 0; i < 6; i++) expect_ok(&c[i], "Unmount", mid(&c[i]), NULL);
+}
+
 /* DELETE /volume while mounted: RPCs get EVolumeBeingDeleted, Unmount works. */
 static void test_unserved_volume(void **state) {
   (void)state;
@@ -675,6 +712,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_restart_and_reconnect, cleanup),
       cmocka_unit_test_teardown(test_tls, cleanup),
       cmocka_unit_test_teardown(test_unserved_volume, cleanup),
+      cmocka_unit_test_teardown(test_lease_waits_bounded, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
