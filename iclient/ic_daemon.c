@@ -59,6 +59,39 @@ static int imgr_mount(ic_daemon *d) {
   return 0;
 }
 
+/* imgr's RPCInterrupt upcalls (iclient.md 4.3), on retryrpc's upcall thread. */
+static void on_interrupt(void *ctx, uint32_t type, uint64_t ino) {
+  ic_daemon *d = ctx;
+  if (type == IC_RPC_INTERRUPT_UNMOUNT) {
+    log_warn("iclient: imgr sent RPCInterrupt Unmount (ignored, as the original)");
+    return;
+  }
+  int rc = ic_volume_lease_interrupt(d->vol, type, ino);
+  if (rc)
+    log_warn("iclient: RPCInterrupt %s of inode %016llX failed: %d (imgr will repeat it)",
+             type == IC_RPC_INTERRUPT_DEMOTE ? "Demote" : "Release", (unsigned long long)ino,
+             rc);
+}
+
+static int rpc_start(ic_daemon *d) {
+  ic_rpc_params p = {
+      .host = d->cfg.retry_rpc_public_ip_addr,
+      .port = d->cfg.retry_rpc_port,
+      .ca_cert_file = d->cfg.retry_rpc_ca_cert_file_path,
+      .deadline_io_ns = d->cfg.retry_rpc_deadline_io_ns,
+      .keepalive_ns = d->cfg.retry_rpc_keep_alive_period_ns,
+      .swift = d->swift,
+  };
+  int rc = ic_rpc_client_create(&p, &d->rpc);
+  if (rc) {
+    log_error("iclient: retryrpc client for %s:%u: %d", p.host, p.port, rc);
+    return rc;
+  }
+  d->imgr = &ic_rpc_ops;
+  d->imgr_ctx = d->rpc;
+  return 0;
+}
+
 static int get_config(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
   (void)req;
   ic_daemon *d = ctx;
@@ -187,9 +220,8 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   rc = swift_start(d, conf);
   if (rc) return rc;
   if (!d->imgr) {
-    log_error("iclient: no imgr RPC client in this build (the retryrpc wiring of "
-              "ic_imgr_ops is not written yet)");
-    return -ENOSYS;
+    rc = rpc_start(d);
+    if (rc) return rc;
   }
   d->timed = (ic_imgr_timed){d->imgr, d->imgr_ctx};
   rc = imgr_mount(d);
@@ -211,6 +243,10 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
       .file_flush_trigger_ns = d->cfg.file_flush_trigger_duration_ns,
   };
   rc = ic_volume_create(&vp, &d->vol);
+  if (rc == 0 && d->rpc) {
+    ic_rpc_set_upcall(d->rpc, on_interrupt, d);
+    rc = ic_rpc_keepalive_start(d->rpc, d->mount_id);
+  }
   if (rc == 0) rc = http_start(d);
   if (rc) return rc;
   ic_fs_params fp = {
@@ -242,6 +278,10 @@ int ic_daemon_stop(ic_daemon *d) {
     ic_fs_destroy(d->fs);
   }
   ut_http_server_stop(d->http);
+  if (d->rpc) {
+    ic_rpc_keepalive_stop(d->rpc);
+    ic_rpc_set_upcall(d->rpc, NULL, NULL); /* Unmount releases every lease */
+  }
   if (d->mounted) {
     ic_mount_id_req req = {d->mount_id};
     ic_rpc_err err = {{0}};
@@ -249,12 +289,13 @@ int ic_daemon_stop(ic_daemon *d) {
       log_error("iclient: Unmount failed: %s", err.msg);
   }
   ic_volume_destroy(d->vol);
+  ic_rpc_client_destroy(d->rpc);
   swift_conn_destroy(d->swift);
   swift_auth_input_free(&d->auth);
   ic_config_free(&d->cfg);
   if (d->stats_registered) ic_stats_unregister();
-  const ic_imgr_ops *imgr = d->imgr;
-  void *ctx = d->imgr_ctx;
+  const ic_imgr_ops *imgr = d->rpc ? NULL : d->imgr; /* the caller's, if any */
+  void *ctx = d->rpc ? NULL : d->imgr_ctx;
   memset(d, 0, sizeof(*d));
   d->imgr = imgr;
   d->imgr_ctx = ctx;

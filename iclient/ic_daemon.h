@@ -14,10 +14,13 @@
  * Stop: FUSE unmount (lazy), HTTP server, Unmount at imgr (an error is only
  * logged), then everything is freed.
  *
- * imgr is reached through d->imgr/d->imgr_ctx, which the caller sets before
- * ic_daemon_start: the retryrpc implementation of ic_imgr_ops is not written
- * yet, so the executable starts with none and start fails with -ENOSYS after
- * the config and Swift auth steps.
+ * imgr is reached through d->imgr/d->imgr_ctx when the caller sets them
+ * before ic_daemon_start (tests: an in-process double); left NULL, start
+ * creates the retryrpc client (ic_rpc.h) from the RetryRPC* keys, delivers
+ * imgr's upcalls to ic_volume_lease_interrupt once the volume exists, and
+ * keeps the mount alive with RenewMount while it is mounted. Stop detaches
+ * the upcalls and the keep-alive before Unmount and destroys the client
+ * after it.
  */
 #ifndef PFS_IC_DAEMON_H
 #define PFS_IC_DAEMON_H
@@ -26,6 +29,7 @@
 #include "ic_fuse.h"
 #include "ic_imgr.h"
 #include "ic_internal.h"
+#include "ic_rpc.h"
 #include "ic_stats.h"
 #include "swiftclient.h"
 #include "utils.h"
@@ -39,6 +43,7 @@ typedef struct ic_timed_route {
 typedef struct ic_daemon {
   const ic_imgr_ops *imgr; /* set by the caller */
   void *imgr_ctx;
+  ic_rpc_client *rpc; /* ours when the caller set no imgr */
   ic_imgr_timed timed; /* what the rest uses: imgr with RPC durations */
   bool stats_registered;
   ic_timed_route std[4];

@@ -1,10 +1,20 @@
-/* ic_rpc: imgr error strings -> errno (the one table, see ic_imgr.h). */
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
+/* ic_rpc: imgr error strings -> errno (the one table, see ic_imgr.h), and
+ * the retryrpc-backed ops (see ic_rpc.h). */
+#include "ic_rpc.h"
 
-#include "ic_imgr.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ic_imgr_json.h"
+#include "logger.h"
+#include "retryrpc.h"
+#include "utils.h"
 
 static const struct {
   const char *prefix;
@@ -29,4 +39,314 @@ int ic_rpc_fail(ic_rpc_err *err, const char *fmt, ...) {
   vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
   va_end(ap);
   return ic_rpc_errno(err->msg);
+}
+
+/* ---- the retryrpc-backed ops (see ic_rpc.h) ---- */
+
+#define CA_FILE_MAX (1u << 20)
+#define DEFAULT_RENEW_PERIOD_NS (60ull * 1000000000ull)
+#define TOKEN_MAX 4096
+
+struct ic_rpc_client {
+  rrpc_client *rc;
+  swift_conn *swift;
+  uint64_t call_timeout_ns;
+  uint64_t renew_period_ns;
+
+  pthread_mutex_t up_mu; /* held while an upcall is delivered */
+  ic_rpc_upcall_fn up_fn;
+  void *up_ctx;
+
+  pthread_mutex_t ka_mu;
+  pthread_cond_t ka_cv; /* CLOCK_MONOTONIC */
+  bool ka_running, ka_stop;
+  pthread_t ka_thread;
+  char ka_mount_id[IC_MOUNT_ID_MAX];
+};
+
+static void on_upcall(void *ctx, const void *payload, size_t len) {
+  ic_rpc_client *c = ctx;
+  json_error_t jerr;
+  json_t *j = json_loadb(payload, len, 0, &jerr);
+  json_int_t type = -1, ino = -1;
+  if (!j || json_unpack(j, "{s:I,s:I}", "RPCInterruptType", &type, "InodeNumber", &ino) ||
+      type < 0 || type > UINT32_MAX || ino < 0) {
+    log_warn("iclient: undecodable upcall from imgr (%zu bytes) dropped", len);
+    json_decref(j);
+    return;
+  }
+  json_decref(j);
+  pthread_mutex_lock(&c->up_mu);
+  if (c->up_fn)
+    c->up_fn(c->up_ctx, (uint32_t)type, (uint64_t)ino);
+  else
+    log_info("iclient: upcall RPCInterruptType %lld inode %016llX while not serving: dropped",
+             (long long)type, (unsigned long long)ino);
+  pthread_mutex_unlock(&c->up_mu);
+}
+
+void ic_rpc_set_upcall(ic_rpc_client *c, ic_rpc_upcall_fn fn, void *ctx) {
+  pthread_mutex_lock(&c->up_mu);
+  c->up_fn = fn;
+  c->up_ctx = ctx;
+  pthread_mutex_unlock(&c->up_mu);
+}
+
+int ic_rpc_client_create(const ic_rpc_params *p, ic_rpc_client **out) {
+  *out = NULL;
+  if (!p->host || !p->host[0] || !p->swift) return -EINVAL;
+  ic_rpc_client *c = calloc(1, sizeof(*c));
+  if (!c) return -ENOMEM;
+  char *ca = NULL;
+  size_t ca_len = 0;
+  int rc = 0;
+  if (p->ca_cert_file && p->ca_cert_file[0]) {
+    rc = ut_read_file(p->ca_cert_file, CA_FILE_MAX, &ca, &ca_len);
+    if (rc) log_error("iclient: reading RetryRPCCACertFilePath %s: %s", p->ca_cert_file,
+                      strerror(-rc));
+  }
+  rrpc_client_config rcfg = {
+      .host = p->host,
+      .port = p->port,
+      .ca_pem = ca,
+      .ca_pem_len = ca_len,
+      .upcall = on_upcall,
+      .upcall_ctx = c,
+      .deadline_io_ns = p->deadline_io_ns,
+      .keepalive_ns = p->keepalive_ns,
+      .retry_limit = p->retry_limit,
+      .log_enabled = true,
+  };
+  if (rc == 0) rc = rrpc_client_create(&rcfg, &c->rc);
+  free(ca);
+  if (rc) {
+    free(c);
+    return rc;
+  }
+  c->swift = p->swift;
+  c->call_timeout_ns = p->call_timeout_ns ? p->call_timeout_ns : 2 * p->deadline_io_ns;
+  c->renew_period_ns = p->renew_period_ns ? p->renew_period_ns : DEFAULT_RENEW_PERIOD_NS;
+  pthread_mutex_init(&c->up_mu, NULL);
+  pthread_mutex_init(&c->ka_mu, NULL);
+  pthread_condattr_t ca_attr;
+  pthread_condattr_init(&ca_attr);
+  pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&c->ka_cv, &ca_attr);
+  pthread_condattr_destroy(&ca_attr);
+  *out = c;
+  return 0;
+}
+
+void ic_rpc_client_destroy(ic_rpc_client *c) {
+  if (!c) return;
+  ic_rpc_keepalive_stop(c);
+  rrpc_client_destroy(c->rc); /* waits for a running upcall */
+  pthread_cond_destroy(&c->ka_cv);
+  pthread_mutex_destroy(&c->ka_mu);
+  pthread_mutex_destroy(&c->up_mu);
+  free(c);
+}
+
+/* One call: 0 with *reply (may be NULL when not wanted), or the mapped
+ * error with err->msg set. */
+static int send1(ic_rpc_client *c, const char *method, const json_t *req, json_t **reply,
+                 ic_rpc_err *err) {
+  char *errstr = NULL;
+  int rc = rrpc_client_send(c->rc, method, req, reply, &errstr, c->call_timeout_ns);
+  if (rc == 0) {
+    free(errstr);
+    return 0;
+  }
+  if (errstr && errstr[0] && rrpc_errno_from_errstr(errstr) == -EREMOTEIO) {
+    rc = ic_rpc_fail(err, "%s", errstr); /* imgr's own error string */
+  } else if (errstr && errstr[0]) {    /* "errno: N" from imgr */
+    snprintf(err->msg, sizeof(err->msg), "%s: imgr failed: %s", method, strerror(-rc));
+    rc = -EIO;
+  } else {
+    char detail[160] = "";
+    rrpc_client_last_error(c->rc, detail, sizeof(detail));
+    snprintf(err->msg, sizeof(err->msg), "retryrpc: %s: %s (%s)", method, strerror(-rc), detail);
+    if (rc != -ETIMEDOUT && rc != -ECONNREFUSED) rc = -EIO;
+  }
+  free(errstr);
+  return rc;
+}
+
+static int renew(ic_rpc_client *c, const char *mount_id, bool reauth, ic_rpc_err *err) {
+  char token[TOKEN_MAX];
+  int rc = reauth ? swift_reauth(c->swift) : 0;
+  if (rc == 0) rc = swift_auth_token(c->swift, token, sizeof(token));
+  if (rc) {
+    snprintf(err->msg, sizeof(err->msg), "Swift re-authentication failed: %s", strerror(-rc));
+    return -EIO;
+  }
+  ic_renew_mount_req r = {mount_id, token};
+  json_t *j = ic_json_renew_mount_req(&r);
+  if (!j) return -ENOMEM;
+  rc = send1(c, "RenewMount", j, NULL, err);
+  json_decref(j);
+  return rc;
+}
+
+/* send1, renewing the mount once on EAuthTokenRejected (iclient.md 2.2). */
+static int call(ic_rpc_client *c, const char *method, const char *mount_id, json_t *req,
+                json_t **reply, ic_rpc_err *err) {
+  if (!req) return -ENOMEM;
+  int rc = send1(c, method, req, reply, err);
+  if (rc == -EACCES && mount_id) {
+    log_info("iclient: %s: AuthToken rejected by imgr; renewing the mount", method);
+    rc = renew(c, mount_id, true, err);
+    if (rc)
+      log_error("iclient: RenewMount failed: %s", rc == -EACCES ? "EAuthTokenRejected:" : err->msg);
+    else
+      rc = send1(c, method, req, reply, err);
+  }
+  json_decref(req);
+  return rc;
+}
+
+/* Decode a reply with dec, -EIO (and a message) when it does not fit. */
+#define DECODE(dec, method, reply, rep, err)                                                       \
+  do {                                                                                             \
+    int drc_ = dec(reply, rep);                                                                    \
+    json_decref(reply);                                                                            \
+    if (drc_) {                                                                                    \
+      snprintf((err)->msg, sizeof((err)->msg), "bad reply to %s", method);                         \
+      return -EIO;                                                                                 \
+    }                                                                                              \
+    return 0;                                                                                      \
+  } while (0)
+
+static int r_mount(void *ctx, const ic_mount_req *req, ic_mount_reply *rep, ic_rpc_err *err) {
+  json_t *reply = NULL;
+  int rc = call(ctx, "Mount", NULL, ic_json_mount_req(req), &reply, err);
+  if (rc) return rc;
+  int drc = ic_json_mount_reply(reply, rep);
+  json_decref(reply);
+  if (drc || !rep->mount_id[0]) {
+    snprintf(err->msg, sizeof(err->msg), "bad reply to Mount");
+    return -EIO;
+  }
+  return 0;
+}
+
+static int r_renew(void *ctx, const ic_renew_mount_req *req, ic_rpc_err *err) {
+  return call(ctx, "RenewMount", NULL, ic_json_renew_mount_req(req), NULL, err);
+}
+
+static int r_unmount(void *ctx, const ic_mount_id_req *req, ic_rpc_err *err) {
+  return call(ctx, "Unmount", req->mount_id, ic_json_mount_id_req(req), NULL, err);
+}
+
+static int r_volume_status(void *ctx, const ic_mount_id_req *req, ic_volume_status_reply *rep,
+                           ic_rpc_err *err) {
+  json_t *reply = NULL;
+  int rc = call(ctx, "VolumeStatus", req->mount_id, ic_json_mount_id_req(req), &reply, err);
+  if (rc) return rc;
+  DECODE(ic_json_volume_status_reply, "VolumeStatus", reply, rep, err);
+}
+
+static int r_fetch_nonce_range(void *ctx, const ic_mount_id_req *req,
+                               ic_fetch_nonce_range_reply *rep, ic_rpc_err *err) {
+  json_t *reply = NULL;
+  int rc = call(ctx, "FetchNonceRange", req->mount_id, ic_json_mount_id_req(req), &reply, err);
+  if (rc) return rc;
+  DECODE(ic_json_fetch_nonce_range_reply, "FetchNonceRange", reply, rep, err);
+}
+
+static int r_get_inode(void *ctx, const ic_inode_req *req, ic_get_inode_table_entry_reply *rep,
+                       ic_rpc_err *err) {
+  json_t *reply = NULL;
+  int rc = call(ctx, "GetInodeTableEntry", req->mount_id, ic_json_inode_req(req), &reply, err);
+  if (rc) return rc;
+  DECODE(ic_json_get_inode_table_entry_reply, "GetInodeTableEntry", reply, rep, err);
+}
+
+static int r_put_inodes(void *ctx, const ic_put_inode_table_entries_req *req, ic_rpc_err *err) {
+  return call(ctx, "PutInodeTableEntries", req->mount_id,
+              ic_json_put_inode_table_entries_req(req), NULL, err);
+}
+
+static int r_delete_inode(void *ctx, const ic_inode_req *req, ic_rpc_err *err) {
+  return call(ctx, "DeleteInodeTableEntry", req->mount_id, ic_json_inode_req(req), NULL, err);
+}
+
+static int r_adjust_open(void *ctx, const ic_adjust_open_count_req *req, ic_rpc_err *err) {
+  return call(ctx, "AdjustInodeTableEntryOpenCount", req->mount_id,
+              ic_json_adjust_open_count_req(req), NULL, err);
+}
+
+static int r_flush(void *ctx, const ic_mount_id_req *req, ic_rpc_err *err) {
+  return call(ctx, "Flush", req->mount_id, ic_json_mount_id_req(req), NULL, err);
+}
+
+static int r_lease(void *ctx, const ic_lease_req *req, ic_lease_reply *rep, ic_rpc_err *err) {
+  json_t *reply = NULL;
+  int rc = call(ctx, "Lease", req->mount_id, ic_json_lease_req(req), &reply, err);
+  if (rc) return rc;
+  DECODE(ic_json_lease_reply, "Lease", reply, rep, err);
+}
+
+const ic_imgr_ops ic_rpc_ops = {
+    .mount = r_mount,
+    .renew_mount = r_renew,
+    .unmount = r_unmount,
+    .volume_status = r_volume_status,
+    .fetch_nonce_range = r_fetch_nonce_range,
+    .get_inode_table_entry = r_get_inode,
+    .put_inode_table_entries = r_put_inodes,
+    .delete_inode_table_entry = r_delete_inode,
+    .adjust_inode_table_entry_open_count = r_adjust_open,
+    .flush = r_flush,
+    .lease = r_lease,
+};
+
+/* ---- keep-alive ---- */
+
+static void *keepalive_main(void *arg) {
+  ic_rpc_client *c = arg;
+  pthread_mutex_lock(&c->ka_mu);
+  while (!c->ka_stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t at = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + c->renew_period_ns;
+    ts.tv_sec = (time_t)(at / 1000000000ull);
+    ts.tv_nsec = (long)(at % 1000000000ull);
+    pthread_cond_timedwait(&c->ka_cv, &c->ka_mu, &ts);
+    if (c->ka_stop) break;
+    pthread_mutex_unlock(&c->ka_mu);
+    ic_rpc_err err = {{0}};
+    int rc = renew(c, c->ka_mount_id, false, &err);
+    if (rc == -EACCES) rc = renew(c, c->ka_mount_id, true, &err); /* token expired */
+    if (rc)
+      log_warn("iclient: keep-alive RenewMount failed: %s (%d)",
+               rc == -EACCES ? "EAuthTokenRejected:" : err.msg, rc);
+    pthread_mutex_lock(&c->ka_mu);
+  }
+  pthread_mutex_unlock(&c->ka_mu);
+  return NULL;
+}
+
+int ic_rpc_keepalive_start(ic_rpc_client *c, const char *mount_id) {
+  if (strlen(mount_id) >= sizeof(c->ka_mount_id)) return -EINVAL;
+  pthread_mutex_lock(&c->ka_mu);
+  int rc = c->ka_running ? -EALREADY : 0;
+  if (rc == 0) {
+    strcpy(c->ka_mount_id, mount_id);
+    c->ka_stop = false;
+    rc = -pthread_create(&c->ka_thread, NULL, keepalive_main, c);
+    c->ka_running = rc == 0;
+  }
+  pthread_mutex_unlock(&c->ka_mu);
+  return rc;
+}
+
+void ic_rpc_keepalive_stop(ic_rpc_client *c) {
+  pthread_mutex_lock(&c->ka_mu);
+  bool running = c->ka_running;
+  c->ka_stop = true;
+  c->ka_running = false;
+  pthread_cond_broadcast(&c->ka_cv);
+  pthread_mutex_unlock(&c->ka_mu);
+  if (running) pthread_join(c->ka_thread, NULL);
 }

@@ -6,7 +6,7 @@ static int start(const conf_map *conf, void *ctx) { return ic_daemon_start(ctx, 
 static int stop(void *ctx) { return ic_daemon_stop(ctx); }
 
 int main(int argc, char *argv[]) {
-  static ic_daemon d; /* no imgr RPC client yet: see ic_daemon.h */
+  static ic_daemon d; /* no imgr set: start connects to imgr over retryrpc */
   ut_daemon spec = {"iclient", IC_CONF_SECTION, start, stop, NULL, &d};
   return ut_daemon_main(&spec, argc, argv);
 }

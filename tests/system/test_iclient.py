@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""End-to-end test of iclient against a real imgr (iclient.md 2, 4.3; imgr.md 3).
+
+Usage: test_iclient.py PATH-TO-iclient PATH-TO-imgr PATH-TO-iswift [PATH-TO-fsmodel]
+
+Starts iswift and imgr on 127.0.0.1 (ephemeral ports, read back from their
+logs), formats and serves the volume with imgr/mkmount.sh -fs, mounts it
+with iclient (retryrpc to imgr) on a temporary directory and drives it with
+real system calls: files small and large (checked by SHA-256), directories,
+rename, hard and symbolic links, truncate, attributes, xattrs, statfs,
+fsync and the errors ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR,
+ENAMETOOLONG. Then the whole tree (contents, modes, owners, mtimes, link
+counts, symlink targets, xattrs) is recorded, iclient is stopped (SIGTERM)
+and started again, and the tree must be identical; then imgr is restarted
+too (same retryrpc port, the volume served again with mkmount.sh -s) and
+the tree must still be identical. With fsmodel, its random operations are
+run on the mount and checked against its in-memory model.
+
+Needs root and /dev/fuse (skips otherwise). Everything started is stopped
+and the mount point detached on failure.
+"""
+import errno
+import hashlib
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_imgr  # noqa: E402  (Cluster: iswift + imgr processes)
+
+ICLIENT = FSMODEL = None
+SRC = test_imgr.SRC
+MiB = 1 << 20
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(MiB), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def pattern(seed, n):
+    """n deterministic, non-repeating-looking bytes."""
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(b"%d:%d" % (seed, i)).digest() * 64
+        i += 1
+    return bytes(out[:n])
+
+
+def snapshot(root):
+    """Everything that must survive a restart, by relative path."""
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            e = {"mode": st.st_mode, "uid": st.st_uid, "gid": st.st_gid,
+                 "nlink": st.st_nlink, "mtime": st.st_mtime_ns, "ino": st.st_ino}
+            if stat.S_ISREG(st.st_mode):
+                e["size"] = st.st_size
+                e["sha"] = sha(p)
+            elif stat.S_ISLNK(st.st_mode):
+                e["target"] = os.readlink(p)
+            if not stat.S_ISLNK(st.st_mode):
+                e["xattrs"] = {k: os.getxattr(p, k) for k in sorted(os.listxattr(p))}
+            snap[os.path.relpath(p, root)] = e
+    return snap
+
+
+class Env:
+    """iswift + imgr (test_imgr.Cluster) + one iclient on a temporary mount."""
+
+    def __init__(self):
+        self.c = test_imgr.Cluster()
+        self.mnt = os.path.join(self.c.dir, "mnt")
+        os.mkdir(self.mnt)
+        self.iclient = None
+        self.rpc_port = 0
+        self.n = 0
+
+    def start_imgr(self):
+        self.c.start_imgr("IMGR.RetryRPCPort=%d" % self.rpc_port,
+                          "IMGR.MinLeaseDuration=50ms", "IMGR.LeaseInterruptInterval=50ms")
+        m = test_imgr.wait_line(self.c.log, r"retryrpc server listening on 127\.0\.0\.1:(\d+)",
+                                self.c.imgr)
+        self.rpc_port = int(m.group(1))
+
+    def mkmount(self, *flags):
+        env = dict(os.environ, SWIFT_ADDR="127.0.0.1:%d" % self.c.swift_port,
+                   IMGR_ADDR="127.0.0.1:%d" % self.c.port, MKMOUNT_TRIES="20")
+        r = subprocess.run(["bash", os.path.join(SRC, "imgr", "mkmount.sh")] + list(flags),
+                           env=env, capture_output=True, timeout=120)
+        if r.returncode:
+            raise RuntimeError("mkmount.sh %s: %s %s" % (flags, r.stdout, r.stderr))
+
+    def start_iclient(self):
+        self.n += 1
+        self.iclient_log = os.path.join(self.c.dir, "iclient%d.log" % self.n)
+        auth = ('{"AuthURL":"http://127.0.0.1:%d/auth/v1.0"\\u002C"AuthUser":"test:tester"'
+                '\\u002C"AuthKey":"testing"\\u002C"Account":"AUTH_test"\\u002C"Container":"con"}'
+                % self.c.swift_port)
+        self.iclient = subprocess.Popen(
+            [ICLIENT, os.path.join(SRC, "iclient", "dev.conf"),
+             "ICLIENT.MountPointDirPath=" + self.mnt,
+             "ICLIENT.AuthPlugInEnvValue=" + auth,
+             "ICLIENT.RetryRPCPort=%d" % self.rpc_port,
+             "ICLIENT.HTTPServerPort=0",
+             "ICLIENT.LogFilePath=" + self.iclient_log,
+             "ICLIENT.LogToConsole=false",
+             "ICLIENT.MountRetryDuration=10s"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + 30
+        while not os.path.ismount(self.mnt):
+            if self.iclient.poll() is not None or time.time() > end:
+                raise RuntimeError("iclient did not mount: %s" % self.log_tail())
+            time.sleep(0.05)
+
+    def log_tail(self):
+        try:
+            with open(self.iclient_log, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return "(no log)"
+
+    def stop_iclient(self):
+        p, self.iclient = self.iclient, None
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=60)
+        end = time.time() + 10
+        while os.path.ismount(self.mnt) and time.time() < end:
+            time.sleep(0.05)
+        return rc
+
+    def close(self):
+        if self.iclient and self.iclient.poll() is None:
+            self.iclient.kill()
+            self.iclient.wait()
+        subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
+        self.c.close()
+
+
+class TestIclient(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.e = Env()
+        try:
+            cls.e.c.start_iswift()
+            cls.e.start_imgr()
+            cls.e.mkmount("-fs")
+            cls.e.start_iclient()
+        except BaseException:
+            cls.e.close()
+            raise
+        cls.m = cls.e.mnt
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.e.close()
+
+    def p(self, *parts):
+        return os.path.join(self.m, *parts)
+
+    def assertErrno(self, err, fn, *args):
+        with self.assertRaises(OSError) as cm:
+            fn(*args)
+        self.assertEqual(cm.exception.errno, err, "%s%r" % (fn.__name__, args))
+
+    def test_1_files(self):
+        small = pattern(1, 1000)
+        with open(self.p("small"), "wb") as f:
+            f.write(small)
+        with open(self.p("small"), "rb") as f:
+            self.assertEqual(f.read(), small)
+        big = pattern(2, 64 * MiB)
+        with open(self.p("big"), "wb") as f:
+            for off in range(0, len(big), 4 * MiB):
+                f.write(big[off:off + 4 * MiB])
+            f.flush()
+            os.fsync(f.fileno())
+        self.assertEqual(os.stat(self.p("big")).st_size, 64 * MiB)
+        self.assertEqual(sha(self.p("big")), hashlib.sha256(big).hexdigest())
+        # overwrite in the middle, append at the end, read both back
+        with open(self.p("big"), "r+b") as f:
+            f.seek(10 * MiB + 7)
+            f.write(b"middle")
+            f.seek(0, os.SEEK_END)
+            f.write(b"tail")
+        with open(self.p("big"), "rb") as f:
+            f.seek(10 * MiB)
+            self.assertEqual(f.read(16), big[10 * MiB:10 * MiB + 7] + b"middle" +
+                             big[10 * MiB + 13:10 * MiB + 16])
+            f.seek(64 * MiB - 2)
+            self.assertEqual(f.read(), big[-2:] + b"tail")
+        # pwrite leaving a hole, then read the zeros back
+        fd = os.open(self.p("sparse"), os.O_CREAT | os.O_RDWR, 0o644)
+        os.pwrite(fd, b"end", 5 * MiB)
+        os.fsync(fd)
+        os.close(fd)
+        with open(self.p("sparse"), "rb") as f:
+            data = f.read()
+        self.assertEqual(len(data), 5 * MiB + 3)
+        self.assertEqual(data[:5 * MiB], bytes(5 * MiB))
+        self.assertEqual(data[5 * MiB:], b"end")
+
+    def test_2_namespace(self):
+        os.mkdir(self.p("d"))
+        os.mkdir(self.p("d", "sub"))
+        for i in range(50):
+            with open(self.p("d", "f%02d" % i), "wb") as f:
+                f.write(b"file %d\n" % i)
+        self.assertEqual(sorted(os.listdir(self.p("d"))),
+                         sorted(["sub"] + ["f%02d" % i for i in range(50)]))
+        os.mkdir(self.p("gone"))
+        os.rmdir(self.p("gone"))
+        self.assertFalse(os.path.exists(self.p("gone")))
+        # rename: within a directory, across directories, over an existing file
+        os.rename(self.p("d", "f00"), self.p("d", "renamed"))
+        os.rename(self.p("d", "f01"), self.p("d", "sub", "moved"))
+        os.rename(self.p("d", "f02"), self.p("d", "f03"))
+        with open(self.p("d", "f03"), "rb") as f:
+            self.assertEqual(f.read(), b"file 2\n")
+        os.rename(self.p("d", "sub"), self.p("subdir"))
+        self.assertEqual(os.listdir(self.p("subdir")), ["moved"])
+        # hard links
+        os.link(self.p("d", "renamed"), self.p("hard"))
+        self.assertEqual(os.stat(self.p("hard")).st_nlink, 2)
+        self.assertEqual(os.stat(self.p("hard")).st_ino, os.stat(self.p("d", "renamed")).st_ino)
+        os.link(self.p("d", "f04"), self.p("d", "f04link"))
+        os.unlink(self.p("d", "f04"))
+        self.assertEqual(os.stat(self.p("d", "f04link")).st_nlink, 1)
+        with open(self.p("d", "f04link"), "rb") as f:
+            self.assertEqual(f.read(), b"file 4\n")
+        os.unlink(self.p("d", "f05"))
+        self.assertFalse(os.path.exists(self.p("d", "f05")))
+        # symbolic links
+        os.symlink("d/renamed", self.p("sym"))
+        os.symlink("/nowhere/" + "x" * 200, self.p("dangling"))
+        self.assertEqual(os.readlink(self.p("sym")), "d/renamed")
+        self.assertEqual(os.readlink(self.p("dangling")), "/nowhere/" + "x" * 200)
+        with open(self.p("sym"), "rb") as f:
+            self.assertEqual(f.read(), b"file 0\n")
+        # unlink of an open file: still readable through the descriptor
+        with open(self.p("d", "f06"), "rb") as f:
+            os.unlink(self.p("d", "f06"))
+            self.assertEqual(f.read(), b"file 6\n")
+
+    def test_3_attributes(self):
+        path = self.p("attrs")
+        with open(path, "wb") as f:
+            f.write(pattern(3, 100000))
+        os.truncate(path, 3 * MiB)  # up: zeros
+        with open(path, "rb") as f:
+            data = f.read()
+        self.assertEqual(data[:100000], pattern(3, 100000))
+        self.assertEqual(data[100000:], bytes(3 * MiB - 100000))
+        os.truncate(path, 5000)  # down
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), pattern(3, 5000))
+        os.truncate(path, 6000)  # up again: the cut bytes must not come back
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), pattern(3, 5000) + bytes(1000))
+        os.chmod(path, 0o640)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o640)
+        os.chown(path, 1234, 5678)
+        st = os.stat(path)
+        self.assertEqual((st.st_uid, st.st_gid), (1234, 5678))
+        os.utime(path, ns=(1000000001, 2000000002))
+        st = os.stat(path)
+        # atime is not stored: it is reported as mtime (iclient.md 7)
+        self.assertEqual((st.st_atime_ns, st.st_mtime_ns), (2000000002, 2000000002))
+        os.setxattr(path, "user.color", b"blue")
+        os.setxattr(path, "user.empty", b"")
+        os.setxattr(path, "user.bin", bytes(range(256)))
+        self.assertEqual(os.getxattr(path, "user.color"), b"blue")
+        self.assertEqual(os.getxattr(path, "user.bin"), bytes(range(256)))
+        self.assertEqual(sorted(os.listxattr(path)), ["user.bin", "user.color", "user.empty"])
+        os.setxattr(path, "user.color", b"green", os.XATTR_REPLACE)
+        self.assertEqual(os.getxattr(path, "user.color"), b"green")
+        os.removexattr(path, "user.empty")
+        self.assertErrno(errno.ENODATA, os.getxattr, path, "user.empty")
+        self.assertErrno(errno.EEXIST, os.setxattr, path, "user.color", b"x", os.XATTR_CREATE)
+        os.mkdir(self.p("xdir"))
+        os.setxattr(self.p("xdir"), "user.dir", b"on a directory")
+        sv = os.statvfs(self.m)
+        self.assertGreater(sv.f_bsize, 0)
+        self.assertGreater(sv.f_namemax, 0)
+        fd = os.open(self.p("synced"), os.O_CREAT | os.O_WRONLY, 0o600)
+        os.write(fd, b"fsync me")
+        os.fsync(fd)
+        os.fdatasync(fd)
+        os.close(fd)
+        dfd = os.open(self.m, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(dfd)
+        os.close(dfd)
+
+    def test_4_errors(self):
+        os.mkdir(self.p("e"))
+        with open(self.p("e", "file"), "wb") as f:
+            f.write(b"x")
+        self.assertErrno(errno.ENOENT, os.stat, self.p("e", "missing"))
+        self.assertErrno(errno.ENOENT, os.unlink, self.p("e", "missing"))
+        self.assertErrno(errno.ENOENT, os.rename, self.p("e", "missing"), self.p("e", "x"))
+        self.assertErrno(errno.ENOENT, open, self.p("nodir", "file"), "wb")
+        self.assertErrno(errno.EEXIST, os.mkdir, self.p("e"))
+        self.assertErrno(errno.EEXIST, os.mkdir, self.p("e", "file"))
+        self.assertErrno(errno.EEXIST, os.link, self.p("e", "file"), self.p("e", "file"))
+        self.assertErrno(errno.EEXIST, os.symlink, "t", self.p("e", "file"))
+        self.assertErrno(errno.EEXIST, os.open, self.p("e", "file"),
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        self.assertErrno(errno.ENOTEMPTY, os.rmdir, self.p("e"))
+        os.mkdir(self.p("e2"))
+        os.mkdir(self.p("e2", "x"))
+        self.assertErrno(errno.ENOTEMPTY, os.rename, self.p("e2"), self.p("e"))
+        self.assertErrno(errno.EISDIR, open, self.p("e"), "wb")
+        self.assertErrno(errno.EISDIR, os.unlink, self.p("e"))
+        self.assertErrno(errno.EISDIR, os.rename, self.p("e", "file"), self.p("e2"))
+        self.assertErrno(errno.ENOTDIR, os.listdir, self.p("e", "file"))
+        self.assertErrno(errno.ENOTDIR, os.rmdir, self.p("e", "file"))
+        self.assertErrno(errno.ENOTDIR, os.stat, self.p("e", "file", "x"))
+        self.assertErrno(errno.ENOTDIR, os.rename, self.p("e2"), self.p("e", "file"))
+        self.assertErrno(errno.ENAMETOOLONG, os.mkdir, self.p("n" * 256))
+        self.assertErrno(errno.ENAMETOOLONG, open, self.p("n" * 300), "wb")
+        # still intact
+        with open(self.p("e", "file"), "rb") as f:
+            self.assertEqual(f.read(), b"x")
+
+    def check_same(self, before):
+        after = snapshot(self.m)
+        self.assertEqual(sorted(after), sorted(before))
+        for k in before:
+            self.assertEqual(after[k], before[k], k)
+
+    def test_5_restart_iclient(self):
+        before = snapshot(self.m)
+        self.assertIn("big", before)
+        self.assertEqual(self.e.stop_iclient(), 0, self.e.log_tail())
+        self.assertFalse(os.path.ismount(self.m))
+        self.e.start_iclient()
+        self.check_same(before)
+
+    def test_6_restart_imgr(self):
+        before = snapshot(self.m)
+        self.assertEqual(self.e.stop_iclient(), 0, self.e.log_tail())
+        self.assertEqual(self.e.c.stop_imgr(), 0)
+        self.e.start_imgr()
+        self.e.mkmount("-s")
+        self.e.start_iclient()
+        self.check_same(before)
+        # and it still takes changes
+        with open(self.p("after_restart"), "wb") as f:
+            f.write(b"new")
+        with open(self.p("after_restart"), "rb") as f:
+            self.assertEqual(f.read(), b"new")
+
+    def test_7_fsmodel(self):
+        if not FSMODEL:
+            self.skipTest("no fsmodel given")
+        os.mkdir(self.p("model"))
+        r = subprocess.run([FSMODEL, self.p("model"), "--ops", "20000", "--seed", "1"],
+                           capture_output=True, text=True, timeout=1500)
+        self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
+        print(r.stdout.strip().splitlines()[-1:], file=sys.stderr)
+
+
+def main():
+    global ICLIENT, FSMODEL
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
+        print("SKIP: needs root, /dev/fuse and fusermount3")
+        return 0
+    ICLIENT, test_imgr.IMGR, test_imgr.ISWIFT = sys.argv[1:4]
+    FSMODEL = sys.argv[4] if len(sys.argv) > 4 else None
+    del sys.argv[1:]
+    r = unittest.main(verbosity=2, exit=False)
+    return 0 if r.result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
