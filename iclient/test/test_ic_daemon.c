@@ -1,7 +1,7 @@
 /* iclient start/stop with a real Swift (iswift in process) and the fake
  * imgr: config from dev.conf with overrides, Swift auth, Mount, HTTP
  * (/config redacted, /leases), the FUSE mount, orderly stop. Without an imgr
- * client start fails with -ENOSYS once config and Swift auth passed.
+ * set, start dials a real one over retryrpc (here: unreachable).
  * The FUSE part needs root and /dev/fuse (skipped otherwise). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -109,12 +109,24 @@ static long stat_count(const char *text, const char *name) {
   return c ? strtol(c + 7, NULL, 10) : -1;
 }
 
-static void test_no_imgr_client(void **state) {
+/* No imgr set: start dials imgr over retryrpc; nothing listens on port 1,
+ * so Mount fails with a transport error (after the call timeout, 2 x
+ * RetryRPCDeadlineIO, at the latest) and start fails cleanly. */
+static void test_imgr_unreachable(void **state) {
   (void)state;
   conf_map *m = test_conf(iswift_port(g_srv), 0);
+  char err[CONF_ERR_MAX];
+  assert_int_equal(conf_update_from_string(m, "ICLIENT.RetryRPCPort=1", err, sizeof(err)), 0);
+  assert_int_equal(conf_update_from_string(m, "ICLIENT.RetryRPCDeadlineIO=1s", err, sizeof(err)),
+                   0);
+  assert_int_equal(conf_update_from_string(m, "ICLIENT.MountRetryDuration=0s", err, sizeof(err)),
+                   0);
   ic_daemon d = {0};
-  assert_int_equal(ic_daemon_start(&d, m), -ENOSYS);
+  int rc = ic_daemon_start(&d, m);
+  assert_true(rc == -ECONNREFUSED || rc == -ETIMEDOUT);
+  assert_false(d.mounted);
   assert_int_equal(ic_daemon_stop(&d), 0);
+  assert_null(d.imgr); /* the retryrpc client was ours: gone */
   conf_free(m);
 }
 
@@ -219,9 +231,9 @@ static void test_start_serve_stop(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_no_imgr_client),
       cmocka_unit_test(test_swift_unreachable),
-      cmocka_unit_test(test_start_serve_stop),
+      cmocka_unit_test(test_start_serve_stop), /* counts RPCs: before other Mounts */
+      cmocka_unit_test(test_imgr_unreachable),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
