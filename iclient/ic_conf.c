@@ -67,6 +67,7 @@ static const key_spec KEYS[] = {
     {"HTTPServerPort", K_U16, F(http_server_port), "0"},
     {"InodeCacheLimit", K_U64, F(inode_cache_limit), "10000"},
     {"MountRetryDuration", K_DUR, F(mount_retry_duration_ns), "0"},
+    {"MountKeepAlivePeriod", K_DUR, F(mount_keep_alive_period_ns), "60s"},
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)

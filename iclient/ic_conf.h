@@ -11,6 +11,9 @@
  *                       inodes nobody uses are evicted LRU first
  *   MountRetryDuration  (duration, default 0) how long start keeps retrying
  *                       Mount while imgr is not up (iclient.md 10.7)
+ *   MountKeepAlivePeriod (duration, default 60s, 0 = off) RenewMount this
+ *                       often, so imgr (which unmounts a mount silent for its
+ *                       MountTimeout, default 1h) keeps an idle mount
  */
 #ifndef PFS_IC_CONF_H
 #define PFS_IC_CONF_H
@@ -68,6 +71,7 @@ typedef struct ic_config {
   uint16_t http_server_port; /* 0 = no HTTP server */
   uint64_t inode_cache_limit;
   uint64_t mount_retry_duration_ns;
+  uint64_t mount_keep_alive_period_ns;
 } ic_config;
 
 /*

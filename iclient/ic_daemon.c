@@ -80,6 +80,7 @@ static int rpc_start(ic_daemon *d) {
       .ca_cert_file = d->cfg.retry_rpc_ca_cert_file_path,
       .deadline_io_ns = d->cfg.retry_rpc_deadline_io_ns,
       .keepalive_ns = d->cfg.retry_rpc_keep_alive_period_ns,
+      .renew_period_ns = d->cfg.mount_keep_alive_period_ns,
       .swift = d->swift,
   };
   int rc = ic_rpc_client_create(&p, &d->rpc);
@@ -245,7 +246,8 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   rc = ic_volume_create(&vp, &d->vol);
   if (rc == 0 && d->rpc) {
     ic_rpc_set_upcall(d->rpc, on_interrupt, d);
-    rc = ic_rpc_keepalive_start(d->rpc, d->mount_id);
+    if (d->cfg.mount_keep_alive_period_ns)
+      rc = ic_rpc_keepalive_start(d->rpc, d->mount_id);
   }
   if (rc == 0) rc = http_start(d);
   if (rc) return rc;

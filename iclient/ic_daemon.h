@@ -18,7 +18,7 @@
  * before ic_daemon_start (tests: an in-process double); left NULL, start
  * creates the retryrpc client (ic_rpc.h) from the RetryRPC* keys, delivers
  * imgr's upcalls to ic_volume_lease_interrupt once the volume exists, and
- * keeps the mount alive with RenewMount while it is mounted. Stop detaches
+ * keeps the mount alive with RenewMount every MountKeepAlivePeriod. Stop detaches
  * the upcalls and the keep-alive before Unmount and destroys the client
  * after it.
  */

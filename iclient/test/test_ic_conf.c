@@ -76,7 +76,7 @@ static void test_optional_defaults(void **state) {
   conf_map *m = dev_conf();
   const char *keys[] = {"RetryRPCCACertFilePath", "LogFilePath",    "LogToConsole",
                         "HTTPServerIPAddr",       "HTTPServerPort", "InodeCacheLimit",
-                        "MountRetryDuration"};
+                        "MountRetryDuration",     "MountKeepAlivePeriod"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) set1(m, keys[i], NULL);
   ic_config cfg;
   char err[CONF_ERR_MAX] = "";
@@ -87,6 +87,7 @@ static void test_optional_defaults(void **state) {
   assert_int_equal(cfg.http_server_port, 0);
   assert_int_equal(cfg.inode_cache_limit, 10000);
   assert_int_equal(cfg.mount_retry_duration_ns, 0);
+  assert_int_equal(cfg.mount_keep_alive_period_ns, 60000000000ULL);
   ic_config_free(&cfg);
   conf_free(m);
 }
