@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end test of iclient against a real imgr (iclient.md 2, 4.3; imgr.md 3).
 
-Usage: test_iclient.py PATH-TO-iclient PATH-TO-imgr PATH-TO-iswift [PATH-TO-fsmodel]
+Usage: test_iclient.py PATH-TO-iclient PATH-TO-imgr PATH-TO-iswift PATH-TO-icert
+                       [PATH-TO-fsmodel]
 
 Starts iswift and imgr on 127.0.0.1 (ephemeral ports, read back from their
 logs), formats and serves the volume with imgr/mkmount.sh -fs, mounts it
@@ -33,7 +34,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_imgr  # noqa: E402  (Cluster: iswift + imgr processes)
 
-ICLIENT = FSMODEL = None
+ICLIENT = ICERT = FSMODEL = None
 SRC = test_imgr.SRC
 MiB = 1 << 20
 
@@ -77,22 +78,32 @@ def snapshot(root):
 
 
 class Env:
-    """iswift + imgr (test_imgr.Cluster) + one iclient on a temporary mount."""
+    """iswift + imgr (test_imgr.Cluster) + iclients on temporary mounts.
 
-    def __init__(self):
+    imgr_args / iclient_args are extra KEY=value overrides for every start."""
+
+    def __init__(self, imgr_args=(), iclient_args=()):
         self.c = test_imgr.Cluster()
+        self.imgr_args = list(imgr_args)
+        self.iclient_args = list(iclient_args)
         self.mnt = os.path.join(self.c.dir, "mnt")
         os.mkdir(self.mnt)
         self.iclient = None
+        self.others = []  # (process, mount point) of extra clients
         self.rpc_port = 0
         self.n = 0
 
     def start_imgr(self):
         self.c.start_imgr("IMGR.RetryRPCPort=%d" % self.rpc_port,
-                          "IMGR.MinLeaseDuration=50ms", "IMGR.LeaseInterruptInterval=50ms")
+                          "IMGR.MinLeaseDuration=50ms", "IMGR.LeaseInterruptInterval=50ms",
+                          *self.imgr_args)
         m = test_imgr.wait_line(self.c.log, r"retryrpc server listening on 127\.0\.0\.1:(\d+)",
                                 self.c.imgr)
         self.rpc_port = int(m.group(1))
+
+    def imgr_log(self):
+        with open(self.c.log, errors="replace") as f:
+            return f.read()
 
     def mkmount(self, *flags):
         env = dict(os.environ, SWIFT_ADDR="127.0.0.1:%d" % self.c.swift_port,
@@ -102,50 +113,74 @@ class Env:
         if r.returncode:
             raise RuntimeError("mkmount.sh %s: %s %s" % (flags, r.stdout, r.stderr))
 
-    def start_iclient(self):
+    def spawn_iclient(self, mnt, *extra):
+        """Start an iclient on mnt; returns (process, log path) once mounted."""
         self.n += 1
-        self.iclient_log = os.path.join(self.c.dir, "iclient%d.log" % self.n)
+        log = os.path.join(self.c.dir, "iclient%d.log" % self.n)
         auth = ('{"AuthURL":"http://127.0.0.1:%d/auth/v1.0"\\u002C"AuthUser":"test:tester"'
                 '\\u002C"AuthKey":"testing"\\u002C"Account":"AUTH_test"\\u002C"Container":"con"}'
                 % self.c.swift_port)
-        self.iclient = subprocess.Popen(
+        p = subprocess.Popen(
             [ICLIENT, os.path.join(SRC, "iclient", "dev.conf"),
-             "ICLIENT.MountPointDirPath=" + self.mnt,
+             "ICLIENT.MountPointDirPath=" + mnt,
              "ICLIENT.AuthPlugInEnvValue=" + auth,
              "ICLIENT.RetryRPCPort=%d" % self.rpc_port,
              "ICLIENT.HTTPServerPort=0",
-             "ICLIENT.LogFilePath=" + self.iclient_log,
+             "ICLIENT.LogFilePath=" + log,
              "ICLIENT.LogToConsole=false",
-             "ICLIENT.MountRetryDuration=10s"],
+             "ICLIENT.MountRetryDuration=10s"] + self.iclient_args + list(extra),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.time() + 30
-        while not os.path.ismount(self.mnt):
-            if self.iclient.poll() is not None or time.time() > end:
-                raise RuntimeError("iclient did not mount: %s" % self.log_tail())
+        while not os.path.ismount(mnt):
+            if p.poll() is not None or time.time() > end:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                raise RuntimeError("iclient did not mount: %s" % tail(log))
             time.sleep(0.05)
+        return p, log
+
+    def start_iclient(self, *extra):
+        self.iclient, self.iclient_log = self.spawn_iclient(self.mnt, *extra)
+
+    def start_other(self, name, *extra):
+        mnt = os.path.join(self.c.dir, name)
+        os.mkdir(mnt)
+        p, log = self.spawn_iclient(mnt, *extra)
+        self.others.append((p, mnt))
+        return mnt, log
 
     def log_tail(self):
-        try:
-            with open(self.iclient_log, errors="replace") as f:
-                return f.read()[-4000:]
-        except OSError:
-            return "(no log)"
+        return tail(self.iclient_log)
 
-    def stop_iclient(self):
-        p, self.iclient = self.iclient, None
+    @staticmethod
+    def stop(p, mnt):
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)
         end = time.time() + 10
-        while os.path.ismount(self.mnt) and time.time() < end:
+        while os.path.ismount(mnt) and time.time() < end:
             time.sleep(0.05)
         return rc
 
+    def stop_iclient(self):
+        p, self.iclient = self.iclient, None
+        return self.stop(p, self.mnt)
+
     def close(self):
-        if self.iclient and self.iclient.poll() is None:
-            self.iclient.kill()
-            self.iclient.wait()
-        subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
+        for p, mnt in [(self.iclient, self.mnt)] + self.others:
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+            subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
         self.c.close()
+
+
+def tail(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-4000:]
+    except OSError:
+        return "(no log)"
 
 
 class TestIclient(unittest.TestCase):
@@ -371,13 +406,156 @@ class TestIclient(unittest.TestCase):
         print(r.stdout.strip().splitlines()[-1:], file=sys.stderr)
 
 
+def wait_for(fn, what, timeout=10):
+    end = time.time() + timeout
+    while True:
+        try:
+            return fn()
+        except (OSError, AssertionError):
+            if time.time() > end:
+                raise
+        time.sleep(0.1)
+
+
+class TestTwoClients(unittest.TestCase):
+    """Two iclients mount the same volume: each sees the other's changes,
+    which needs imgr's lease interrupts (upcalls) to reach the holder and
+    be acted on (flush, Demote/Release)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.e = Env(imgr_args=["IMGR.TraceEnabled=true"])
+        try:
+            cls.e.c.start_iswift()
+            cls.e.start_imgr()
+            cls.e.mkmount("-fs")
+            cls.e.start_iclient()
+            cls.b, cls.b_log = cls.e.start_other("mnt_b")
+        except BaseException:
+            cls.e.close()
+            raise
+        cls.a = cls.e.mnt
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.e.close()
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_ping_pong(self):
+        a, b = self.a, self.b
+        with open(os.path.join(a, "shared"), "wb") as f:
+            f.write(b"from a")
+        # b's first look: the lookup goes to imgr (entries are cached 250 ms)
+        wait_for(lambda: self.assertEqual(self.read(os.path.join(b, "shared")), b"from a"),
+                 "b sees a's file")
+        with open(os.path.join(b, "shared"), "ab") as f:
+            f.write(b", then b")
+        wait_for(lambda: self.assertEqual(self.read(os.path.join(a, "shared")),
+                                          b"from a, then b"), "a sees b's append")
+        for i in range(10):  # the exclusive lease goes back and forth
+            side, other = (a, b) if i % 2 == 0 else (b, a)
+            with open(os.path.join(side, "shared"), "wb") as f:
+                f.write(b"round %d" % i)
+            wait_for(lambda: self.assertEqual(self.read(os.path.join(other, "shared")),
+                                              b"round %d" % i), "round %d" % i)
+        os.mkdir(os.path.join(b, "dir_b"))
+        with open(os.path.join(b, "dir_b", "x"), "wb") as f:
+            f.write(pattern(9, 3 * MiB))
+        wait_for(lambda: self.assertEqual(sha(os.path.join(a, "dir_b", "x")),
+                                          hashlib.sha256(pattern(9, 3 * MiB)).hexdigest()),
+                 "a sees b's directory")
+        os.rename(os.path.join(a, "dir_b", "x"), os.path.join(a, "moved"))
+        wait_for(lambda: self.assertEqual(sorted(os.listdir(os.path.join(b, "dir_b"))), []),
+                 "b sees the rename")
+        self.assertEqual(os.stat(os.path.join(b, "moved")).st_size, 3 * MiB)
+        # it took interrupts (imgr traces each upcall), and both still serve
+        self.assertIn("upcall to mount", self.e.imgr_log())
+        self.assertIsNone(self.e.iclient.poll())
+        self.assertIsNone(self.e.others[0][0].poll())
+
+
+class TestKeepAlive(unittest.TestCase):
+    """imgr unmounts a mount that is silent for MountTimeout; iclient's
+    RenewMount keep-alive prevents that (and without it, it happens)."""
+
+    def test_idle_mounts(self):
+        e = Env(imgr_args=["IMGR.MountTimeout=2s"])
+        try:
+            e.c.start_iswift()
+            e.start_imgr()
+            e.mkmount("-fs")
+            e.start_iclient("ICLIENT.MountKeepAlivePeriod=300ms")
+            with open(os.path.join(e.mnt, "kept"), "wb") as f:
+                f.write(b"before")
+            silent, _ = e.start_other("mnt_silent", "ICLIENT.MountKeepAlivePeriod=0s")
+            os.listdir(silent)
+            time.sleep(4.5)  # more than twice MountTimeout, both idle
+            log = e.imgr_log()
+            self.assertEqual(log.count("no RPC within MountTimeout"), 1, log[-3000:])
+            # the kept-alive mount still works (new names need imgr)
+            with open(os.path.join(e.mnt, "kept2"), "wb") as f:
+                f.write(b"after")
+            with open(os.path.join(e.mnt, "kept"), "rb") as f:
+                self.assertEqual(f.read(), b"before")
+            self.assertEqual(e.imgr_log().count("no RPC within MountTimeout"), 1)
+            # the silent one lost its mount: its imgr calls now fail with EIO
+            with self.assertRaises(OSError) as cm:
+                with open(os.path.join(silent, "new_file"), "wb") as f:
+                    f.write(b"x")
+            self.assertEqual(cm.exception.errno, errno.EIO)
+        finally:
+            e.close()
+
+
+class TestTLS(unittest.TestCase):
+    """retryrpc over TLS: imgr with a certificate from icert's CA, iclient
+    with RetryRPCCACertFilePath; a client trusting another CA cannot mount."""
+
+    def test_tls(self):
+        e = None
+        try:
+            e = Env()
+            d = e.c.dir
+            for ca in ("ca", "otherca"):
+                subprocess.run([ICERT, "-ca", "-ed25519", "-caCert", "%s/%s_cert.pem" % (d, ca),
+                                "-caKey", "%s/%s_key.pem" % (d, ca), "-commonName", ca,
+                                "-ttl", "10"], check=True, capture_output=True)
+            subprocess.run([ICERT, "-ed25519", "-caCert", d + "/ca_cert.pem", "-caKey",
+                            d + "/ca_key.pem", "-commonName", "imgr", "-ttl", "10",
+                            "-cert", d + "/imgr_cert.pem", "-key", d + "/imgr_key.pem",
+                            "-ip", "127.0.0.1"], check=True, capture_output=True)
+            e.imgr_args = ["IMGR.RetryRPCCertFilePath=" + d + "/imgr_cert.pem",
+                           "IMGR.RetryRPCKeyFilePath=" + d + "/imgr_key.pem"]
+            e.c.start_iswift()
+            e.start_imgr()
+            e.mkmount("-fs")
+            with self.assertRaises(RuntimeError) as cm:
+                e.start_other("mnt_wrong_ca",
+                              "ICLIENT.RetryRPCCACertFilePath=" + d + "/otherca_cert.pem")
+            self.assertIn("Mount(testvol) failed", str(cm.exception))
+            e.start_iclient("ICLIENT.RetryRPCCACertFilePath=" + d + "/ca_cert.pem")
+            data = pattern(5, 2 * MiB + 3)
+            with open(os.path.join(e.mnt, "over_tls"), "wb") as f:
+                f.write(data)
+            self.assertEqual(e.stop_iclient(), 0)
+            e.start_iclient("ICLIENT.RetryRPCCACertFilePath=" + d + "/ca_cert.pem")
+            with open(os.path.join(e.mnt, "over_tls"), "rb") as f:
+                self.assertEqual(f.read(), data)
+        finally:
+            if e:
+                e.close()
+
+
 def main():
-    global ICLIENT, FSMODEL
+    global ICLIENT, ICERT, FSMODEL
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
         print("SKIP: needs root, /dev/fuse and fusermount3")
         return 0
-    ICLIENT, test_imgr.IMGR, test_imgr.ISWIFT = sys.argv[1:4]
-    FSMODEL = sys.argv[4] if len(sys.argv) > 4 else None
+    ICLIENT, test_imgr.IMGR, test_imgr.ISWIFT, ICERT = sys.argv[1:5]
+    FSMODEL = sys.argv[5] if len(sys.argv) > 5 else None
     del sys.argv[1:]
     r = unittest.main(verbosity=2, exit=False)
     return 0 if r.result.wasSuccessful() else 1
