@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ struct ic_rpc_client {
   swift_conn *swift;
   uint64_t call_timeout_ns;
   uint64_t renew_period_ns;
+  atomic_bool mount_lost_logged; /* EUnknownMountID seen and logged */
 
   pthread_mutex_t up_mu; /* held while an upcall is delivered */
   ic_rpc_upcall_fn up_fn;
@@ -159,6 +161,10 @@ static int send1(ic_rpc_client *c, const char *method, const json_t *req, json_t
   }
   if (errstr && errstr[0] && rrpc_errno_from_errstr(errstr) == -EREMOTEIO) {
     rc = ic_rpc_fail(err, "%s", errstr); /* imgr's own error string */
+    if (rc == -ENOTCONN && !atomic_exchange(&c->mount_lost_logged, true))
+      log_error("iclient: imgr does not know this mount any more (imgr restarted, or it "
+                "unmounted a silent mount): operations fail with EIO until iclient is "
+                "restarted");
   } else if (errstr && errstr[0]) {    /* "errno: N" from imgr */
     snprintf(err->msg, sizeof(err->msg), "%s: imgr failed: %s", method, strerror(-rc));
     rc = -EIO;

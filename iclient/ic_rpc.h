@@ -12,7 +12,10 @@
  *     other transport failure (TLS refused, session lost at an imgr restart,
  *     unreachable) -EIO; err->msg says what happened, prefixed "retryrpc:";
  *   - an undecodable reply: -EIO ("bad reply ...").
- * No error ends the process.
+ * No error ends the process. In particular a mount imgr no longer knows
+ * (imgr restarted: retryrpc loses the session, then EUnknownMountID) makes
+ * every later op fail (-ENOTCONN, which the file system layer turns into
+ * EIO); remounting under a running iclient is not implemented.
  *
  * EAuthTokenRejected from any RPC but Mount and RenewMount: the Swift
  * token is renewed (swift_reauth), RenewMount {MountID, AuthToken} is sent,
