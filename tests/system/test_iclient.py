@@ -107,6 +107,12 @@ class Env:
                                 self.c.imgr)
         self.rpc_port = int(m.group(1))
 
+    def format_volume(self):
+        """Start iswift and imgr, format and serve the volume."""
+        self.c.start_iswift()
+        self.start_imgr()
+        self.mkmount("-fs")
+
     def imgr_log(self):
         with open(self.c.log, errors="replace") as f:
             return f.read()
@@ -194,9 +200,7 @@ class TestIclient(unittest.TestCase):
     def setUpClass(cls):
         cls.e = Env()
         try:
-            cls.e.c.start_iswift()
-            cls.e.start_imgr()
-            cls.e.mkmount("-fs")
+            cls.e.format_volume()
             cls.e.start_iclient()
         except BaseException:
             cls.e.close()
@@ -432,9 +436,7 @@ class TestTwoClients(unittest.TestCase):
     def setUpClass(cls):
         cls.e = Env(imgr_args=["IMGR.TraceEnabled=true"])
         try:
-            cls.e.c.start_iswift()
-            cls.e.start_imgr()
-            cls.e.mkmount("-fs")
+            cls.e.format_volume()
             cls.e.start_iclient()
             cls.b, cls.b_log = cls.e.start_other("mnt_b")
         except BaseException:
@@ -490,9 +492,7 @@ class TestKeepAlive(unittest.TestCase):
     def test_idle_mounts(self):
         e = Env(imgr_args=["IMGR.MountTimeout=2s"])
         try:
-            e.c.start_iswift()
-            e.start_imgr()
-            e.mkmount("-fs")
+            e.format_volume()
             e.start_iclient("ICLIENT.MountKeepAlivePeriod=300ms")
             with open(os.path.join(e.mnt, "kept"), "wb") as f:
                 f.write(b"before")
@@ -524,9 +524,7 @@ class TestImgrRestartUnderClient(unittest.TestCase):
     def test_imgr_restart(self):
         e = Env()
         try:
-            e.c.start_iswift()
-            e.start_imgr()
-            e.mkmount("-fs")
+            e.format_volume()
             e.start_iclient()
             with open(os.path.join(e.mnt, "kept"), "wb") as f:
                 f.write(b"kept")
@@ -566,9 +564,7 @@ class TestTLS(unittest.TestCase):
                             "-ip", "127.0.0.1"], check=True, capture_output=True)
             e.imgr_args = ["IMGR.RetryRPCCertFilePath=" + d + "/imgr_cert.pem",
                            "IMGR.RetryRPCKeyFilePath=" + d + "/imgr_key.pem"]
-            e.c.start_iswift()
-            e.start_imgr()
-            e.mkmount("-fs")
+            e.format_volume()
             with self.assertRaises(RuntimeError) as cm:
                 e.start_other("mnt_wrong_ca",
                               "ICLIENT.RetryRPCCACertFilePath=" + d + "/otherca_cert.pem")
