@@ -1150,6 +1150,16 @@ static int dispatch(void *ctx, uint64_t cid, const json_t *req, json_t **reply, 
   return rc;
 }
 
+int imgr_rpc_call(imgr_rpc *r, uint64_t client_id, const char *method, const json_t *request,
+                  json_t **reply, char **errstr) {
+  *reply = NULL;
+  *errstr = NULL;
+  for (size_t i = 0; i < RPC_METHODS; i++)
+    if (strcmp(method_tbl[i].name, method) == 0)
+      return dispatch(&r->ents[i], client_id, request ? request : json_null(), reply, errstr);
+  return -ENOSYS;
+}
+
 static int register_stats(imgr_rpc *r, const char *group) {
   static const char *const lease_names[5] = {
       "SharedLeaseRequestUsecs", "PromoteLeaseRequestUsecs", "ExclusiveLeaseRequestUsecs",

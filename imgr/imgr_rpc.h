@@ -44,6 +44,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "conf.h"
 #include "imgr.h"
 
@@ -85,6 +87,13 @@ void imgr_rpc_stop(imgr_rpc *r);
  * this layer's token sources until they are freed): free everything. Calls
  * stop if needed. NULL is fine. */
 void imgr_rpc_destroy(imgr_rpc *r);
+
+/* Run a method in-process exactly as a retryrpc call from client_id would
+ * (tests, fuzzing): 0 with *reply (new reference, may be NULL = null), or
+ * a negative errno with *errstr (malloc'd, may be NULL). -ENOSYS: no such
+ * method. Works before imgr_rpc_start (no upcalls are sent then). */
+int imgr_rpc_call(imgr_rpc *r, uint64_t client_id, const char *method, const json_t *request,
+                  json_t **reply, char **errstr);
 
 /* Live mounts (tests, pages). */
 size_t imgr_rpc_mount_count(imgr_rpc *r);
