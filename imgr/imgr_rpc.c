@@ -967,86 +967,23 @@ static int rpc_adjust_open(void *ctx, uint64_t cid, const json_t *req, json_t **
 
 static bool lease_type_ok(uint64_t t) { return t <= LEASE_REQUEST_RELEASE; }
 
-/* A pending lease answer. Two references: the waiting handler's and the
- * engine callback's (which may run after the handler gave up). */
-typedef struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool done;
-  lease_reply reply;
-  int refs;
-} lwait;
-
-static void lwait_put(lwait *w) {
-  pthread_mutex_lock(&w->mu);
-  bool last = --w->refs == 0;
-  pthread_mutex_unlock(&w->mu);
-  if (!last) return;
-  pthread_mutex_destroy(&w->mu);
-  pthread_cond_destroy(&w->cv);
-  free(w);
-}
-
-static void lwait_fn(void *arg, lease_reply reply) {
-  lwait *w = arg;
-  pthread_mutex_lock(&w->mu);
-  w->reply = reply;
-  w->done = true;
-  pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
-  lwait_put(w);
-}
-
-/* lease_request, then, when the answer is pending, a wait of at most
- * LeaseRequestTimeout (-ETIMEDOUT) -- unless workers - 4 handlers already
- * wait, in which case the request is withdrawn at once (-EBUSY): waiting
+/* lease_request_wait with LeaseRequestTimeout -- unless workers - 4
+ * handlers are already in here, in which case a request that would wait is
+ * withdrawn at once (-EBUSY; one answered at once still is): waiting
  * handlers hold worker threads, and the Release that would answer them
  * needs one. */
 static int lease_wait(imgr_rpc *r, const char *id, uint64_t ino, lease_request_type type,
                       lease_reply *out) {
-  lwait *w = calloc(1, sizeof *w);
-  if (!w) return -ENOMEM;
-  pthread_mutex_init(&w->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&w->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  w->refs = 2;
-  uint64_t ticket = 0;
-  int rc = lease_request(r->le, id, ino, type, lwait_fn, w, out, &ticket);
-  if (rc || *out != LEASE_REPLY_PENDING) {
-    w->refs = 1; /* no callback will come */
-    lwait_put(w);
-    return rc;
-  }
   pthread_mutex_lock(&r->mu);
   bool over = r->lease_waiters >= r->opt.workers - LEASE_WORKER_RESERVE;
   if (!over) r->lease_waiters++;
   pthread_mutex_unlock(&r->mu);
-  uint64_t dl = now_ns() + (over ? 0 : r->opt.lease_request_timeout_ns);
-  struct timespec ts = {(time_t)(dl / 1000000000ULL), (long)(dl % 1000000000ULL)};
-  pthread_mutex_lock(&w->mu);
-  int wrc = 0;
-  while (!w->done && wrc != ETIMEDOUT) wrc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-  bool done = w->done;
-  pthread_mutex_unlock(&w->mu);
-  if (!done && lease_cancel(r->le, id, ino, ticket) == 0) {
-    lwait_put(w); /* the callback's: it will never run */
-    rc = over ? -EBUSY : -ETIMEDOUT;
-  } else {
-    /* answered, or decided while we gave up: the callback is imminent */
-    pthread_mutex_lock(&w->mu);
-    while (!w->done) pthread_cond_wait(&w->cv, &w->mu);
-    *out = w->reply;
-    pthread_mutex_unlock(&w->mu);
-  }
-  lwait_put(w);
-  if (!over) {
-    pthread_mutex_lock(&r->mu);
-    r->lease_waiters--;
-    pthread_mutex_unlock(&r->mu);
-  }
+  int rc = lease_request_wait(r->le, id, ino, type, over ? 0 : r->opt.lease_request_timeout_ns,
+                              out);
+  if (over) return rc == -ETIMEDOUT ? -EBUSY : rc;
+  pthread_mutex_lock(&r->mu);
+  r->lease_waiters--;
+  pthread_mutex_unlock(&r->mu);
   return rc;
 }
 
@@ -1107,7 +1044,8 @@ static const struct {
   rrpc_handler fn;
   const char *stat; /* bucketstats name */
 } method_tbl[RPC_METHODS] = {
-    {"AdjustInodeTableEntryOpenCount", rpc_adjust_open, "AdjustInodeTableEntryOpenCountUsecs"},
+    {"AdjustInodeTableEntryOpenCount", rpc_adjust_open,
+     "AdjustInodeTableEntryOpenCountUsecs"},
     {"DeleteInodeTableEntry", rpc_delete_inode, "DeleteInodeTableEntryUsecs"},
     {"FetchNonceRange", rpc_fetch_nonce_range, "FetchNonceRangeUsecs"},
     {"Flush", rpc_flush, "FlushUsecs"},

@@ -51,6 +51,15 @@ static json_t *mid_ino(hx_client *cl, uint64_t ino) {
   return json_pack("{s:s,s:I}", "MountID", cl->mount_id, "InodeNumber", (json_int_t)ino);
 }
 
+static json_t *adj_req(const char *id, uint64_t ino, int64_t adj) {
+  return json_pack("{s:s,s:I,s:I}", "MountID", id, "InodeNumber", (json_int_t)ino, "Adjustment",
+                   (json_int_t)adj);
+}
+
+static void adjust_ok(hx_client *cl, uint64_t ino, int64_t adj) {
+  expect_ok(cl, "AdjustInodeTableEntryOpenCount", adj_req(cl->mount_id, ino, adj), NULL);
+}
+
 static void lease_is(hx_client *cl, uint64_t ino, uint32_t type, int want) {
   char *err = NULL;
   int got = hx_lease(cl, ino, type, &err);
@@ -208,26 +217,17 @@ static void test_mount_errors_and_basics(void **state) {
   expect_ok(&c, "VolumeStatus", json_pack("{s:s,s:i}", "mountid", c.mount_id, "Extra", 1), NULL);
 
   /* open counts */
-  expect_err(&c, "AdjustInodeTableEntryOpenCount",
-             json_pack("{s:s,s:I,s:I}", "MountID", "whatever", "InodeNumber", (json_int_t)ROOT,
-                       "Adjustment", (json_int_t)0),
-             "EBadOpenCountAdjustment: 0000000000000001 0");
-  expect_err(&c, "AdjustInodeTableEntryOpenCount",
-             json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)ROOT,
-                       "Adjustment", (json_int_t)-1),
+  const char *adj = "AdjustInodeTableEntryOpenCount";
+  /* a zero adjustment is refused before the MountID is even looked at */
+  expect_err(&c, adj, adj_req("whatever", ROOT, 0), "EBadOpenCountAdjustment: 0000000000000001 0");
+  expect_err(&c, adj, adj_req(c.mount_id, ROOT, -1),
              "EBadOpenCountAdjustment: 0000000000000001 -1");
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)ROOT,
-                      "Adjustment", (json_int_t)2),
-            NULL);
-  expect_err(&c, "AdjustInodeTableEntryOpenCount",
-             json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)ROOT,
-                       "Adjustment", (json_int_t)-3),
+  adjust_ok(&c, ROOT, 2);
+  expect_err(&c, adj, adj_req(c.mount_id, ROOT, -3),
              "EBadOpenCountAdjustment: 0000000000000001 -3");
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)ROOT,
-                      "Adjustment", (json_int_t)-2),
-            NULL);
+  expect_err(&c, adj, adj_req(c.mount_id, ROOT, INT64_MIN),
+             "EBadOpenCountAdjustment: 0000000000000001 -9223372036854775808");
+  adjust_ok(&c, ROOT, -2);
 
   expect_ok(&c, "Flush", mid(&c), NULL);
   /* Unmount while holding the exclusive lease on the root (5.3 step 16) */
@@ -269,19 +269,13 @@ static void test_inode_lifecycle(void **state) {
   expect_ok(&c, "Flush", mid(&c), NULL);
 
   /* unlink while open (5.3 steps 13-14): removed at the last close */
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)n,
-                      "Adjustment", (json_int_t)1),
-            NULL);
+  adjust_ok(&c, n, 1);
   expect_ok(&c, "DeleteInodeTableEntry", mid_ino(&c, n), NULL);
   expect_ok(&c, "Flush", mid(&c), NULL);
   assert_int_equal(num_inodes(&c), 3);
   expect_ok(&c, "GetInodeTableEntry", mid_ino(&c, n), NULL);
   size_t ups = hx_upcalls(&c);
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)n,
-                      "Adjustment", (json_int_t)-1),
-            NULL);
+  adjust_ok(&c, n, -1);
   assert_int_equal(num_inodes(&c), 2);
   /* the removed inode's lease is revoked: its holder is asked to release */
   upcall_is(&c, ups, INT_RELEASE, n);
@@ -312,10 +306,7 @@ static void test_inode_lifecycle(void **state) {
   assert_int_equal(hx_put_inode_object(&h, k, kobj, &klen), 0);
   lease_is(&c, k, E, EXCL);
   expect_ok(&c, "PutInodeTableEntries", put_req(&c, k, kobj, klen, 1, (int64_t)klen, NULL), NULL);
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)k,
-                      "Adjustment", (json_int_t)3),
-            NULL);
+  adjust_ok(&c, k, 3);
   expect_ok(&c, "DeleteInodeTableEntry", mid_ino(&c, k), NULL);
   assert_int_equal(num_inodes(&c), 2);
   expect_ok(&c, "Unmount", mid(&c), NULL);
@@ -334,24 +325,14 @@ static void test_open_file_limit(void **state) {
   assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
   for (uint64_t i = 10; i < 13; i++) {
     lease_is(&c, i, S, SHARED);
-    json_t *req = json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber",
-                            (json_int_t)i, "Adjustment", (json_int_t)1);
+    json_t *req = adj_req(c.mount_id, i, 1);
     if (i < 12) expect_ok(&c, "AdjustInodeTableEntryOpenCount", req, NULL);
     else expect_err(&c, "AdjustInodeTableEntryOpenCount", req, "ETooManyOpens");
   }
   /* a second open of an already open inode needs no new entry */
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)10,
-                      "Adjustment", (json_int_t)1),
-            NULL);
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)11,
-                      "Adjustment", (json_int_t)-1),
-            NULL);
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)12,
-                      "Adjustment", (json_int_t)1),
-            NULL);
+  adjust_ok(&c, 10, 1);
+  adjust_ok(&c, 11, -1);
+  adjust_ok(&c, 12, 1);
   expect_ok(&c, "Unmount", mid(&c), NULL);
 }
 
@@ -508,10 +489,7 @@ static void test_lease_expiry_unmounts(void **state) {
   size_t u0 = hx_upcalls(c0);
   lease_is(c0, 7, E, EXCL);
   /* c0 opens an inode too: the forced unmount must close it */
-  expect_ok(c0, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c0->mount_id, "InodeNumber", (json_int_t)7,
-                      "Adjustment", (json_int_t)1),
-            NULL);
+  adjust_ok(c0, 7, 1);
   async_lease a;
   async_start(&a, c1, 7, E);
   /* c0 ignores LeaseInterruptLimit (5) Release interrupts */
