@@ -406,81 +406,91 @@ static int lease_teardown(void **state) {
   return 0;
 }
 
+/* A scenario step. 'L': client c requests t and must get reply w at once;
+ * 'A': client c requests t on a thread of its own (async slot c);
+ * 'J': async slot c must have been answered w; 'U': client c must receive
+ * interrupt t next. Every scenario works on one inode. */
+typedef struct {
+  char op;
+  int c;
+  uint32_t t;
+  int w;
+} step;
+
+typedef struct {
+  const char *name;
+  step s[24];
+} scenario;
+
+static const scenario scenarios[] = {
+    {"1 Shared", {{'L', 0, S, SHARED}, {'L', 0, R, RELEASED}}},
+    {"2 Shared", {{'L', 0, S, SHARED}, {'L', 1, S, SHARED}, {'L', 0, R, RELEASED},
+                  {'L', 1, R, RELEASED}}},
+    {"1 Exclusive then Demote",
+     {{'L', 0, E, EXCL}, {'L', 0, D, DEMOTED}, {'L', 0, R, RELEASED}}},
+    {"1 Exclusive then 1 Shared leading to Demotion",
+     {{'L', 0, E, EXCL}, {'A', 1, S, 0}, {'U', 0, INT_DEMOTE, 0}, {'L', 0, D, DEMOTED},
+      {'J', 1, 0, SHARED}, {'L', 0, R, RELEASED}, {'L', 1, R, RELEASED}}},
+    {"1 Shared then 1 Exclusive leading to Release",
+     {{'L', 0, S, SHARED}, {'A', 1, E, 0}, {'U', 0, INT_RELEASE, 0}, {'L', 0, R, RELEASED},
+      {'J', 1, 0, EXCL}, {'L', 1, R, RELEASED}}},
+    {"1 Exclusive then 1 Exclusive leading to Release",
+     {{'L', 0, E, EXCL}, {'A', 1, E, 0}, {'U', 0, INT_RELEASE, 0}, {'L', 0, R, RELEASED},
+      {'J', 1, 0, EXCL}, {'L', 1, R, RELEASED}}},
+    {"2 Shared then Promotion leading to Release",
+     {{'L', 0, S, SHARED}, {'L', 1, S, SHARED}, {'A', 0, P, 0}, {'U', 1, INT_RELEASE, 0},
+      {'L', 1, R, RELEASED}, {'J', 0, 0, PROMOTED}, {'L', 0, R, RELEASED}}},
+    {"2 Shared then 2 Promotions: the second is Denied",
+     {{'L', 0, S, SHARED}, {'L', 1, S, SHARED}, {'A', 0, P, 0}, {'U', 1, INT_RELEASE, 0},
+      {'L', 1, P, DENIED}, {'L', 1, R, RELEASED}, {'J', 0, 0, PROMOTED},
+      {'L', 0, R, RELEASED}}},
+    {"1 Exclusive then 2 Shared leading to Demotion",
+     {{'L', 0, E, EXCL}, {'A', 1, S, 0}, {'A', 2, S, 0}, {'U', 0, INT_DEMOTE, 0},
+      {'L', 0, D, DEMOTED}, {'J', 1, 0, SHARED}, {'J', 2, 0, SHARED}, {'L', 0, R, RELEASED},
+      {'L', 1, R, RELEASED}, {'L', 2, R, RELEASED}}},
+    {"2 Shared then 1 Exclusive leading to Release",
+     {{'L', 0, S, SHARED}, {'L', 1, S, SHARED}, {'A', 2, E, 0}, {'U', 0, INT_RELEASE, 0},
+      {'U', 1, INT_RELEASE, 0}, {'L', 0, R, RELEASED}, {'L', 1, R, RELEASED},
+      {'J', 2, 0, EXCL}, {'L', 2, R, RELEASED}}},
+    {"Release without a lease, Demote of a shared lease",
+     {{'L', 0, S, SHARED}, {'L', 1, R, DENIED}, {'L', 0, D, DENIED}, {'L', 0, R, RELEASED}}},
+};
+
+static void run_scenario(lease_fx *f, const scenario *sc, uint64_t ino, size_t up[3]) {
+  async_lease a[3];
+  for (const step *st = sc->s; st->op; st++) {
+    hx_client *c = &f->c[st->c];
+    switch (st->op) {
+    case 'L':
+      lease_is(c, ino, st->t, st->w);
+      break;
+    case 'A':
+      async_start(&a[st->c], c, ino, st->t);
+      break;
+    case 'J':
+      if (async_join(&a[st->c]) != st->w)
+        fail_msg("%s: client %d: want %d got %d", sc->name, st->c, st->w, a[st->c].result);
+      break;
+    case 'U':
+      upcall_is(c, up[st->c]++, st->t, ino);
+      break;
+    }
+  }
+}
+
 static void test_lease_table(void **state) {
   lease_fx *f = *state;
-  hx_client *c0 = &f->c[0], *c1 = &f->c[1], *c2 = &f->c[2];
-  async_lease a, b;
-
-  /* 1 Shared; 2 Shared */
-  lease_is(c0, 1, S, SHARED);
-  lease_is(c1, 1, S, SHARED);
-  lease_is(c0, 1, R, RELEASED);
-  lease_is(c1, 1, R, RELEASED);
-  /* 1 Exclusive then Demote */
-  lease_is(c0, 1, E, EXCL);
-  lease_is(c0, 1, D, DEMOTED);
-  lease_is(c0, 1, R, RELEASED);
-
-  /* 1 Exclusive then 1 Shared leading to Demotion */
-  size_t u0 = hx_upcalls(c0), u1 = hx_upcalls(c1);
-  lease_is(c0, 1, E, EXCL);
-  async_start(&a, c1, 1, S);
-  upcall_is(c0, u0++, INT_DEMOTE, 1);
-  lease_is(c0, 1, D, DEMOTED);
-  assert_int_equal(async_join(&a), SHARED);
-  lease_is(c0, 1, R, RELEASED);
-  lease_is(c1, 1, R, RELEASED);
-
-  /* 1 Shared then 1 Exclusive leading to Release */
-  lease_is(c0, 1, S, SHARED);
-  async_start(&a, c1, 1, E);
-  upcall_is(c0, u0++, INT_RELEASE, 1);
-  lease_is(c0, 1, R, RELEASED);
-  assert_int_equal(async_join(&a), EXCL);
-  lease_is(c1, 1, R, RELEASED);
-
-  /* 2 Shared then Promotion leading to Release */
-  lease_is(c0, 1, S, SHARED);
-  lease_is(c1, 1, S, SHARED);
-  async_start(&a, c0, 1, P);
-  upcall_is(c1, u1++, INT_RELEASE, 1);
-  lease_is(c1, 1, R, RELEASED);
-  assert_int_equal(async_join(&a), PROMOTED);
-  lease_is(c0, 1, R, RELEASED);
-
-  /* 2 Shared then 2 Promotions: the second is Denied */
-  lease_is(c0, 1, S, SHARED);
-  lease_is(c1, 1, S, SHARED);
-  async_start(&a, c0, 1, P);
-  upcall_is(c1, u1++, INT_RELEASE, 1);
-  lease_is(c1, 1, P, DENIED);
-  lease_is(c1, 1, R, RELEASED);
-  assert_int_equal(async_join(&a), PROMOTED);
-  lease_is(c0, 1, R, RELEASED);
-
-  /* 1 Exclusive then 2 Shared leading to Demotion */
-  lease_is(c0, 1, E, EXCL);
-  async_start(&a, c1, 1, S);
-  async_start(&b, c2, 1, S);
-  upcall_is(c0, u0++, INT_DEMOTE, 1);
-  lease_is(c0, 1, D, DEMOTED);
-  assert_int_equal(async_join(&a), SHARED);
-  assert_int_equal(async_join(&b), SHARED);
-  lease_is(c0, 1, R, RELEASED);
-  lease_is(c1, 1, R, RELEASED);
-  lease_is(c2, 1, R, RELEASED);
-
+  size_t up[3] = {0, 0, 0};
+  for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+    run_scenario(f, &scenarios[i], 100 + i, up);
   /* independent inodes: no interrupts */
-  lease_is(c0, 2, E, EXCL);
-  lease_is(c1, 3, E, EXCL);
-  lease_is(c0, 2, R, RELEASED);
-  lease_is(c1, 3, R, RELEASED);
-
-  /* every upcall went to the client that held the lease */
+  lease_is(&f->c[0], 2, E, EXCL);
+  lease_is(&f->c[1], 3, E, EXCL);
+  lease_is(&f->c[0], 2, R, RELEASED);
+  lease_is(&f->c[1], 3, R, RELEASED);
+  /* every upcall went to the client that held the lease, and no other came */
   sleep_ms(300);
-  assert_int_equal(hx_upcalls(c0), u0);
-  assert_int_equal(hx_upcalls(c1), u1);
-  assert_int_equal(hx_upcalls(c2), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(hx_upcalls(&f->c[i]), up[i]);
 }
 
 static void test_lease_expiry_unmounts(void **state) {
