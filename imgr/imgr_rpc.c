@@ -120,9 +120,11 @@ struct rvol {
   rvol *next;
   mount *mounts;           /* live mounts of the volume */
   omap opens;              /* inode -> number of mounts that have it open */
-  /* Readers: puts/deletes from lease check to applied. Writer (briefly):
-   * a lease grant before its reply (see imgr_rpc.h "Race closed"). */
-  pthread_rwlock_t gate;
+  /* inode -> PutInodeTableEntries/DeleteInodeTableEntry calls between
+   * "about to check the lease" and "applied"; a lease grant on the inode is
+   * replied to only when it has none (imgr_rpc.h "Race closed"). */
+  omap writing;
+  pthread_cond_t written;  /* with r->mu: an inode left writing */
 };
 
 typedef struct {
@@ -315,11 +317,11 @@ static rvol *rvol_get_locked(imgr_rpc *r, const char *name, bool *created) {
     free(rv);
     return NULL;
   }
-  pthread_rwlockattr_t a;
-  pthread_rwlockattr_init(&a);
-  pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init(&rv->gate, &a);
-  pthread_rwlockattr_destroy(&a);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&rv->written, &ca);
+  pthread_condattr_destroy(&ca);
   rv->r = r;
   rv->next = r->rvols;
   r->rvols = rv;
@@ -426,6 +428,48 @@ static bool close_locked(imgr_rpc *r, mount *m, omap_slot *ms, int64_t n) {
   omap_remove(&m->rv->opens, vs);
   r->nopens--;
   return del;
+}
+
+/* ---- writes in flight (imgr_rpc.h "Race closed") ----------------------------- */
+
+static void writes_end(imgr_rpc *r, rvol *rv, const imgr_inode_entry *e, size_t n) {
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; i < n; i++) {
+    omap_slot *s = omap_find(&rv->writing, e[i].inode_number);
+    if (s && --s->count == 0) omap_remove(&rv->writing, s);
+  }
+  pthread_cond_broadcast(&rv->written);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* Before the lease checks of a write: the inodes are marked in flight. */
+static int writes_begin(imgr_rpc *r, rvol *rv, const imgr_inode_entry *e, size_t n) {
+  pthread_mutex_lock(&r->mu);
+  size_t i = 0;
+  for (; i < n; i++) {
+    omap_slot *s = omap_find(&rv->writing, e[i].inode_number);
+    if (!s && !(s = omap_insert(&rv->writing, e[i].inode_number))) break;
+    s->count++;
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (i == n) return 0;
+  writes_end(r, rv, e, i);
+  return -ENOMEM;
+}
+
+/* After a grant on ino: wait (at most LeaseRequestTimeout) until no write
+ * that may have passed its lease check under the previous holder is
+ * still being applied. */
+static int writes_wait(imgr_rpc *r, rvol *rv, uint64_t ino) {
+  uint64_t dl = now_ns() + r->opt.lease_request_timeout_ns;
+  struct timespec ts = {(time_t)(dl / 1000000000ULL), (long)(dl % 1000000000ULL)};
+  pthread_mutex_lock(&r->mu);
+  int w = 0;
+  while (omap_find(&rv->writing, ino) && w != ETIMEDOUT)
+    w = pthread_cond_timedwait(&rv->written, &r->mu, &ts);
+  bool busy = omap_find(&rv->writing, ino) != NULL;
+  pthread_mutex_unlock(&r->mu);
+  return busy ? -ETIMEDOUT : 0;
 }
 
 /* ---- unmount (explicit, dead, lease-expired) --------------------------------- */
@@ -841,7 +885,10 @@ static int rpc_put_inodes(void *ctx, uint64_t cid, const json_t *req, json_t **r
   }
   mount *m;
   if ((rc = preamble(r, id, true, &m, errstr))) goto out_free;
-  pthread_rwlock_rdlock(&m->rv->gate);
+  if ((rc = writes_begin(r, m->rv, ents, b.n_entries))) {
+    mount_unref(r, m);
+    goto out_free;
+  }
   for (size_t i = 0; i < b.n_entries; i++) {
     if ((rc = lease_check(r->le, id, ents[i].inode_number, LEASE_ACCESS_WRITE))) {
       rc = lease_fail(errstr, rc, id, ents[i].inode_number);
@@ -854,7 +901,7 @@ static int rpc_put_inodes(void *ctx, uint64_t cid, const json_t *req, json_t **r
                               "number was never reserved, a counter would wrap, or an object "
                               "may not be dereferenced")
                        : fail(errstr, rc, "PutInodeTableEntries: %s", strerror(-rc));
-  pthread_rwlock_unlock(&m->rv->gate);
+  writes_end(r, m->rv, ents, b.n_entries);
   mount_unref(r, m);
 out_free:
   free(ents);
@@ -874,7 +921,11 @@ static int rpc_delete_inode(void *ctx, uint64_t cid, const json_t *req, json_t *
   mount *m;
   int rc = preamble(r, id, true, &m, errstr);
   if (rc) return rc;
-  pthread_rwlock_rdlock(&m->rv->gate);
+  const imgr_inode_entry we = {ino, 0, 0};
+  if ((rc = writes_begin(r, m->rv, &we, 1))) {
+    mount_unref(r, m);
+    return rc;
+  }
   if ((rc = lease_check(r->le, id, ino, LEASE_ACCESS_WRITE))) {
     rc = lease_fail(errstr, rc, id, ino);
     goto out;
@@ -895,14 +946,14 @@ static int rpc_delete_inode(void *ctx, uint64_t cid, const json_t *req, json_t *
     if (rc == -ENOENT) rc = fail(errstr, rc, "EUnknownInodeNumber: %016" PRIX64, ino);
     else if (rc) rc = fail(errstr, rc, "DeleteInodeTableEntry: %s", strerror(-rc));
   }
-  pthread_rwlock_unlock(&m->rv->gate);
+  writes_end(r, m->rv, &we, 1);
   /* The lease of a removed inode is revoked (imgr.md 4.9 step 6); its
    * callbacks take r->mu, so no lock of ours is held. */
   if (!rc && !open) lease_stop(r->le, m->vol->name, ino);
   mount_unref(r, m);
   return rc;
 out:
-  pthread_rwlock_unlock(&m->rv->gate);
+  writes_end(r, m->rv, &we, 1);
   mount_unref(r, m);
   return rc;
 }
@@ -1008,10 +1059,13 @@ static int rpc_lease(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
   bs_log2_add(&r->stats.lease_type[type], (now_ns() - t0) / 1000);
   if (!rc && (lr == LEASE_REPLY_SHARED || lr == LEASE_REPLY_EXCLUSIVE ||
               lr == LEASE_REPLY_PROMOTED)) {
-    /* Wait for puts/deletes that passed their lease check before this grant
-     * (an expired holder's) to be applied before telling the new holder. */
-    pthread_rwlock_wrlock(&m->rv->gate);
-    pthread_rwlock_unlock(&m->rv->gate);
+    /* Writes that passed their lease check before this grant (an expired
+     * holder's) are applied before the new holder is told. If that takes
+     * too long the grant stays in the engine unannounced, which is safe:
+     * the mount keeps at least the rights it believes it has. */
+    if ((rc = writes_wait(r, m->rv, ino)))
+      log_warn("mount %s: grant on inode %016" PRIX64 " not replied: writes still in flight",
+               id, ino);
   }
   mount_unref(r, m);
   switch (rc) {
@@ -1274,7 +1328,8 @@ void imgr_rpc_destroy(imgr_rpc *r) {
   while (r->rvols) {
     rvol *rv = r->rvols;
     r->rvols = rv->next;
-    pthread_rwlock_destroy(&rv->gate);
+    pthread_cond_destroy(&rv->written);
+    free(rv->writing.s);
     free(rv->opens.s);
     free(rv->name);
     free(rv);

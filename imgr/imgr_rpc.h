@@ -29,11 +29,13 @@
  *     beyond that "ELeaseRequestDenied: LeaseRequestType <n> too many waiting
  *     requests" is returned at once, so waiting Lease calls can never occupy
  *     every worker and block the Release that would answer them.
- *   - Race closed: a lease grant is only replied to after every
- *     PutInodeTableEntries / DeleteInodeTableEntry of the volume that passed
- *     its lease check has been applied (a per-volume gate), so an expired
- *     holder's put cannot land after the new holder has been told it owns
- *     the inode.
+ *   - Race closed: a lease grant on an inode is only replied to after every
+ *     PutInodeTableEntries / DeleteInodeTableEntry naming that inode that
+ *     may have passed its lease check has been applied (writes mark their
+ *     inodes before checking), so an expired holder's put cannot land after
+ *     the new holder has been told it owns the inode. If that takes longer
+ *     than LeaseRequestTimeout the reply is "ELeaseRequestDenied: ... timed
+ *     out" (the engine's grant stays; the mount is interrupted as usual).
  *
  * Lock order: the RPC mutex is never held while calling into the core
  * (which calls the token source, which takes it) or into a lease function

@@ -16,6 +16,7 @@
 #include "icert.h"
 #include "lease.h"
 #include "rpc_harness.h"
+#include "utils.h"
 
 enum { S = 0, P = 1, E = 2, D = 3, R = 4 };                       /* request types */
 enum { DENIED = 0, SHARED = 1, PROMOTED = 2, EXCL = 3, DEMOTED = 4, RELEASED = 5 };
@@ -102,6 +103,7 @@ typedef struct {
   uint64_t ino;
   uint32_t type;
   int result;
+  uint64_t done_ns;
   pthread_t t;
 } async_lease;
 
@@ -112,7 +114,7 @@ static void *async_fn(void *arg) {
 }
 
 static void async_start(async_lease *a, hx_client *cl, uint64_t ino, uint32_t type) {
-  *a = (async_lease){cl, ino, type, -1, 0};
+  *a = (async_lease){cl, ino, type, -1, 0, 0};
   assert_int_equal(pthread_create(&a->t, NULL, async_fn, a), 0);
 }
 
@@ -628,6 +630,67 @@ static void test_lease_waits_bounded(void **state) {
   for (int i = 0; i < 6; i++) expect_ok(&c[i], "Unmount", mid(&c[i]), NULL);
 }
 
+typedef struct {
+  hx_client *cl;
+  uint64_t ino;
+  int rc;
+  uint64_t done_ns;
+  pthread_t t;
+} async_delete;
+
+static void *delete_fn(void *arg) {
+  async_delete *d = arg;
+  d->rc = hx_call(d->cl, "DeleteInodeTableEntry", mid_ino(d->cl, d->ino), NULL, NULL);
+  d->done_ns = ut_now_ns();
+  return NULL;
+}
+
+static void *lease_timed_fn(void *arg) {
+  async_lease *a = arg;
+  a->result = hx_lease(a->cl, a->ino, a->type, NULL);
+  a->done_ns = ut_now_ns();
+  return NULL;
+}
+
+/* The race of imgr_rpc.h "Race closed": A's delete passes its lease check,
+ * then (Swift slow) A's lease expires and B is granted the inode. B must not
+ * be told before A's delete has been applied. */
+static void test_grant_waits_for_inflight_write(void **state) {
+  (void)state;
+  static const char *const ov[] = {"IMGR.LeaseInterruptLimit=1", NULL};
+  static hx h;
+  static hx_client a, b;
+  assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&a)), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&b)), 0);
+  assert_int_equal(hx_mount(&h, &a, NULL, NULL), 0);
+  assert_int_equal(hx_mount(&h, &b, NULL, NULL), 0);
+  uint64_t next, cnt, len;
+  fetch_nonces(&a, &next, &cnt);
+  assert_int_equal(hx_put_inode_object(&h, next, next + 1, &len), 0);
+  lease_is(&a, next, E, EXCL);
+  expect_ok(&a, "PutInodeTableEntries", put_req(&a, next, next + 1, len, 1, (int64_t)len, NULL),
+            NULL);
+  num_inodes(&a); /* the table is in memory: only the head GET is slow below */
+  iswift_faults f = {.latency_ns = 700ULL * 1000000ULL};
+  iswift_set_faults(h.sw, &f);
+  async_delete d = {&a, next, -1, 0, 0};
+  assert_int_equal(pthread_create(&d.t, NULL, delete_fn, &d), 0);
+  sleep_ms(50); /* A's delete is past its lease check, in the head GET */
+  async_lease g = {&b, next, E, -1, 0, 0};
+  assert_int_equal(pthread_create(&g.t, NULL, lease_timed_fn, &g), 0);
+  pthread_join(g.t, NULL);
+  pthread_join(d.t, NULL);
+  iswift_faults none = {0};
+  iswift_set_faults(h.sw, &none);
+  assert_int_equal(g.result, EXCL);
+  assert_int_equal(d.rc, 0);
+  assert_true(g.done_ns >= d.done_ns - 5000000ULL); /* the RPC reply trails the apply */
+  /* A was expired and unmounted; the inode is gone */
+  expect_err(&a, "VolumeStatus", mid(&a), "EUnknownMountID: ");
+  assert_int_equal(num_inodes(&b), 1);
+}
+
 /* DELETE /volume while mounted: RPCs get EVolumeBeingDeleted, Unmount works. */
 static void test_unserved_volume(void **state) {
   (void)state;
@@ -701,6 +764,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_tls, cleanup),
       cmocka_unit_test_teardown(test_unserved_volume, cleanup),
       cmocka_unit_test_teardown(test_lease_waits_bounded, cleanup),
+      cmocka_unit_test_teardown(test_grant_waits_for_inflight_write, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
