@@ -161,6 +161,7 @@ struct imgr_rpc {
   uint64_t next_serial;
   rvol *rvols;
   unsigned lease_waiters;
+  unsigned upcalls_running; /* send_upcall calls using rs (cond: cond) */
   bool jan_stop, jan_running;
   pthread_t jan;
   rpc_entry ents[RPC_METHODS];
@@ -472,6 +473,25 @@ static int writes_wait(imgr_rpc *r, rvol *rv, uint64_t ino) {
   return busy ? -ETIMEDOUT : 0;
 }
 
+/* Best effort (imgr.md 3.1): dropped when the client has no connection.
+ * Never called with r->mu held. */
+static void send_upcall(imgr_rpc *r, const char *mount_id, uint64_t cid, unsigned type,
+                        uint64_t inode) {
+  pthread_mutex_lock(&r->mu);
+  rrpc_server *rs = r->rs;
+  if (rs) r->upcalls_running++;
+  pthread_mutex_unlock(&r->mu);
+  if (!rs) return;
+  char buf[96];
+  int n = snprintf(buf, sizeof buf, "{\"RPCInterruptType\":%u,\"InodeNumber\":%" PRIu64 "}",
+                   type, inode);
+  int rc = rrpc_server_send_upcall(rs, cid, buf, (size_t)n);
+  log_trace("upcall to mount %s (client %" PRIu64 "): %s: %d", mount_id, cid, buf, rc);
+  pthread_mutex_lock(&r->mu);
+  if (--r->upcalls_running == 0) pthread_cond_broadcast(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+}
+
 /* ---- unmount (explicit, dead, lease-expired) --------------------------------- */
 
 /* Caller holds a reference on m. Returns -ENOENT when someone else is
@@ -501,6 +521,8 @@ static int unmount(imgr_rpc *r, mount *m, const char *why) {
     if (close_locked(r, m, s, s->count) && rm) rm[nrm++] = ino;
   }
   pthread_mutex_unlock(&r->mu);
+  /* A forced unmount is announced (the original never sent it, imgr.md 6.14) */
+  if (strcmp(why, "Unmount") != 0) send_upcall(r, m->id, m->client_id, LEASE_INTERRUPT_UNMOUNT, 0);
   lease_mount_remove(r->le, m->id);
   for (size_t i = 0; i < nrm && m->vol; i++) remove_inode(r, m->vol, rm[i]);
   free(rm);
@@ -533,14 +555,8 @@ static void on_interrupt(void *arg, const char *mount_id, lease_interrupt_type t
   pthread_mutex_lock(&r->mu);
   mount *m = find_mount_locked(r, mount_id);
   uint64_t cid = m ? m->client_id : 0;
-  rrpc_server *rs = r->rs;
   pthread_mutex_unlock(&r->mu);
-  if (!m || !rs) return;
-  char buf[96];
-  int n = snprintf(buf, sizeof buf, "{\"RPCInterruptType\":%u,\"InodeNumber\":%" PRIu64 "}",
-                   (unsigned)type, inode);
-  int rc = rrpc_server_send_upcall(rs, cid, buf, (size_t)n);
-  log_trace("upcall to mount %s (client %" PRIu64 "): %s: %d", mount_id, cid, buf, rc);
+  if (m) send_upcall(r, mount_id, cid, type, inode);
 }
 
 static void on_expired(void *arg, const char *mount_id) {
@@ -549,7 +565,7 @@ static void on_expired(void *arg, const char *mount_id) {
   mount *m = find_mount_locked(r, mount_id);
   if (m) {
     m->lease_expired = true;
-    pthread_cond_signal(&r->cond);
+    pthread_cond_broadcast(&r->cond);
   }
   pthread_mutex_unlock(&r->mu);
   log_warn("mount %s ignored LeaseInterruptLimit interrupts: unmounting it", mount_id);
@@ -1288,17 +1304,36 @@ size_t imgr_rpc_mount_count(imgr_rpc *r) {
 void imgr_rpc_stop(imgr_rpc *r) {
   if (!r || r->stopped) return;
   r->stopped = true;
-  rrpc_server *rs = r->rs;
+  /* 1. No more timer pops or janitor unmounts (their callbacks send
+   * upcalls). */
   pthread_mutex_lock(&r->mu);
-  r->rs = NULL; /* no more upcalls */
   r->jan_stop = true;
-  pthread_cond_signal(&r->cond);
+  pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->mu);
-  rrpc_server_destroy(rs); /* waits for running handlers */
   if (r->jan_running) pthread_join(r->jan, NULL);
   r->jan_running = false;
   lease_engine_timer_stop(r->le);
-  /* The volumes' references go; the mounts (and their tokens, which the
+  /* 2. Waiting Lease handlers are answered (Denied) now rather than at
+   * their deadline: the retryrpc server waits for its handlers. */
+  pthread_mutex_lock(&r->mu);
+  size_t n = 0;
+  for (size_t b = 0; b < r->hcap; b++)
+    for (mount *m = r->hash[b]; m; m = m->hnext) n++;
+  char (*ids)[MOUNT_ID_LEN + 1] = calloc(n + 1, sizeof *ids);
+  size_t k = 0;
+  for (size_t b = 0; ids && b < r->hcap; b++)
+    for (mount *m = r->hash[b]; m; m = m->hnext) memcpy(ids[k++], m->id, sizeof ids[0]);
+  pthread_mutex_unlock(&r->mu);
+  for (size_t i = 0; i < k; i++) lease_mount_remove(r->le, ids[i]);
+  free(ids);
+  /* 3. Upcalls stop using the server before it goes. */
+  pthread_mutex_lock(&r->mu);
+  rrpc_server *rs = r->rs;
+  r->rs = NULL;
+  while (r->upcalls_running) pthread_cond_wait(&r->cond, &r->mu);
+  pthread_mutex_unlock(&r->mu);
+  rrpc_server_destroy(rs); /* waits for running handlers */
+  /* 4. The volumes' references go; the mounts (and their tokens, which the
    * final checkpoint may use) stay until destroy. */
   pthread_mutex_lock(&r->mu);
   for (size_t b = 0; b < r->hcap; b++)

@@ -12,6 +12,11 @@
  *     an idle client should send RenewMount (or VolumeStatus) more often.
  *   - A mount whose lease expired (LeaseInterruptLimit ignored interrupts) is
  *     unmounted by the same janitor, never on the thread that noticed it.
+ *   - A forced unmount (lease expiry, MountTimeout) sends the client an
+ *     upcall {"RPCInterruptType":0,"InodeNumber":0} (RPCInterruptTypeUnmount,
+ *     which the original defines but never sends), best effort.
+ *   - Shutdown denies waiting Lease requests at once (they would otherwise
+ *     hold the shutdown up to LeaseRequestTimeout).
  *   - EAuthTokenRejected never echoes the token (6.19): its detail is the
  *     mount ID or volume name. Mount reports storage failures other than 401
  *     as plain errors instead of EAuthTokenRejected.

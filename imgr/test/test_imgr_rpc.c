@@ -507,7 +507,8 @@ static void test_lease_expiry_unmounts(void **state) {
   /* c0 ignores LeaseInterruptLimit (5) Release interrupts */
   for (size_t i = 0; i < 5; i++) upcall_is(c0, u0 + i, INT_RELEASE, 7);
   assert_int_equal(async_join(&a), EXCL);
-  /* the janitor unmounts c0 */
+  /* the janitor unmounts c0 and tells it so */
+  upcall_is(c0, u0 + 5, 0, 0);
   char *err = NULL;
   int rc = 0;
   for (int i = 0; i < 100; i++) {
@@ -548,9 +549,12 @@ static void test_dead_mount_detected(void **state) {
               json_pack("{s:s,s:s}", "MountID", live.mount_id, "AuthToken", h.token), NULL);
   }
   assert_int_equal(imgr_rpc_mount_count(h.rpc), 1);
-  /* the dead mount's exclusive lease is gone: granted without interrupts */
+  /* the dead mount's exclusive lease is gone: granted without interrupts;
+   * the silent client was told of its unmount (RPCInterruptTypeUnmount) */
   lease_is(&live, 9, E, EXCL);
-  assert_int_equal(hx_upcalls(&dead), 0);
+  upcall_is(&dead, 0, 0, 0);
+  sleep_ms(100);
+  assert_int_equal(hx_upcalls(&dead), 1);
   expect_err(&dead, "VolumeStatus", mid(&dead), "EUnknownMountID: ");
   expect_ok(&live, "Unmount", mid(&live), NULL);
 }
