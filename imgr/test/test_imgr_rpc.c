@@ -695,6 +695,30 @@ static void test_grant_waits_for_inflight_write(void **state) {
   assert_int_equal(num_inodes(&b), 1);
 }
 
+/* Shutdown with a Lease request waiting does not wait for its deadline. */
+static void test_shutdown_with_waiting_lease(void **state) {
+  (void)state;
+  static const char *const ov[] = {"IMGR.LeaseInterruptLimit=100", NULL};
+  static hx h;
+  static hx_client a, b;
+  assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&a)), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&b)), 0);
+  assert_int_equal(hx_mount(&h, &a, NULL, NULL), 0);
+  assert_int_equal(hx_mount(&h, &b, NULL, NULL), 0);
+  lease_is(&a, 30, E, EXCL);
+  async_lease w = {&b, 30, E, -1, 0, 0};
+  assert_int_equal(pthread_create(&w.t, NULL, lease_timed_fn, &w), 0);
+  sleep_ms(200);
+  uint64_t t0 = ut_now_ns();
+  hx_stop_imgr(&h);
+  assert_true(ut_now_ns() - t0 < 5ULL * 1000000000ULL);
+  /* answered at shutdown (Denied, or Exclusive when the holder's removal
+   * came first), not after LeaseRequestTimeout (30 s) */
+  pthread_join(w.t, NULL);
+  assert_true(w.done_ns - t0 < 5ULL * 1000000000ULL);
+}
+
 /* DELETE /volume while mounted: RPCs get EVolumeBeingDeleted, Unmount works. */
 static void test_unserved_volume(void **state) {
   (void)state;
@@ -769,6 +793,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_unserved_volume, cleanup),
       cmocka_unit_test_teardown(test_lease_waits_bounded, cleanup),
       cmocka_unit_test_teardown(test_grant_waits_for_inflight_write, cleanup),
+      cmocka_unit_test_teardown(test_shutdown_with_waiting_lease, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
