@@ -499,7 +499,7 @@ static void send_upcall(imgr_rpc *r, const char *mount_id, uint64_t cid, unsigne
  * get EUnknownMountID) but its token stays available to the volume until
  * the removals of inodes it held open and, if it is the volume's last
  * mount, a final checkpoint are done: after that imgr may have no token. */
-static int unmount(imgr_rpc *r, mount *m, const char *why) {
+static int unmount(imgr_rpc *r, mount *m, const char *why, bool forced) {
   pthread_mutex_lock(&r->mu);
   if (m->unmounting) {
     pthread_mutex_unlock(&r->mu);
@@ -509,6 +509,7 @@ static int unmount(imgr_rpc *r, mount *m, const char *why) {
   unhash_mount_locked(r, m);
   /* Close every open of the mount; collect inodes to remove. */
   uint64_t *rm = calloc(m->opens.n + 1, sizeof *rm);
+  if (!rm) log_error("mount %s: out of memory: inodes unlinked while open stay", m->id);
   size_t nrm = 0;
   for (size_t i = 0; i < m->opens.cap;) {
     omap_slot *s = &m->opens.s[i];
@@ -522,7 +523,7 @@ static int unmount(imgr_rpc *r, mount *m, const char *why) {
   }
   pthread_mutex_unlock(&r->mu);
   /* A forced unmount is announced (the original never sent it, imgr.md 6.14) */
-  if (strcmp(why, "Unmount") != 0) send_upcall(r, m->id, m->client_id, LEASE_INTERRUPT_UNMOUNT, 0);
+  if (forced) send_upcall(r, m->id, m->client_id, LEASE_INTERRUPT_UNMOUNT, 0);
   lease_mount_remove(r->le, m->id);
   for (size_t i = 0; i < nrm && m->vol; i++) remove_inode(r, m->vol, rm[i]);
   free(rm);
@@ -595,7 +596,7 @@ static void *janitor(void *arg) {
     if (victim) {
       victim->refs++;
       pthread_mutex_unlock(&r->mu);
-      unmount(r, victim, why);
+      unmount(r, victim, why, true);
       mount_unref(r, victim);
       pthread_mutex_lock(&r->mu);
       continue;
@@ -688,7 +689,7 @@ static int rpc_mount(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
   rc = imgr_volume_activate(m->vol);
   if (rc) {
     log_error("volume %s: activation failed: %s", name, strerror(-rc));
-    unmount(r, m, "activation failed");
+    unmount(r, m, "activation failed", false);
     mount_unref(r, m);
     return fail(errstr, rc, "Mount: volume %s: activation failed: %s", name, strerror(-rc));
   }
@@ -748,7 +749,7 @@ static int rpc_unmount(void *ctx, uint64_t cid, const json_t *req, json_t **repl
   mount *m;
   int rc = preamble(r, id, false, &m, errstr);
   if (rc) return rc;
-  rc = unmount(r, m, "Unmount");
+  rc = unmount(r, m, "Unmount", false);
   mount_unref(r, m);
   return rc ? fail(errstr, -ENOENT, "EUnknownMountID: %s", id) : 0;
 }
@@ -1090,7 +1091,8 @@ static int rpc_lease(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
     return *reply ? 0 : -ENOMEM;
   case -ENOENT:
     return fail(errstr, rc,
-                "ELeaseRequestDenied: LeaseRequestType %" PRIu64 " not allowed for non-existent Lease",
+                "ELeaseRequestDenied: LeaseRequestType %" PRIu64
+                " not allowed for non-existent Lease",
                 type);
   case -ESRCH:
     return fail(errstr, -ENOENT, "EUnknownMountID: %s", id);
