@@ -420,6 +420,11 @@ json_t *imgr_volume_list_json(imgr_server *srv) {
 /* ---- activation ------------------------------------------------------------------- */
 
 int imgr_volume_activate(imgr_volume *vol) {
+  /* A reference kept past DELETE /volume cannot bring the volume back. */
+  pthread_mutex_lock(&vol->srv->mu);
+  bool served = vol->served;
+  pthread_mutex_unlock(&vol->srv->mu);
+  if (!served) return -ENOENT;
   pthread_mutex_lock(&vol->ckpt_mu);
   pthread_mutex_lock(&vol->mu);
   bool active = vol->active;

@@ -4,6 +4,7 @@
  * process of this binary), garbage collection, bad input and storage
  * failures. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -358,6 +359,78 @@ static void test_early_checkpoint(void **state) {
   server_down(&e);
 }
 
+/* Writers, readers and the checkpoint thread (every 5 ms) at once. */
+/* Inode first+i -> (objbase+i, lenbase+i). */
+typedef struct worker_arg {
+  imgr_volume *v;
+  uint64_t first, n, objbase, lenbase;
+  int rc;
+} worker_arg;
+
+static void *writer(void *p) {
+  worker_arg *a = p;
+  for (uint64_t i = 0; i < a->n && !a->rc; i += 10) {
+    imgr_inode_entry es[10];
+    for (int k = 0; k < 10; k++)
+      es[k] = (imgr_inode_entry){a->first + i + k, a->objbase + i + k, a->lenbase + i + k};
+    imgr_put_batch b = {es, 10, 10, 160, 160, NULL, 0};
+    a->rc = imgr_volume_put_inodes(a->v, &b);
+  }
+  return NULL;
+}
+
+static void *reader(void *p) {
+  worker_arg *a = p;
+  for (int round = 0; round < 20 && !a->rc; round++)
+    for (uint64_t i = 0; i < a->n; i++) {
+      imgr_inode_entry got;
+      int rc = imgr_volume_get_inode(a->v, a->first + i, &got);
+      if (rc == 0 && got.inode_head_length != a->lenbase + i) a->rc = -EINVAL;
+      else if (rc && rc != -ENOENT) a->rc = rc;
+    }
+  return NULL;
+}
+
+static void test_concurrency(void **state) {
+  env e = {0};
+  make_container(&e);
+  const char *const ov[] = {"IMGR.InodeTableMaxInodesPerBPlusTreePage=8",
+                            "IMGR.InodeTableCacheEvictLowLimit=16",
+                            "IMGR.InodeTableCacheEvictHighLimit=32",
+                            "IMGR.CheckPointInterval=5ms", "IMGR.FetchNonceRangeToReturn=1000",
+                            NULL};
+  server_up(&e, ov);
+  assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
+  imgr_volume *v = serve(&e, g_token);
+  uint64_t first = reserve(v, 2000);
+  worker_arg w[4], r[2];
+  pthread_t tw[4], tr[2];
+  for (int i = 0; i < 4; i++) {
+    w[i] = (worker_arg){v, first + 250 * i, 250, first + 1000 + 250 * i, 100 + 250 * i, 0};
+    assert_int_equal(pthread_create(&tw[i], NULL, writer, &w[i]), 0);
+  }
+  for (int i = 0; i < 2; i++) {
+    r[i] = (worker_arg){v, first + 500 * i, 500, 0, 100 + 500 * i, 0};
+    assert_int_equal(pthread_create(&tr[i], NULL, reader, &r[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) pthread_join(tw[i], NULL);
+  for (int i = 0; i < 2; i++) pthread_join(tr[i], NULL);
+  for (int i = 0; i < 4; i++) assert_int_equal(w[i].rc, 0);
+  for (int i = 0; i < 2; i++) assert_int_equal(r[i].rc, 0);
+  assert_int_equal(imgr_volume_flush(v), 0);
+  imgr_volume_put_ref(v);
+  server_down(&e);
+  server_up(&e, small_tree);
+  v = serve(&e, g_token);
+  check_entries(v, first, 1000, first + 1000);
+  imgr_volume_status st;
+  assert_int_equal(imgr_volume_status_get(v, &st), 0);
+  assert_int_equal(st.num_inodes, 1001);
+  assert_int_equal(st.object_count, 1001);
+  imgr_volume_put_ref(v);
+  server_down(&e);
+}
+
 static void test_bad_batches(void **state) {
   env e = {0};
   make_container(&e);
@@ -663,6 +736,7 @@ int main(int argc, char *argv[]) {
       cmocka_unit_test_teardown(test_format_layout, teardown),     cmocka_unit_test_teardown(test_entries_checkpoint_restart, teardown),
       cmocka_unit_test_teardown(test_bad_batches, teardown),       cmocka_unit_test_teardown(test_tokens, teardown),
       cmocka_unit_test_teardown(test_token_source, teardown),      cmocka_unit_test_teardown(test_early_checkpoint, teardown),
+      cmocka_unit_test_teardown(test_concurrency, teardown),
       cmocka_unit_test_teardown(test_gc, teardown),                cmocka_unit_test_teardown(test_checkpoint_failures, teardown),
       cmocka_unit_test_teardown(test_kill9, teardown),
   };
