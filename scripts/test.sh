@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: install what is missing, build, and run every test of proxyfs-c.
 #
+#   0. a real OpenStack Swift on 127.0.0.1:8080 (../shared/scripts/swift-aio.sh)
 #   1. plain build (build/): all ctest tests, unit and system
 #   2. AddressSanitizer + UBSan build (build-asan/): the unit tests
 #   3. clang/libFuzzer build (build-fuzz/): each fuzz target for
@@ -41,6 +42,17 @@ build() { # dir, cmake args...
   cmake -S "$root" -B "$dir" -Wno-dev "$@" >/dev/null
   cmake --build "$dir" -j"$jobs" -- --no-print-directory
 }
+
+# The real-Swift tests (swiftclient, ickpt, idestroy) need an OpenStack Swift
+# all-in-one on 127.0.0.1:8080; the workplace's script installs and starts it.
+swift_aio=$root/../shared/scripts/swift-aio.sh
+if [ -f "$swift_aio" ]; then
+  echo "== real OpenStack Swift (swift-aio.sh start)"
+  if ! bash "$swift_aio" start; then
+    echo "test.sh: swift-aio.sh could not start Swift" >&2
+    [ -z "${CI:-}" ] || exit 1
+  fi
+fi
 
 echo "== plain build: all tests"
 build build

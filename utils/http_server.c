@@ -36,6 +36,9 @@
 #define DEFAULT_TIMEOUT_S 30
 /* First body allocation; it doubles as data arrives, up to max_body. */
 #define BODY_INITIAL_CAP 4096
+#define TLS_PEM_MAX (1024 * 1024)
+/* GnuTLS priorities: its defaults, less everything older than TLS 1.2. */
+#define TLS_PRIORITIES "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
 
 struct ut_http_server {
   struct MHD_Daemon *mhd;
@@ -49,6 +52,7 @@ struct ut_http_server {
   size_t nroutes;
   size_t max_body;
   uint16_t port;
+  char *tls_cert, *tls_key; /* PEM text, kept for the daemon's lifetime */
 };
 
 typedef struct {
@@ -360,7 +364,42 @@ static void server_free(ut_http_server *srv)
   pthread_cond_destroy(&srv->cv);
   pthread_mutex_destroy(&srv->mu);
   free(srv->routes);
+  free(srv->tls_cert);
+  free(srv->tls_key);
   free(srv);
+}
+
+static bool is_set(const char *s)
+{
+  return s != NULL && s[0] != '\0';
+}
+
+/* Loads the certificate and key named in cfg and fills opts (ending in
+ * MHD_OPTION_END) for MHD_OPTION_ARRAY; with no TLS configured, opts is
+ * just the end marker. */
+static int tls_options(const ut_http_config *cfg, ut_http_server *srv,
+                       struct MHD_OptionItem opts[4])
+{
+  opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  if (!is_set(cfg->tls_cert_file) && !is_set(cfg->tls_key_file))
+    return 0;
+  if (!is_set(cfg->tls_cert_file) || !is_set(cfg->tls_key_file)) {
+    log_error("HTTP server: a TLS certificate needs its key and the key its certificate");
+    return -EINVAL;
+  }
+  int rc = ut_read_file(cfg->tls_cert_file, TLS_PEM_MAX, &srv->tls_cert, NULL);
+  if (rc == 0)
+    rc = ut_read_file(cfg->tls_key_file, TLS_PEM_MAX, &srv->tls_key, NULL);
+  if (rc != 0) {
+    log_error("HTTP server: cannot read %s / %s: %s", cfg->tls_cert_file, cfg->tls_key_file,
+              strerror(-rc));
+    return rc;
+  }
+  opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
+  opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
+  opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES};
+  opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  return 0;
 }
 
 int ut_http_server_start(const ut_http_config *cfg, const ut_http_route *routes,
@@ -392,9 +431,16 @@ int ut_http_server_start(const ut_http_config *cfg, const ut_http_route *routes,
   /* Keeps max_body + 1 (the NUL) from wrapping. */
   srv->max_body = cfg->max_body < SIZE_MAX ? cfg->max_body : SIZE_MAX - 1;
 
+  struct MHD_OptionItem tls[4];
+  err = tls_options(cfg, srv, tls);
+  if (err != 0) {
+    server_free(srv);
+    return err;
+  }
   /* MHD_USE_ITC: MHD_quiesce_daemon needs it in this threading mode. */
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+                   MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0) |
+                   (srv->tls_cert ? MHD_USE_TLS : 0);
   unsigned max_conn = cfg->max_connections ? cfg->max_connections : DEFAULT_MAX_CONNECTIONS;
   unsigned timeout = cfg->timeout_s ? cfg->timeout_s : DEFAULT_TIMEOUT_S;
   srv->timeout_s = timeout;
@@ -407,6 +453,7 @@ int ut_http_server_start(const ut_http_config *cfg, const ut_http_route *routes,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+      MHD_OPTION_ARRAY, tls,
       MHD_OPTION_END);
   if (srv->mhd == NULL) {
     /* MHD reports no reason; errno is bind's or socket's when it failed there. */

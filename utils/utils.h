@@ -33,6 +33,13 @@ uint64_t ut_random_u64(void);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void ut_hex_encode(const void *buf, size_t n, char *out);
 
+/* ---- files ----------------------------------------------------------- */
+
+/* Read a whole file of at most max bytes into a malloc'd, NUL-terminated
+ * buffer (*len excludes the NUL). -EFBIG when the file is larger than max;
+ * other failures are open/read's errno. */
+int ut_read_file(const char *path, size_t max, char **out, size_t *len);
+
 /* ---- daemon skeleton -------------------------------------------------- */
 
 /*
@@ -141,6 +148,11 @@ typedef struct {
   size_t max_body;           /* request body cap in bytes (0: no body accepted) */
   unsigned max_connections;  /* 0 = 64 */
   unsigned timeout_s;        /* idle connection timeout; 0 = 30 */
+  /* HTTPS when both are set: PEM certificate (chain) and PKCS#8 key files
+   * (Ed25519 or RSA, as icert writes them), TLS 1.2 or newer, no client
+   * certificates. Both NULL or "": plain HTTP. One without the other: -EINVAL. */
+  const char *tls_cert_file;
+  const char *tls_key_file;
 } ut_http_config;
 
 /* routes is copied. */

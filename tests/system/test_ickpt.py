@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -106,7 +107,7 @@ class Ickpt:
         deadline = time.time() + 20
         while time.time() < deadline:
             text = self.text()
-            m = re.search(r"serving http://[^:]+:(\d+)", text)
+            m = re.search(r"serving https?://[^:]+:(\d+)", text)
             if m:
                 self.port = int(m.group(1))
                 return
@@ -122,8 +123,11 @@ class Ickpt:
         with open(self.log.name) as f:
             return f.read()
 
-    def request(self, method, path="/", headers=None, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def request(self, method, path="/", headers=None, body=None, tls=None):
+        if tls is None:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        else:
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=tls)
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
         data = r.read()
@@ -445,6 +449,59 @@ class TestDurability(Base):
                 self.assertTrue(started, sample)
 
 
+class TestTLS(Base):
+    """HTTPS with certificates made by the project's icert (A.6.8)."""
+
+    def icert(self, *args):
+        exe = os.path.join(os.environ.get("PFS_BUILD_DIR", "build"), "icert", "icert")
+        if not os.path.exists(exe):
+            self.skipTest("icert not built")
+        subprocess.run([exe, "-ed25519", "-ttl", "1", "-caCert", self.ca, "-caKey",
+                        self.ca_key] + list(args), check=True, stdout=subprocess.DEVNULL)
+
+    def setUp(self):
+        super().setUp()
+        self.ca = os.path.join(self.tmp, "ca_cert.pem")
+        self.ca_key = os.path.join(self.tmp, "ca_key.pem")
+        self.cert = os.path.join(self.tmp, "ickpt_cert.pem")
+        self.key = os.path.join(self.tmp, "ickpt_key.pem")
+        self.icert("-ca", "-commonName", "RootCA")
+        self.icert("-commonName", "ickpt", "-cert", self.cert, "-key", self.key,
+                   "-ip", "127.0.0.1")
+
+    def test_https_flow(self):
+        d = self.start(extra={"CertFilePath": self.cert, "KeyFilePath": self.key,
+                              "CACertFilePath": self.ca})
+        self.assertIn("serving https://", d.text())
+        trusting = ssl.create_default_context(cafile=self.ca)
+        st, _, _ = d.request("HEAD", "/", tls=trusting)
+        self.assertEqual(st, 204)
+        st, _, _ = d.request("PUT", "/T1", self.h(), cp(3, 3), tls=trusting)
+        self.assertEqual(st, 202)
+        st, _, _ = d.request("POST", "/T1", self.h(), tls=trusting)
+        self.assertEqual(st, 204)
+        self.assertEqual(d.request("GET", "/", self.h(), tls=trusting)[2].decode(), cp(3, 3))
+        # A client that trusts another CA refuses the server.
+        other = ssl.create_default_context()
+        with self.assertRaises(ssl.SSLError):
+            d.request("HEAD", "/", tls=other)
+        # Plain HTTP to the TLS port gets no HTTP reply.
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            d.request("HEAD", "/")
+        self.assertEqual(d.stop(signal.SIGTERM), 0)
+
+    def test_wrong_ca_fails_the_self_probe(self):
+        other_ca = os.path.join(self.tmp, "other_ca.pem")
+        exe = os.path.join(os.environ.get("PFS_BUILD_DIR", "build"), "icert", "icert")
+        subprocess.run([exe, "-ca", "-ed25519", "-ttl", "1", "-caCert", other_ca, "-caKey",
+                        other_ca + ".key", "-commonName", "Other"], check=True,
+                       stdout=subprocess.DEVNULL)
+        d = self.start(extra={"CertFilePath": self.cert, "KeyFilePath": self.key,
+                              "CACertFilePath": other_ca}, expect_fail=True)
+        self.assertEqual(d.proc.wait(timeout=30), 1)
+        self.assertIn("failed to establish that service is up", d.text())
+
+
 class TestConcurrency(Base):
     def test_concurrent_conditional_writers(self):
         """Each writer adds 1 to the nonce with GET + PUT(If-Match) + POST,
@@ -584,7 +641,8 @@ if __name__ == "__main__":
         suite = loader.loadTestsFromTestCase(SwiftFlow)
     else:
         suite = unittest.TestSuite(loader.loadTestsFromTestCase(c)
-                                   for c in (TestMethods, TestDurability, TestConcurrency))
+                                   for c in (TestMethods, TestDurability, TestTLS,
+                                             TestConcurrency))
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     if iswift is not None:
         iswift.terminate()

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -130,6 +132,47 @@ static void test_route_lookup(void **state)
   assert_int_equal(uti_http_route_lookup(routes, 0, "GET", ""), -EOPNOTSUPP);
 }
 
+static void test_read_file(void **state)
+{
+  char dir[] = "/tmp/test_utils.XXXXXX", path[64], *buf;
+  size_t len;
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/f", dir);
+
+  assert_int_equal(ut_read_file(path, 100, &buf, &len), -ENOENT);
+  assert_null(buf);
+
+  /* 10,000 bytes with a NUL inside: read whole, NUL-terminated. */
+  char *data = malloc(10000);
+  for (int i = 0; i < 10000; i++)
+    data[i] = (char)('a' + i % 26);
+  data[5000] = '\0';
+  FILE *f = fopen(path, "w");
+  assert_int_equal(fwrite(data, 1, 10000, f), 10000);
+  fclose(f);
+  assert_int_equal(ut_read_file(path, 10000, &buf, &len), 0);
+  assert_int_equal(len, 10000);
+  assert_memory_equal(buf, data, 10000);
+  assert_int_equal(buf[10000], '\0');
+  free(buf);
+
+  /* One byte over the cap is refused, whatever the initial buffer size. */
+  assert_int_equal(ut_read_file(path, 9999, &buf, &len), -EFBIG);
+  assert_null(buf);
+  assert_int_equal(ut_read_file(path, 10, &buf, &len), -EFBIG);
+  free(data);
+
+  /* An empty file is an empty string. */
+  f = fopen(path, "w");
+  fclose(f);
+  assert_int_equal(ut_read_file(path, 0, &buf, &len), 0);
+  assert_int_equal(len, 0);
+  assert_string_equal(buf, "");
+  free(buf);
+  unlink(path);
+  rmdir(dir);
+}
+
 static void test_reply_helpers(void **state)
 {
   ut_http_reply rep = { .status = 200 };
@@ -187,6 +230,7 @@ int main(void)
     cmocka_unit_test(test_trim),
     cmocka_unit_test(test_route_lookup),
     cmocka_unit_test(test_reply_helpers),
+    cmocka_unit_test(test_read_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
