@@ -147,7 +147,8 @@ int imgr_volume_get_ref(imgr_server *srv, const char *name, imgr_volume **out);
 void imgr_volume_put_ref(imgr_volume *vol);
 
 /* Load checkpoint, superblock and inode table (the original's activation at
- * first Mount) and start the checkpoint thread. Idempotent. */
+ * first Mount) and start the checkpoint thread. Idempotent. -ENOENT once the
+ * volume is no longer served. The calls below activate on demand. */
 int imgr_volume_activate(imgr_volume *vol);
 
 typedef struct imgr_inode_entry {

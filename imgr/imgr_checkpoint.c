@@ -244,8 +244,10 @@ static void *checkpoint_thread(void *arg) {
   while (!vol->thread_stop) {
     struct timespec dl = ut_deadline_ts(interval);
     int w = 0;
-    while (!vol->thread_stop && w == 0) w = pthread_cond_timedwait(&vol->cond, &vol->mu, &dl);
+    while (!vol->thread_stop && !vol->flush_requested && w == 0)
+      w = pthread_cond_timedwait(&vol->cond, &vol->mu, &dl);
     if (vol->thread_stop) break;
+    vol->flush_requested = false;
     pthread_mutex_unlock(&vol->mu);
     int rc = imgr_volume_checkpoint(vol);
     if (rc) log_warn("volume %s: checkpoint failed: %s", vol->name, strerror(-rc));

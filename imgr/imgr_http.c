@@ -350,8 +350,9 @@ int imgr_http_start(imgr_server *srv) {
     routes[n++] = (ut_http_route){std[i].method, std[i].prefix, timed_handler, &g_timed[i]};
   }
   routes[n++] = (ut_http_route){NULL, "", handle, srv};
-  ut_http_config hc = {srv->cfg->private_ip_addr, srv->cfg->http_server_port,
-                       srv->cfg->http_max_body, 0, 0};
+  ut_http_config hc = {.addr = srv->cfg->private_ip_addr,
+                       .port = srv->cfg->http_server_port,
+                       .max_body = srv->cfg->http_max_body};
   int rc = ut_http_server_start(&hc, routes, n, &srv->http);
   if (rc) {
     log_error("HTTP server on %s:%u: %s", srv->cfg->private_ip_addr,

@@ -120,9 +120,11 @@ struct rvol {
   rvol *next;
   mount *mounts;           /* live mounts of the volume */
   omap opens;              /* inode -> number of mounts that have it open */
-  /* Readers: puts/deletes from lease check to applied. Writer (briefly):
-   * a lease grant before its reply (see imgr_rpc.h "Race closed"). */
-  pthread_rwlock_t gate;
+  /* inode -> PutInodeTableEntries/DeleteInodeTableEntry calls between
+   * "about to check the lease" and "applied"; a lease grant on the inode is
+   * replied to only when it has none (imgr_rpc.h "Race closed"). */
+  omap writing;
+  pthread_cond_t written;  /* with r->mu: an inode left writing */
 };
 
 typedef struct {
@@ -159,6 +161,7 @@ struct imgr_rpc {
   uint64_t next_serial;
   rvol *rvols;
   unsigned lease_waiters;
+  unsigned upcalls_running; /* send_upcall calls using rs (cond: cond) */
   bool jan_stop, jan_running;
   pthread_t jan;
   rpc_entry ents[RPC_METHODS];
@@ -315,11 +318,11 @@ static rvol *rvol_get_locked(imgr_rpc *r, const char *name, bool *created) {
     free(rv);
     return NULL;
   }
-  pthread_rwlockattr_t a;
-  pthread_rwlockattr_init(&a);
-  pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init(&rv->gate, &a);
-  pthread_rwlockattr_destroy(&a);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&rv->written, &ca);
+  pthread_condattr_destroy(&ca);
   rv->r = r;
   rv->next = r->rvols;
   r->rvols = rv;
@@ -428,6 +431,67 @@ static bool close_locked(imgr_rpc *r, mount *m, omap_slot *ms, int64_t n) {
   return del;
 }
 
+/* ---- writes in flight (imgr_rpc.h "Race closed") ----------------------------- */
+
+static void writes_end(imgr_rpc *r, rvol *rv, const imgr_inode_entry *e, size_t n) {
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; i < n; i++) {
+    omap_slot *s = omap_find(&rv->writing, e[i].inode_number);
+    if (s && --s->count == 0) omap_remove(&rv->writing, s);
+  }
+  pthread_cond_broadcast(&rv->written);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* Before the lease checks of a write: the inodes are marked in flight. */
+static int writes_begin(imgr_rpc *r, rvol *rv, const imgr_inode_entry *e, size_t n) {
+  pthread_mutex_lock(&r->mu);
+  size_t i = 0;
+  for (; i < n; i++) {
+    omap_slot *s = omap_find(&rv->writing, e[i].inode_number);
+    if (!s && !(s = omap_insert(&rv->writing, e[i].inode_number))) break;
+    s->count++;
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (i == n) return 0;
+  writes_end(r, rv, e, i);
+  return -ENOMEM;
+}
+
+/* After a grant on ino: wait (at most LeaseRequestTimeout) until no write
+ * that may have passed its lease check under the previous holder is
+ * still being applied. */
+static int writes_wait(imgr_rpc *r, rvol *rv, uint64_t ino) {
+  uint64_t dl = now_ns() + r->opt.lease_request_timeout_ns;
+  struct timespec ts = {(time_t)(dl / 1000000000ULL), (long)(dl % 1000000000ULL)};
+  pthread_mutex_lock(&r->mu);
+  int w = 0;
+  while (omap_find(&rv->writing, ino) && w != ETIMEDOUT)
+    w = pthread_cond_timedwait(&rv->written, &r->mu, &ts);
+  bool busy = omap_find(&rv->writing, ino) != NULL;
+  pthread_mutex_unlock(&r->mu);
+  return busy ? -ETIMEDOUT : 0;
+}
+
+/* Best effort (imgr.md 3.1): dropped when the client has no connection.
+ * Never called with r->mu held. */
+static void send_upcall(imgr_rpc *r, const char *mount_id, uint64_t cid, unsigned type,
+                        uint64_t inode) {
+  pthread_mutex_lock(&r->mu);
+  rrpc_server *rs = r->rs;
+  if (rs) r->upcalls_running++;
+  pthread_mutex_unlock(&r->mu);
+  if (!rs) return;
+  char buf[96];
+  int n = snprintf(buf, sizeof buf, "{\"RPCInterruptType\":%u,\"InodeNumber\":%" PRIu64 "}",
+                   type, inode);
+  int rc = rrpc_server_send_upcall(rs, cid, buf, (size_t)n);
+  log_trace("upcall to mount %s (client %" PRIu64 "): %s: %d", mount_id, cid, buf, rc);
+  pthread_mutex_lock(&r->mu);
+  if (--r->upcalls_running == 0) pthread_cond_broadcast(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+}
+
 /* ---- unmount (explicit, dead, lease-expired) --------------------------------- */
 
 /* Caller holds a reference on m. Returns -ENOENT when someone else is
@@ -435,7 +499,7 @@ static bool close_locked(imgr_rpc *r, mount *m, omap_slot *ms, int64_t n) {
  * get EUnknownMountID) but its token stays available to the volume until
  * the removals of inodes it held open and, if it is the volume's last
  * mount, a final checkpoint are done: after that imgr may have no token. */
-static int unmount(imgr_rpc *r, mount *m, const char *why) {
+static int unmount(imgr_rpc *r, mount *m, const char *why, bool forced) {
   pthread_mutex_lock(&r->mu);
   if (m->unmounting) {
     pthread_mutex_unlock(&r->mu);
@@ -445,6 +509,7 @@ static int unmount(imgr_rpc *r, mount *m, const char *why) {
   unhash_mount_locked(r, m);
   /* Close every open of the mount; collect inodes to remove. */
   uint64_t *rm = calloc(m->opens.n + 1, sizeof *rm);
+  if (!rm) log_error("mount %s: out of memory: inodes unlinked while open stay", m->id);
   size_t nrm = 0;
   for (size_t i = 0; i < m->opens.cap;) {
     omap_slot *s = &m->opens.s[i];
@@ -457,6 +522,8 @@ static int unmount(imgr_rpc *r, mount *m, const char *why) {
     if (close_locked(r, m, s, s->count) && rm) rm[nrm++] = ino;
   }
   pthread_mutex_unlock(&r->mu);
+  /* A forced unmount is announced (the original never sent it, imgr.md 6.14) */
+  if (forced) send_upcall(r, m->id, m->client_id, LEASE_INTERRUPT_UNMOUNT, 0);
   lease_mount_remove(r->le, m->id);
   for (size_t i = 0; i < nrm && m->vol; i++) remove_inode(r, m->vol, rm[i]);
   free(rm);
@@ -489,14 +556,8 @@ static void on_interrupt(void *arg, const char *mount_id, lease_interrupt_type t
   pthread_mutex_lock(&r->mu);
   mount *m = find_mount_locked(r, mount_id);
   uint64_t cid = m ? m->client_id : 0;
-  rrpc_server *rs = r->rs;
   pthread_mutex_unlock(&r->mu);
-  if (!m || !rs) return;
-  char buf[96];
-  int n = snprintf(buf, sizeof buf, "{\"RPCInterruptType\":%u,\"InodeNumber\":%" PRIu64 "}",
-                   (unsigned)type, inode);
-  int rc = rrpc_server_send_upcall(rs, cid, buf, (size_t)n);
-  log_trace("upcall to mount %s (client %" PRIu64 "): %s: %d", mount_id, cid, buf, rc);
+  if (m) send_upcall(r, mount_id, cid, type, inode);
 }
 
 static void on_expired(void *arg, const char *mount_id) {
@@ -505,7 +566,7 @@ static void on_expired(void *arg, const char *mount_id) {
   mount *m = find_mount_locked(r, mount_id);
   if (m) {
     m->lease_expired = true;
-    pthread_cond_signal(&r->cond);
+    pthread_cond_broadcast(&r->cond);
   }
   pthread_mutex_unlock(&r->mu);
   log_warn("mount %s ignored LeaseInterruptLimit interrupts: unmounting it", mount_id);
@@ -535,7 +596,7 @@ static void *janitor(void *arg) {
     if (victim) {
       victim->refs++;
       pthread_mutex_unlock(&r->mu);
-      unmount(r, victim, why);
+      unmount(r, victim, why, true);
       mount_unref(r, victim);
       pthread_mutex_lock(&r->mu);
       continue;
@@ -628,7 +689,7 @@ static int rpc_mount(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
   rc = imgr_volume_activate(m->vol);
   if (rc) {
     log_error("volume %s: activation failed: %s", name, strerror(-rc));
-    unmount(r, m, "activation failed");
+    unmount(r, m, "activation failed", false);
     mount_unref(r, m);
     return fail(errstr, rc, "Mount: volume %s: activation failed: %s", name, strerror(-rc));
   }
@@ -688,7 +749,7 @@ static int rpc_unmount(void *ctx, uint64_t cid, const json_t *req, json_t **repl
   mount *m;
   int rc = preamble(r, id, false, &m, errstr);
   if (rc) return rc;
-  rc = unmount(r, m, "Unmount");
+  rc = unmount(r, m, "Unmount", false);
   mount_unref(r, m);
   return rc ? fail(errstr, -ENOENT, "EUnknownMountID: %s", id) : 0;
 }
@@ -841,7 +902,10 @@ static int rpc_put_inodes(void *ctx, uint64_t cid, const json_t *req, json_t **r
   }
   mount *m;
   if ((rc = preamble(r, id, true, &m, errstr))) goto out_free;
-  pthread_rwlock_rdlock(&m->rv->gate);
+  if ((rc = writes_begin(r, m->rv, ents, b.n_entries))) {
+    mount_unref(r, m);
+    goto out_free;
+  }
   for (size_t i = 0; i < b.n_entries; i++) {
     if ((rc = lease_check(r->le, id, ents[i].inode_number, LEASE_ACCESS_WRITE))) {
       rc = lease_fail(errstr, rc, id, ents[i].inode_number);
@@ -854,7 +918,7 @@ static int rpc_put_inodes(void *ctx, uint64_t cid, const json_t *req, json_t **r
                               "number was never reserved, a counter would wrap, or an object "
                               "may not be dereferenced")
                        : fail(errstr, rc, "PutInodeTableEntries: %s", strerror(-rc));
-  pthread_rwlock_unlock(&m->rv->gate);
+  writes_end(r, m->rv, ents, b.n_entries);
   mount_unref(r, m);
 out_free:
   free(ents);
@@ -874,7 +938,11 @@ static int rpc_delete_inode(void *ctx, uint64_t cid, const json_t *req, json_t *
   mount *m;
   int rc = preamble(r, id, true, &m, errstr);
   if (rc) return rc;
-  pthread_rwlock_rdlock(&m->rv->gate);
+  const imgr_inode_entry we = {ino, 0, 0};
+  if ((rc = writes_begin(r, m->rv, &we, 1))) {
+    mount_unref(r, m);
+    return rc;
+  }
   if ((rc = lease_check(r->le, id, ino, LEASE_ACCESS_WRITE))) {
     rc = lease_fail(errstr, rc, id, ino);
     goto out;
@@ -895,14 +963,14 @@ static int rpc_delete_inode(void *ctx, uint64_t cid, const json_t *req, json_t *
     if (rc == -ENOENT) rc = fail(errstr, rc, "EUnknownInodeNumber: %016" PRIX64, ino);
     else if (rc) rc = fail(errstr, rc, "DeleteInodeTableEntry: %s", strerror(-rc));
   }
-  pthread_rwlock_unlock(&m->rv->gate);
+  writes_end(r, m->rv, &we, 1);
   /* The lease of a removed inode is revoked (imgr.md 4.9 step 6); its
    * callbacks take r->mu, so no lock of ours is held. */
   if (!rc && !open) lease_stop(r->le, m->vol->name, ino);
   mount_unref(r, m);
   return rc;
 out:
-  pthread_rwlock_unlock(&m->rv->gate);
+  writes_end(r, m->rv, &we, 1);
   mount_unref(r, m);
   return rc;
 }
@@ -967,86 +1035,23 @@ static int rpc_adjust_open(void *ctx, uint64_t cid, const json_t *req, json_t **
 
 static bool lease_type_ok(uint64_t t) { return t <= LEASE_REQUEST_RELEASE; }
 
-/* A pending lease answer. Two references: the waiting handler's and the
- * engine callback's (which may run after the handler gave up). */
-typedef struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool done;
-  lease_reply reply;
-  int refs;
-} lwait;
-
-static void lwait_put(lwait *w) {
-  pthread_mutex_lock(&w->mu);
-  bool last = --w->refs == 0;
-  pthread_mutex_unlock(&w->mu);
-  if (!last) return;
-  pthread_mutex_destroy(&w->mu);
-  pthread_cond_destroy(&w->cv);
-  free(w);
-}
-
-static void lwait_fn(void *arg, lease_reply reply) {
-  lwait *w = arg;
-  pthread_mutex_lock(&w->mu);
-  w->reply = reply;
-  w->done = true;
-  pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
-  lwait_put(w);
-}
-
-/* lease_request, then, when the answer is pending, a wait of at most
- * LeaseRequestTimeout (-ETIMEDOUT) -- unless workers - 4 handlers already
- * wait, in which case the request is withdrawn at once (-EBUSY): waiting
+/* lease_request_wait with LeaseRequestTimeout -- unless workers - 4
+ * handlers are already in here, in which case a request that would wait is
+ * withdrawn at once (-EBUSY; one answered at once still is): waiting
  * handlers hold worker threads, and the Release that would answer them
  * needs one. */
 static int lease_wait(imgr_rpc *r, const char *id, uint64_t ino, lease_request_type type,
                       lease_reply *out) {
-  lwait *w = calloc(1, sizeof *w);
-  if (!w) return -ENOMEM;
-  pthread_mutex_init(&w->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&w->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  w->refs = 2;
-  uint64_t ticket = 0;
-  int rc = lease_request(r->le, id, ino, type, lwait_fn, w, out, &ticket);
-  if (rc || *out != LEASE_REPLY_PENDING) {
-    w->refs = 1; /* no callback will come */
-    lwait_put(w);
-    return rc;
-  }
   pthread_mutex_lock(&r->mu);
   bool over = r->lease_waiters >= r->opt.workers - LEASE_WORKER_RESERVE;
   if (!over) r->lease_waiters++;
   pthread_mutex_unlock(&r->mu);
-  uint64_t dl = now_ns() + (over ? 0 : r->opt.lease_request_timeout_ns);
-  struct timespec ts = {(time_t)(dl / 1000000000ULL), (long)(dl % 1000000000ULL)};
-  pthread_mutex_lock(&w->mu);
-  int wrc = 0;
-  while (!w->done && wrc != ETIMEDOUT) wrc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-  bool done = w->done;
-  pthread_mutex_unlock(&w->mu);
-  if (!done && lease_cancel(r->le, id, ino, ticket) == 0) {
-    lwait_put(w); /* the callback's: it will never run */
-    rc = over ? -EBUSY : -ETIMEDOUT;
-  } else {
-    /* answered, or decided while we gave up: the callback is imminent */
-    pthread_mutex_lock(&w->mu);
-    while (!w->done) pthread_cond_wait(&w->cv, &w->mu);
-    *out = w->reply;
-    pthread_mutex_unlock(&w->mu);
-  }
-  lwait_put(w);
-  if (!over) {
-    pthread_mutex_lock(&r->mu);
-    r->lease_waiters--;
-    pthread_mutex_unlock(&r->mu);
-  }
+  int rc = lease_request_wait(r->le, id, ino, type, over ? 0 : r->opt.lease_request_timeout_ns,
+                              out);
+  if (over) return rc == -ETIMEDOUT ? -EBUSY : rc;
+  pthread_mutex_lock(&r->mu);
+  r->lease_waiters--;
+  pthread_mutex_unlock(&r->mu);
   return rc;
 }
 
@@ -1071,10 +1076,13 @@ static int rpc_lease(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
   bs_log2_add(&r->stats.lease_type[type], (now_ns() - t0) / 1000);
   if (!rc && (lr == LEASE_REPLY_SHARED || lr == LEASE_REPLY_EXCLUSIVE ||
               lr == LEASE_REPLY_PROMOTED)) {
-    /* Wait for puts/deletes that passed their lease check before this grant
-     * (an expired holder's) to be applied before telling the new holder. */
-    pthread_rwlock_wrlock(&m->rv->gate);
-    pthread_rwlock_unlock(&m->rv->gate);
+    /* Writes that passed their lease check before this grant (an expired
+     * holder's) are applied before the new holder is told. If that takes
+     * too long the grant stays in the engine unannounced, which is safe:
+     * the mount keeps at least the rights it believes it has. */
+    if ((rc = writes_wait(r, m->rv, ino)))
+      log_warn("mount %s: grant on inode %016" PRIX64 " not replied: writes still in flight",
+               id, ino);
   }
   mount_unref(r, m);
   switch (rc) {
@@ -1083,7 +1091,8 @@ static int rpc_lease(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
     return *reply ? 0 : -ENOMEM;
   case -ENOENT:
     return fail(errstr, rc,
-                "ELeaseRequestDenied: LeaseRequestType %" PRIu64 " not allowed for non-existent Lease",
+                "ELeaseRequestDenied: LeaseRequestType %" PRIu64
+                " not allowed for non-existent Lease",
                 type);
   case -ESRCH:
     return fail(errstr, -ENOENT, "EUnknownMountID: %s", id);
@@ -1107,7 +1116,8 @@ static const struct {
   rrpc_handler fn;
   const char *stat; /* bucketstats name */
 } method_tbl[RPC_METHODS] = {
-    {"AdjustInodeTableEntryOpenCount", rpc_adjust_open, "AdjustInodeTableEntryOpenCountUsecs"},
+    {"AdjustInodeTableEntryOpenCount", rpc_adjust_open,
+     "AdjustInodeTableEntryOpenCountUsecs"},
     {"DeleteInodeTableEntry", rpc_delete_inode, "DeleteInodeTableEntryUsecs"},
     {"FetchNonceRange", rpc_fetch_nonce_range, "FetchNonceRangeUsecs"},
     {"Flush", rpc_flush, "FlushUsecs"},
@@ -1148,6 +1158,16 @@ static int dispatch(void *ctx, uint64_t cid, const json_t *req, json_t **reply, 
     free(t);
   }
   return rc;
+}
+
+int imgr_rpc_call(imgr_rpc *r, uint64_t client_id, const char *method, const json_t *request,
+                  json_t **reply, char **errstr) {
+  *reply = NULL;
+  *errstr = NULL;
+  for (size_t i = 0; i < RPC_METHODS; i++)
+    if (strcmp(method_tbl[i].name, method) == 0)
+      return dispatch(&r->ents[i], client_id, request ? request : json_null(), reply, errstr);
+  return -ENOSYS;
 }
 
 static int register_stats(imgr_rpc *r, const char *group) {
@@ -1286,17 +1306,36 @@ size_t imgr_rpc_mount_count(imgr_rpc *r) {
 void imgr_rpc_stop(imgr_rpc *r) {
   if (!r || r->stopped) return;
   r->stopped = true;
-  rrpc_server *rs = r->rs;
+  /* 1. No more timer pops or janitor unmounts (their callbacks send
+   * upcalls). */
   pthread_mutex_lock(&r->mu);
-  r->rs = NULL; /* no more upcalls */
   r->jan_stop = true;
-  pthread_cond_signal(&r->cond);
+  pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->mu);
-  rrpc_server_destroy(rs); /* waits for running handlers */
   if (r->jan_running) pthread_join(r->jan, NULL);
   r->jan_running = false;
   lease_engine_timer_stop(r->le);
-  /* The volumes' references go; the mounts (and their tokens, which the
+  /* 2. Waiting Lease handlers are answered (Denied) now rather than at
+   * their deadline: the retryrpc server waits for its handlers. */
+  pthread_mutex_lock(&r->mu);
+  size_t n = 0;
+  for (size_t b = 0; b < r->hcap; b++)
+    for (mount *m = r->hash[b]; m; m = m->hnext) n++;
+  char (*ids)[MOUNT_ID_LEN + 1] = calloc(n + 1, sizeof *ids);
+  size_t k = 0;
+  for (size_t b = 0; ids && b < r->hcap; b++)
+    for (mount *m = r->hash[b]; m; m = m->hnext) memcpy(ids[k++], m->id, sizeof ids[0]);
+  pthread_mutex_unlock(&r->mu);
+  for (size_t i = 0; i < k; i++) lease_mount_remove(r->le, ids[i]);
+  free(ids);
+  /* 3. Upcalls stop using the server before it goes. */
+  pthread_mutex_lock(&r->mu);
+  rrpc_server *rs = r->rs;
+  r->rs = NULL;
+  while (r->upcalls_running) pthread_cond_wait(&r->cond, &r->mu);
+  pthread_mutex_unlock(&r->mu);
+  rrpc_server_destroy(rs); /* waits for running handlers */
+  /* 4. The volumes' references go; the mounts (and their tokens, which the
    * final checkpoint may use) stay until destroy. */
   pthread_mutex_lock(&r->mu);
   for (size_t b = 0; b < r->hcap; b++)
@@ -1326,7 +1365,8 @@ void imgr_rpc_destroy(imgr_rpc *r) {
   while (r->rvols) {
     rvol *rv = r->rvols;
     r->rvols = rv->next;
-    pthread_rwlock_destroy(&rv->gate);
+    pthread_cond_destroy(&rv->written);
+    free(rv->writing.s);
     free(rv->opens.s);
     free(rv->name);
     free(rv);

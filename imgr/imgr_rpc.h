@@ -12,6 +12,11 @@
  *     an idle client should send RenewMount (or VolumeStatus) more often.
  *   - A mount whose lease expired (LeaseInterruptLimit ignored interrupts) is
  *     unmounted by the same janitor, never on the thread that noticed it.
+ *   - A forced unmount (lease expiry, MountTimeout) sends the client an
+ *     upcall {"RPCInterruptType":0,"InodeNumber":0} (RPCInterruptTypeUnmount,
+ *     which the original defines but never sends), best effort.
+ *   - Shutdown denies waiting Lease requests at once (they would otherwise
+ *     hold the shutdown up to LeaseRequestTimeout).
  *   - EAuthTokenRejected never echoes the token (6.19): its detail is the
  *     mount ID or volume name. Mount reports storage failures other than 401
  *     as plain errors instead of EAuthTokenRejected.
@@ -29,11 +34,13 @@
  *     beyond that "ELeaseRequestDenied: LeaseRequestType <n> too many waiting
  *     requests" is returned at once, so waiting Lease calls can never occupy
  *     every worker and block the Release that would answer them.
- *   - Race closed: a lease grant is only replied to after every
- *     PutInodeTableEntries / DeleteInodeTableEntry of the volume that passed
- *     its lease check has been applied (a per-volume gate), so an expired
- *     holder's put cannot land after the new holder has been told it owns
- *     the inode.
+ *   - Race closed: a lease grant on an inode is only replied to after every
+ *     PutInodeTableEntries / DeleteInodeTableEntry naming that inode that
+ *     may have passed its lease check has been applied (writes mark their
+ *     inodes before checking), so an expired holder's put cannot land after
+ *     the new holder has been told it owns the inode. If that takes longer
+ *     than LeaseRequestTimeout the reply is "ELeaseRequestDenied: ... timed
+ *     out" (the engine's grant stays; the mount is interrupted as usual).
  *
  * Lock order: the RPC mutex is never held while calling into the core
  * (which calls the token source, which takes it) or into a lease function
@@ -43,6 +50,8 @@
 #define PFS_IMGR_RPC_H
 
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "conf.h"
 #include "imgr.h"
@@ -85,6 +94,13 @@ void imgr_rpc_stop(imgr_rpc *r);
  * this layer's token sources until they are freed): free everything. Calls
  * stop if needed. NULL is fine. */
 void imgr_rpc_destroy(imgr_rpc *r);
+
+/* Run a method in-process exactly as a retryrpc call from client_id would
+ * (tests, fuzzing): 0 with *reply (new reference, may be NULL = null), or
+ * a negative errno with *errstr (malloc'd, may be NULL). -ENOSYS: no such
+ * method. Works before imgr_rpc_start (no upcalls are sent then). */
+int imgr_rpc_call(imgr_rpc *r, uint64_t client_id, const char *method, const json_t *request,
+                  json_t **reply, char **errstr);
 
 /* Live mounts (tests, pages). */
 size_t imgr_rpc_mount_count(imgr_rpc *r);

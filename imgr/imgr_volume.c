@@ -420,6 +420,11 @@ json_t *imgr_volume_list_json(imgr_server *srv) {
 /* ---- activation ------------------------------------------------------------------- */
 
 int imgr_volume_activate(imgr_volume *vol) {
+  /* A reference kept past DELETE /volume cannot bring the volume back. */
+  pthread_mutex_lock(&vol->srv->mu);
+  bool served = vol->served;
+  pthread_mutex_unlock(&vol->srv->mu);
+  if (!served) return -ENOENT;
   pthread_mutex_lock(&vol->ckpt_mu);
   pthread_mutex_lock(&vol->mu);
   bool active = vol->active;
@@ -568,6 +573,18 @@ static int validate_batch(imgr_volume *vol, const imgr_put_batch *b) {
   return rc;
 }
 
+/* Dirty pages cannot be evicted: when they pass the cache's high
+ * watermark, the checkpoint thread runs now instead of at its next tick. */
+static void early_checkpoint_if_needed(imgr_volume *vol) {
+  sm_cache_stats cs;
+  sm_cache_stats_get(vol->srv->cache, &cs);
+  if (cs.dirty_nodes <= vol->srv->cfg->inode_table_cache_evict_high_limit) return;
+  pthread_mutex_lock(&vol->mu);
+  vol->flush_requested = true;
+  pthread_cond_broadcast(&vol->cond);
+  pthread_mutex_unlock(&vol->mu);
+}
+
 int imgr_volume_put_inodes(imgr_volume *vol, const imgr_put_batch *b) {
   int rc = need_active(vol);
   if (rc) return rc;
@@ -618,6 +635,7 @@ int imgr_volume_put_inodes(imgr_volume *vol, const imgr_put_batch *b) {
     pthread_mutex_unlock(&vol->mu);
   }
   pthread_rwlock_unlock(&vol->table_rw);
+  if (!rc) early_checkpoint_if_needed(vol);
 out_free:
   free(old);
   free(had);

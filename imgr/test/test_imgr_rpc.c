@@ -16,6 +16,7 @@
 #include "icert.h"
 #include "lease.h"
 #include "rpc_harness.h"
+#include "utils.h"
 
 enum { S = 0, P = 1, E = 2, D = 3, R = 4 };                       /* request types */
 enum { DENIED = 0, SHARED = 1, PROMOTED = 2, EXCL = 3, DEMOTED = 4, RELEASED = 5 };
@@ -49,6 +50,15 @@ static void expect_ok(hx_client *cl, const char *method, json_t *req, json_t **r
 static json_t *mid(hx_client *cl) { return json_pack("{s:s}", "MountID", cl->mount_id); }
 static json_t *mid_ino(hx_client *cl, uint64_t ino) {
   return json_pack("{s:s,s:I}", "MountID", cl->mount_id, "InodeNumber", (json_int_t)ino);
+}
+
+static json_t *adj_req(const char *id, uint64_t ino, int64_t adj) {
+  return json_pack("{s:s,s:I,s:I}", "MountID", id, "InodeNumber", (json_int_t)ino, "Adjustment",
+                   (json_int_t)adj);
+}
+
+static void adjust_ok(hx_client *cl, uint64_t ino, int64_t adj) {
+  expect_ok(cl, "AdjustInodeTableEntryOpenCount", adj_req(cl->mount_id, ino, adj), NULL);
 }
 
 static void lease_is(hx_client *cl, uint64_t ino, uint32_t type, int want) {
@@ -93,6 +103,7 @@ typedef struct {
   uint64_t ino;
   uint32_t type;
   int result;
+  uint64_t done_ns;
   pthread_t t;
 } async_lease;
 
@@ -103,7 +114,7 @@ static void *async_fn(void *arg) {
 }
 
 static void async_start(async_lease *a, hx_client *cl, uint64_t ino, uint32_t type) {
-  *a = (async_lease){cl, ino, type, -1, 0};
+  *a = (async_lease){cl, ino, type, -1, 0, 0};
   assert_int_equal(pthread_create(&a->t, NULL, async_fn, a), 0);
 }
 
@@ -208,26 +219,17 @@ static void test_mount_errors_and_basics(void **state) {
   expect_ok(&c, "VolumeStatus", json_pack("{s:s,s:i}", "mountid", c.mount_id, "Extra", 1), NULL);
 
   /* open counts */
-  expect_err(&c, "AdjustInodeTableEntryOpenCount",
-             json_pack("{s:s,s:I,s:I}", "MountID", "whatever", "InodeNumber", (json_int_t)ROOT,
-                       "Adjustment", (json_int_t)0),
-             "EBadOpenCountAdjustment: 0000000000000001 0");
-  expect_err(&c, "AdjustInodeTableEntryOpenCount",
-             json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)ROOT,
-                       "Adjustment", (json_int_t)-1),
+  const char *adj = "AdjustInodeTableEntryOpenCount";
+  /* a zero adjustment is refused before the MountID is even looked at */
+  expect_err(&c, adj, adj_req("whatever", ROOT, 0), "EBadOpenCountAdjustment: 0000000000000001 0");
+  expect_err(&c, adj, adj_req(c.mount_id, ROOT, -1),
              "EBadOpenCountAdjustment: 0000000000000001 -1");
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)ROOT,
-                      "Adjustment", (json_int_t)2),
-            NULL);
-  expect_err(&c, "AdjustInodeTableEntryOpenCount",
-             json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)ROOT,
-                       "Adjustment", (json_int_t)-3),
+  adjust_ok(&c, ROOT, 2);
+  expect_err(&c, adj, adj_req(c.mount_id, ROOT, -3),
              "EBadOpenCountAdjustment: 0000000000000001 -3");
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)ROOT,
-                      "Adjustment", (json_int_t)-2),
-            NULL);
+  expect_err(&c, adj, adj_req(c.mount_id, ROOT, INT64_MIN),
+             "EBadOpenCountAdjustment: 0000000000000001 -9223372036854775808");
+  adjust_ok(&c, ROOT, -2);
 
   expect_ok(&c, "Flush", mid(&c), NULL);
   /* Unmount while holding the exclusive lease on the root (5.3 step 16) */
@@ -269,19 +271,13 @@ static void test_inode_lifecycle(void **state) {
   expect_ok(&c, "Flush", mid(&c), NULL);
 
   /* unlink while open (5.3 steps 13-14): removed at the last close */
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)n,
-                      "Adjustment", (json_int_t)1),
-            NULL);
+  adjust_ok(&c, n, 1);
   expect_ok(&c, "DeleteInodeTableEntry", mid_ino(&c, n), NULL);
   expect_ok(&c, "Flush", mid(&c), NULL);
   assert_int_equal(num_inodes(&c), 3);
   expect_ok(&c, "GetInodeTableEntry", mid_ino(&c, n), NULL);
   size_t ups = hx_upcalls(&c);
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)n,
-                      "Adjustment", (json_int_t)-1),
-            NULL);
+  adjust_ok(&c, n, -1);
   assert_int_equal(num_inodes(&c), 2);
   /* the removed inode's lease is revoked: its holder is asked to release */
   upcall_is(&c, ups, INT_RELEASE, n);
@@ -312,10 +308,7 @@ static void test_inode_lifecycle(void **state) {
   assert_int_equal(hx_put_inode_object(&h, k, kobj, &klen), 0);
   lease_is(&c, k, E, EXCL);
   expect_ok(&c, "PutInodeTableEntries", put_req(&c, k, kobj, klen, 1, (int64_t)klen, NULL), NULL);
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)k,
-                      "Adjustment", (json_int_t)3),
-            NULL);
+  adjust_ok(&c, k, 3);
   expect_ok(&c, "DeleteInodeTableEntry", mid_ino(&c, k), NULL);
   assert_int_equal(num_inodes(&c), 2);
   expect_ok(&c, "Unmount", mid(&c), NULL);
@@ -334,24 +327,14 @@ static void test_open_file_limit(void **state) {
   assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
   for (uint64_t i = 10; i < 13; i++) {
     lease_is(&c, i, S, SHARED);
-    json_t *req = json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber",
-                            (json_int_t)i, "Adjustment", (json_int_t)1);
+    json_t *req = adj_req(c.mount_id, i, 1);
     if (i < 12) expect_ok(&c, "AdjustInodeTableEntryOpenCount", req, NULL);
     else expect_err(&c, "AdjustInodeTableEntryOpenCount", req, "ETooManyOpens");
   }
   /* a second open of an already open inode needs no new entry */
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)10,
-                      "Adjustment", (json_int_t)1),
-            NULL);
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)11,
-                      "Adjustment", (json_int_t)-1),
-            NULL);
-  expect_ok(&c, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c.mount_id, "InodeNumber", (json_int_t)12,
-                      "Adjustment", (json_int_t)1),
-            NULL);
+  adjust_ok(&c, 10, 1);
+  adjust_ok(&c, 11, -1);
+  adjust_ok(&c, 12, 1);
   expect_ok(&c, "Unmount", mid(&c), NULL);
 }
 
@@ -425,81 +408,91 @@ static int lease_teardown(void **state) {
   return 0;
 }
 
+/* A scenario step. 'L': client c requests t and must get reply w at once;
+ * 'A': client c requests t on a thread of its own (async slot c);
+ * 'J': async slot c must have been answered w; 'U': client c must receive
+ * interrupt t next. Every scenario works on one inode. */
+typedef struct {
+  char op;
+  int c;
+  uint32_t t;
+  int w;
+} step;
+
+typedef struct {
+  const char *name;
+  step s[24];
+} scenario;
+
+static const scenario scenarios[] = {
+    {"1 Shared", {{'L', 0, S, SHARED}, {'L', 0, R, RELEASED}}},
+    {"2 Shared", {{'L', 0, S, SHARED}, {'L', 1, S, SHARED}, {'L', 0, R, RELEASED},
+                  {'L', 1, R, RELEASED}}},
+    {"1 Exclusive then Demote",
+     {{'L', 0, E, EXCL}, {'L', 0, D, DEMOTED}, {'L', 0, R, RELEASED}}},
+    {"1 Exclusive then 1 Shared leading to Demotion",
+     {{'L', 0, E, EXCL}, {'A', 1, S, 0}, {'U', 0, INT_DEMOTE, 0}, {'L', 0, D, DEMOTED},
+      {'J', 1, 0, SHARED}, {'L', 0, R, RELEASED}, {'L', 1, R, RELEASED}}},
+    {"1 Shared then 1 Exclusive leading to Release",
+     {{'L', 0, S, SHARED}, {'A', 1, E, 0}, {'U', 0, INT_RELEASE, 0}, {'L', 0, R, RELEASED},
+      {'J', 1, 0, EXCL}, {'L', 1, R, RELEASED}}},
+    {"1 Exclusive then 1 Exclusive leading to Release",
+     {{'L', 0, E, EXCL}, {'A', 1, E, 0}, {'U', 0, INT_RELEASE, 0}, {'L', 0, R, RELEASED},
+      {'J', 1, 0, EXCL}, {'L', 1, R, RELEASED}}},
+    {"2 Shared then Promotion leading to Release",
+     {{'L', 0, S, SHARED}, {'L', 1, S, SHARED}, {'A', 0, P, 0}, {'U', 1, INT_RELEASE, 0},
+      {'L', 1, R, RELEASED}, {'J', 0, 0, PROMOTED}, {'L', 0, R, RELEASED}}},
+    {"2 Shared then 2 Promotions: the second is Denied",
+     {{'L', 0, S, SHARED}, {'L', 1, S, SHARED}, {'A', 0, P, 0}, {'U', 1, INT_RELEASE, 0},
+      {'L', 1, P, DENIED}, {'L', 1, R, RELEASED}, {'J', 0, 0, PROMOTED},
+      {'L', 0, R, RELEASED}}},
+    {"1 Exclusive then 2 Shared leading to Demotion",
+     {{'L', 0, E, EXCL}, {'A', 1, S, 0}, {'A', 2, S, 0}, {'U', 0, INT_DEMOTE, 0},
+      {'L', 0, D, DEMOTED}, {'J', 1, 0, SHARED}, {'J', 2, 0, SHARED}, {'L', 0, R, RELEASED},
+      {'L', 1, R, RELEASED}, {'L', 2, R, RELEASED}}},
+    {"2 Shared then 1 Exclusive leading to Release",
+     {{'L', 0, S, SHARED}, {'L', 1, S, SHARED}, {'A', 2, E, 0}, {'U', 0, INT_RELEASE, 0},
+      {'U', 1, INT_RELEASE, 0}, {'L', 0, R, RELEASED}, {'L', 1, R, RELEASED},
+      {'J', 2, 0, EXCL}, {'L', 2, R, RELEASED}}},
+    {"Release without a lease, Demote of a shared lease",
+     {{'L', 0, S, SHARED}, {'L', 1, R, DENIED}, {'L', 0, D, DENIED}, {'L', 0, R, RELEASED}}},
+};
+
+static void run_scenario(lease_fx *f, const scenario *sc, uint64_t ino, size_t up[3]) {
+  async_lease a[3];
+  for (const step *st = sc->s; st->op; st++) {
+    hx_client *c = &f->c[st->c];
+    switch (st->op) {
+    case 'L':
+      lease_is(c, ino, st->t, st->w);
+      break;
+    case 'A':
+      async_start(&a[st->c], c, ino, st->t);
+      break;
+    case 'J':
+      if (async_join(&a[st->c]) != st->w)
+        fail_msg("%s: client %d: want %d got %d", sc->name, st->c, st->w, a[st->c].result);
+      break;
+    case 'U':
+      upcall_is(c, up[st->c]++, st->t, ino);
+      break;
+    }
+  }
+}
+
 static void test_lease_table(void **state) {
   lease_fx *f = *state;
-  hx_client *c0 = &f->c[0], *c1 = &f->c[1], *c2 = &f->c[2];
-  async_lease a, b;
-
-  /* 1 Shared; 2 Shared */
-  lease_is(c0, 1, S, SHARED);
-  lease_is(c1, 1, S, SHARED);
-  lease_is(c0, 1, R, RELEASED);
-  lease_is(c1, 1, R, RELEASED);
-  /* 1 Exclusive then Demote */
-  lease_is(c0, 1, E, EXCL);
-  lease_is(c0, 1, D, DEMOTED);
-  lease_is(c0, 1, R, RELEASED);
-
-  /* 1 Exclusive then 1 Shared leading to Demotion */
-  size_t u0 = hx_upcalls(c0), u1 = hx_upcalls(c1);
-  lease_is(c0, 1, E, EXCL);
-  async_start(&a, c1, 1, S);
-  upcall_is(c0, u0++, INT_DEMOTE, 1);
-  lease_is(c0, 1, D, DEMOTED);
-  assert_int_equal(async_join(&a), SHARED);
-  lease_is(c0, 1, R, RELEASED);
-  lease_is(c1, 1, R, RELEASED);
-
-  /* 1 Shared then 1 Exclusive leading to Release */
-  lease_is(c0, 1, S, SHARED);
-  async_start(&a, c1, 1, E);
-  upcall_is(c0, u0++, INT_RELEASE, 1);
-  lease_is(c0, 1, R, RELEASED);
-  assert_int_equal(async_join(&a), EXCL);
-  lease_is(c1, 1, R, RELEASED);
-
-  /* 2 Shared then Promotion leading to Release */
-  lease_is(c0, 1, S, SHARED);
-  lease_is(c1, 1, S, SHARED);
-  async_start(&a, c0, 1, P);
-  upcall_is(c1, u1++, INT_RELEASE, 1);
-  lease_is(c1, 1, R, RELEASED);
-  assert_int_equal(async_join(&a), PROMOTED);
-  lease_is(c0, 1, R, RELEASED);
-
-  /* 2 Shared then 2 Promotions: the second is Denied */
-  lease_is(c0, 1, S, SHARED);
-  lease_is(c1, 1, S, SHARED);
-  async_start(&a, c0, 1, P);
-  upcall_is(c1, u1++, INT_RELEASE, 1);
-  lease_is(c1, 1, P, DENIED);
-  lease_is(c1, 1, R, RELEASED);
-  assert_int_equal(async_join(&a), PROMOTED);
-  lease_is(c0, 1, R, RELEASED);
-
-  /* 1 Exclusive then 2 Shared leading to Demotion */
-  lease_is(c0, 1, E, EXCL);
-  async_start(&a, c1, 1, S);
-  async_start(&b, c2, 1, S);
-  upcall_is(c0, u0++, INT_DEMOTE, 1);
-  lease_is(c0, 1, D, DEMOTED);
-  assert_int_equal(async_join(&a), SHARED);
-  assert_int_equal(async_join(&b), SHARED);
-  lease_is(c0, 1, R, RELEASED);
-  lease_is(c1, 1, R, RELEASED);
-  lease_is(c2, 1, R, RELEASED);
-
+  size_t up[3] = {0, 0, 0};
+  for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+    run_scenario(f, &scenarios[i], 100 + i, up);
   /* independent inodes: no interrupts */
-  lease_is(c0, 2, E, EXCL);
-  lease_is(c1, 3, E, EXCL);
-  lease_is(c0, 2, R, RELEASED);
-  lease_is(c1, 3, R, RELEASED);
-
-  /* every upcall went to the client that held the lease */
+  lease_is(&f->c[0], 2, E, EXCL);
+  lease_is(&f->c[1], 3, E, EXCL);
+  lease_is(&f->c[0], 2, R, RELEASED);
+  lease_is(&f->c[1], 3, R, RELEASED);
+  /* every upcall went to the client that held the lease, and no other came */
   sleep_ms(300);
-  assert_int_equal(hx_upcalls(c0), u0);
-  assert_int_equal(hx_upcalls(c1), u1);
-  assert_int_equal(hx_upcalls(c2), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(hx_upcalls(&f->c[i]), up[i]);
 }
 
 static void test_lease_expiry_unmounts(void **state) {
@@ -508,16 +501,14 @@ static void test_lease_expiry_unmounts(void **state) {
   size_t u0 = hx_upcalls(c0);
   lease_is(c0, 7, E, EXCL);
   /* c0 opens an inode too: the forced unmount must close it */
-  expect_ok(c0, "AdjustInodeTableEntryOpenCount",
-            json_pack("{s:s,s:I,s:I}", "MountID", c0->mount_id, "InodeNumber", (json_int_t)7,
-                      "Adjustment", (json_int_t)1),
-            NULL);
+  adjust_ok(c0, 7, 1);
   async_lease a;
   async_start(&a, c1, 7, E);
   /* c0 ignores LeaseInterruptLimit (5) Release interrupts */
   for (size_t i = 0; i < 5; i++) upcall_is(c0, u0 + i, INT_RELEASE, 7);
   assert_int_equal(async_join(&a), EXCL);
-  /* the janitor unmounts c0 */
+  /* the janitor unmounts c0 and tells it so */
+  upcall_is(c0, u0 + 5, 0, 0);
   char *err = NULL;
   int rc = 0;
   for (int i = 0; i < 100; i++) {
@@ -558,9 +549,12 @@ static void test_dead_mount_detected(void **state) {
               json_pack("{s:s,s:s}", "MountID", live.mount_id, "AuthToken", h.token), NULL);
   }
   assert_int_equal(imgr_rpc_mount_count(h.rpc), 1);
-  /* the dead mount's exclusive lease is gone: granted without interrupts */
+  /* the dead mount's exclusive lease is gone: granted without interrupts;
+   * the silent client was told of its unmount (RPCInterruptTypeUnmount) */
   lease_is(&live, 9, E, EXCL);
-  assert_int_equal(hx_upcalls(&dead), 0);
+  upcall_is(&dead, 0, 0, 0);
+  sleep_ms(100);
+  assert_int_equal(hx_upcalls(&dead), 1);
   expect_err(&dead, "VolumeStatus", mid(&dead), "EUnknownMountID: ");
   expect_ok(&live, "Unmount", mid(&live), NULL);
 }
@@ -640,6 +634,91 @@ static void test_lease_waits_bounded(void **state) {
   for (int i = 0; i < 6; i++) expect_ok(&c[i], "Unmount", mid(&c[i]), NULL);
 }
 
+typedef struct {
+  hx_client *cl;
+  uint64_t ino;
+  int rc;
+  uint64_t done_ns;
+  pthread_t t;
+} async_delete;
+
+static void *delete_fn(void *arg) {
+  async_delete *d = arg;
+  d->rc = hx_call(d->cl, "DeleteInodeTableEntry", mid_ino(d->cl, d->ino), NULL, NULL);
+  d->done_ns = ut_now_ns();
+  return NULL;
+}
+
+static void *lease_timed_fn(void *arg) {
+  async_lease *a = arg;
+  a->result = hx_lease(a->cl, a->ino, a->type, NULL);
+  a->done_ns = ut_now_ns();
+  return NULL;
+}
+
+/* The race of imgr_rpc.h "Race closed": A's delete passes its lease check,
+ * then (Swift slow) A's lease expires and B is granted the inode. B must not
+ * be told before A's delete has been applied. */
+static void test_grant_waits_for_inflight_write(void **state) {
+  (void)state;
+  static const char *const ov[] = {"IMGR.LeaseInterruptLimit=1", NULL};
+  static hx h;
+  static hx_client a, b;
+  assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&a)), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&b)), 0);
+  assert_int_equal(hx_mount(&h, &a, NULL, NULL), 0);
+  assert_int_equal(hx_mount(&h, &b, NULL, NULL), 0);
+  uint64_t next, cnt, len;
+  fetch_nonces(&a, &next, &cnt);
+  assert_int_equal(hx_put_inode_object(&h, next, next + 1, &len), 0);
+  lease_is(&a, next, E, EXCL);
+  expect_ok(&a, "PutInodeTableEntries", put_req(&a, next, next + 1, len, 1, (int64_t)len, NULL),
+            NULL);
+  num_inodes(&a); /* the table is in memory: only the head GET is slow below */
+  iswift_faults f = {.latency_ns = 700ULL * 1000000ULL};
+  iswift_set_faults(h.sw, &f);
+  async_delete d = {&a, next, -1, 0, 0};
+  assert_int_equal(pthread_create(&d.t, NULL, delete_fn, &d), 0);
+  sleep_ms(50); /* A's delete is past its lease check, in the head GET */
+  async_lease g = {&b, next, E, -1, 0, 0};
+  assert_int_equal(pthread_create(&g.t, NULL, lease_timed_fn, &g), 0);
+  pthread_join(g.t, NULL);
+  pthread_join(d.t, NULL);
+  iswift_faults none = {0};
+  iswift_set_faults(h.sw, &none);
+  assert_int_equal(g.result, EXCL);
+  assert_int_equal(d.rc, 0);
+  assert_true(g.done_ns >= d.done_ns - 5000000ULL); /* the RPC reply trails the apply */
+  /* A was expired and unmounted; the inode is gone */
+  expect_err(&a, "VolumeStatus", mid(&a), "EUnknownMountID: ");
+  assert_int_equal(num_inodes(&b), 1);
+}
+
+/* Shutdown with a Lease request waiting does not wait for its deadline. */
+static void test_shutdown_with_waiting_lease(void **state) {
+  (void)state;
+  static const char *const ov[] = {"IMGR.LeaseInterruptLimit=100", NULL};
+  static hx h;
+  static hx_client a, b;
+  assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&a)), 0);
+  assert_int_equal(hx_client_open(&h, track_c(&b)), 0);
+  assert_int_equal(hx_mount(&h, &a, NULL, NULL), 0);
+  assert_int_equal(hx_mount(&h, &b, NULL, NULL), 0);
+  lease_is(&a, 30, E, EXCL);
+  async_lease w = {&b, 30, E, -1, 0, 0};
+  assert_int_equal(pthread_create(&w.t, NULL, lease_timed_fn, &w), 0);
+  sleep_ms(200);
+  uint64_t t0 = ut_now_ns();
+  hx_stop_imgr(&h);
+  assert_true(ut_now_ns() - t0 < 5ULL * 1000000000ULL);
+  /* answered at shutdown (Denied, or Exclusive when the holder's removal
+   * came first), not after LeaseRequestTimeout (30 s) */
+  pthread_join(w.t, NULL);
+  assert_true(w.done_ns - t0 < 5ULL * 1000000000ULL);
+}
+
 /* DELETE /volume while mounted: RPCs get EVolumeBeingDeleted, Unmount works. */
 static void test_unserved_volume(void **state) {
   (void)state;
@@ -713,6 +792,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_tls, cleanup),
       cmocka_unit_test_teardown(test_unserved_volume, cleanup),
       cmocka_unit_test_teardown(test_lease_waits_bounded, cleanup),
+      cmocka_unit_test_teardown(test_grant_waits_for_inflight_write, cleanup),
+      cmocka_unit_test_teardown(test_shutdown_with_waiting_lease, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * process of this binary), garbage collection, bad input and storage
  * failures. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 #include "ilayout.h"
 #include "imgr.h"
+#include "imgr_internal.h" /* the inode table, to drop clean pages */
 #include "iswift.h"
 #include "logger.h"
 #include "sortedmap.h"
@@ -45,6 +47,22 @@ static void make_container(env *e) {
   snprintf(e->url, sizeof e->url, "%s/%s", g_account, e->container);
 }
 
+/* The server of the running test, torn down even when an assertion fails
+ * (otherwise its IMGR stats registration fails every later test). */
+static env *g_cur;
+
+static int teardown(void **state) {
+  if (g_cur && g_cur->srv) {
+    iswift_set_faults(g_sw, &(iswift_faults){0});
+    imgr_server_destroy(g_cur->srv);
+    g_cur->srv = NULL;
+    imgr_config_free(&g_cur->cfg);
+    conf_free(g_cur->conf);
+  }
+  g_cur = NULL;
+  return 0;
+}
+
 /* dev.conf plus overrides (NULL-terminated). */
 static void server_up(env *e, const char *const *overrides) {
   char path[1024], err[CONF_ERR_MAX];
@@ -61,6 +79,7 @@ static void server_up(env *e, const char *const *overrides) {
     assert_int_equal(conf_update_from_string(e->conf, *o, err, sizeof err), 0);
   if (imgr_config_parse(e->conf, &e->cfg, err, sizeof err)) fail_msg("%s", err);
   assert_int_equal(imgr_server_create(&e->cfg, &e->srv), 0);
+  g_cur = e;
 }
 
 static void server_down(env *e) {
@@ -69,6 +88,7 @@ static void server_down(env *e) {
   imgr_config_free(&e->cfg);
   conf_free(e->conf);
   e->conf = NULL;
+  g_cur = NULL;
 }
 
 static imgr_volume *serve(env *e, const char *token) {
@@ -279,7 +299,6 @@ static void test_entries_checkpoint_restart(void **state) {
   assert_int_equal(imgr_volume_status_get(v, &st), 0);
   assert_int_equal(st.num_inodes, 201);
   assert_int_equal(st.object_count, 201);
-  assert_true(st.dirty);
   assert_int_equal(imgr_volume_flush(v), 0);
   assert_int_equal(imgr_volume_status_get(v, &st), 0);
   assert_int_not_equal(st.superblock_object_number, 3);
@@ -316,6 +335,99 @@ static void test_entries_checkpoint_restart(void **state) {
   assert_true(json_integer_value(json_object_get(j, "InodeTableHeight")) >= 3);
   assert_int_equal(json_integer_value(json_object_get(j, "InodeTableInodeCount")), 201);
   json_decref(j);
+  imgr_volume_put_ref(v);
+  server_down(&e);
+}
+
+/* Dirty pages beyond the cache's high watermark start a checkpoint at
+ * once (the interval here is an hour). */
+static void test_early_checkpoint(void **state) {
+  env e = {0};
+  make_container(&e);
+  server_up(&e, small_tree);
+  assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
+  imgr_volume *v = serve(&e, g_token);
+  uint64_t first = reserve(v, 200);
+  put_range(v, first, 100, first + 100);
+  imgr_volume_status st = {0};
+  for (int i = 0; i < 200; i++) {
+    assert_int_equal(imgr_volume_status_get(v, &st), 0);
+    if (st.superblock_object_number != 3) break;
+    ut_sleep_ns(50000000);
+  }
+  assert_int_not_equal(st.superblock_object_number, 3);
+  imgr_volume_put_ref(v);
+  server_down(&e);
+}
+
+/* Writers, readers and the checkpoint thread (every 5 ms) at once. */
+/* Inode first+i -> (objbase+i, lenbase+i). */
+typedef struct worker_arg {
+  imgr_volume *v;
+  uint64_t first, n, objbase, lenbase;
+  int rc;
+} worker_arg;
+
+static void *writer(void *p) {
+  worker_arg *a = p;
+  for (uint64_t i = 0; i < a->n && !a->rc; i += 10) {
+    imgr_inode_entry es[10];
+    for (int k = 0; k < 10; k++)
+      es[k] = (imgr_inode_entry){a->first + i + k, a->objbase + i + k, a->lenbase + i + k};
+    imgr_put_batch b = {es, 10, 10, 160, 160, NULL, 0};
+    a->rc = imgr_volume_put_inodes(a->v, &b);
+  }
+  return NULL;
+}
+
+static void *reader(void *p) {
+  worker_arg *a = p;
+  for (int round = 0; round < 20 && !a->rc; round++)
+    for (uint64_t i = 0; i < a->n; i++) {
+      imgr_inode_entry got;
+      int rc = imgr_volume_get_inode(a->v, a->first + i, &got);
+      if (rc == 0 && got.inode_head_length != a->lenbase + i) a->rc = -EINVAL;
+      else if (rc && rc != -ENOENT) a->rc = rc;
+    }
+  return NULL;
+}
+
+static void test_concurrency(void **state) {
+  env e = {0};
+  make_container(&e);
+  const char *const ov[] = {"IMGR.InodeTableMaxInodesPerBPlusTreePage=8",
+                            "IMGR.InodeTableCacheEvictLowLimit=16",
+                            "IMGR.InodeTableCacheEvictHighLimit=32",
+                            "IMGR.CheckPointInterval=5ms", "IMGR.FetchNonceRangeToReturn=1000",
+                            NULL};
+  server_up(&e, ov);
+  assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
+  imgr_volume *v = serve(&e, g_token);
+  uint64_t first = reserve(v, 2000);
+  worker_arg w[4], r[2];
+  pthread_t tw[4], tr[2];
+  for (int i = 0; i < 4; i++) {
+    w[i] = (worker_arg){v, first + 250 * i, 250, first + 1000 + 250 * i, 100 + 250 * i, 0};
+    assert_int_equal(pthread_create(&tw[i], NULL, writer, &w[i]), 0);
+  }
+  for (int i = 0; i < 2; i++) {
+    r[i] = (worker_arg){v, first + 500 * i, 500, 0, 100 + 500 * i, 0};
+    assert_int_equal(pthread_create(&tr[i], NULL, reader, &r[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) pthread_join(tw[i], NULL);
+  for (int i = 0; i < 2; i++) pthread_join(tr[i], NULL);
+  for (int i = 0; i < 4; i++) assert_int_equal(w[i].rc, 0);
+  for (int i = 0; i < 2; i++) assert_int_equal(r[i].rc, 0);
+  assert_int_equal(imgr_volume_flush(v), 0);
+  imgr_volume_put_ref(v);
+  server_down(&e);
+  server_up(&e, small_tree);
+  v = serve(&e, g_token);
+  check_entries(v, first, 1000, first + 1000);
+  imgr_volume_status st;
+  assert_int_equal(imgr_volume_status_get(v, &st), 0);
+  assert_int_equal(st.num_inodes, 1001);
+  assert_int_equal(st.object_count, 1001);
   imgr_volume_put_ref(v);
   server_down(&e);
 }
@@ -526,22 +638,31 @@ static void test_gc(void **state) {
   server_down(&e);
 }
 
-/* Swift fails during checkpoints: nothing half-committed, then recovery. */
+/* Swift fails during checkpoints: nothing half-committed, the pages of
+ * the object whose PUT failed stay readable (from memory, even with every
+ * Swift request failing), then recovery. A large cache keeps the early
+ * checkpoint out of the way. */
 static void test_checkpoint_failures(void **state) {
   env e = {0};
   make_container(&e);
-  server_up(&e, small_tree);
+  server_up(&e, (const char *const[]){"IMGR.InodeTableMaxInodesPerBPlusTreePage=4", NULL});
   assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
   imgr_volume *v = serve(&e, g_token);
   uint64_t first = reserve(v, 100);
   put_range(v, first, 40, first + 50);
   assert_int_equal(imgr_volume_flush(v), 0);
+  imgr_volume_status before;
+  assert_int_equal(imgr_volume_status_get(v, &before), 0);
   put_range(v, first, 40, first + 60);
   iswift_faults f = {.error_rate = 100};
   iswift_set_faults(g_sw, &f);
   assert_int_not_equal(imgr_volume_flush(v), 0);
   assert_int_not_equal(imgr_volume_flush(v), 0);
-  /* Pages flushed by the failed attempts are still readable. */
+  imgr_volume_status st;
+  assert_int_equal(imgr_volume_status_get(v, &st), 0);
+  assert_int_equal(st.superblock_object_number, before.superblock_object_number);
+  assert_true(st.dirty);
+  assert_int_equal(sm_drop_clean(v->table), 0);
   check_entries(v, first, 40, first + 60);
   iswift_set_faults(g_sw, &(iswift_faults){0});
   assert_int_equal(imgr_volume_flush(v), 0);
@@ -622,11 +743,12 @@ int main(int argc, char *argv[]) {
   swift_auth_token(g_conn, g_token, sizeof g_token);
   swift_storage_url(g_conn, g_account, sizeof g_account);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_format_layout),     cmocka_unit_test(test_entries_checkpoint_restart),
-      cmocka_unit_test(test_bad_batches),       cmocka_unit_test(test_tokens),
-      cmocka_unit_test(test_token_source),
-      cmocka_unit_test(test_gc),                cmocka_unit_test(test_checkpoint_failures),
-      cmocka_unit_test(test_kill9),
+      cmocka_unit_test_teardown(test_format_layout, teardown),     cmocka_unit_test_teardown(test_entries_checkpoint_restart, teardown),
+      cmocka_unit_test_teardown(test_bad_batches, teardown),       cmocka_unit_test_teardown(test_tokens, teardown),
+      cmocka_unit_test_teardown(test_token_source, teardown),      cmocka_unit_test_teardown(test_early_checkpoint, teardown),
+      cmocka_unit_test_teardown(test_concurrency, teardown),
+      cmocka_unit_test_teardown(test_gc, teardown),                cmocka_unit_test_teardown(test_checkpoint_failures, teardown),
+      cmocka_unit_test_teardown(test_kill9, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   swift_conn_destroy(g_conn);

@@ -341,9 +341,11 @@ class TestImgrWithIckpt(unittest.TestCase):
         tls_keys = "CertFilePath:\nKeyFilePath:\nCACertFilePath:\n"
         imgr_tls = []
         if tls:
-            for args in (["-ca", "-caCert", d + "/ca.pem", "-caKey", d + "/cakey.pem"],
-                         ["-caCert", d + "/ca.pem", "-caKey", d + "/cakey.pem", "-cert",
-                          d + "/cert.pem", "-key", d + "/key.pem", "-ip", "127.0.0.1"]):
+            for args in (["-ca", "-commonName", "RootCA", "-caCert", d + "/ca.pem", "-caKey",
+                          d + "/cakey.pem"],
+                         ["-commonName", "ickpt", "-caCert", d + "/ca.pem", "-caKey",
+                          d + "/cakey.pem", "-cert", d + "/cert.pem", "-key", d + "/key.pem",
+                          "-ip", "127.0.0.1"]):
                 subprocess.run([ICERT, "-ed25519", "-ttl", "10"] + args, check=True,
                                capture_output=True)
             tls_keys = ("CertFilePath: %s/cert.pem\nKeyFilePath: %s/key.pem\n"
@@ -393,7 +395,8 @@ class TestImgrWithIckpt(unittest.TestCase):
         # imgr trusting another CA cannot read the checkpoint.
         self.c.stop_imgr()
         d = self.c.dir
-        subprocess.run([ICERT, "-ed25519", "-ttl", "10", "-ca", "-caCert", d + "/ca2.pem",
+        subprocess.run([ICERT, "-ed25519", "-ttl", "10", "-ca", "-commonName", "OtherCA",
+                        "-caCert", d + "/ca2.pem",
                         "-caKey", d + "/ca2key.pem"], check=True, capture_output=True)
         self.c.start_imgr("IMGR.CheckPointIPAddrs=127.0.0.1",
                           "IMGR.CheckPointPort=%d" % self.ickpt_port,

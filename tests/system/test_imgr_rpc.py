@@ -32,7 +32,7 @@ class TestImgrRPC(unittest.TestCase):
 
     def start(self, port=0, format_first=False):
         self.c.start_imgr("IMGR.RetryRPCPort=%d" % port, "IMGR.MinLeaseDuration=50ms",
-                          "IMGR.LeaseInterruptInterval=50ms")
+                          "IMGR.LeaseInterruptInterval=50ms", "IMGR.TraceEnabled=true")
         m = test_imgr.wait_line(self.c.log, r"retryrpc server listening on 127\.0\.0\.1:(\d+)",
                                 self.c.imgr)
         if format_first:
@@ -66,7 +66,13 @@ class TestImgrRPC(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         self.assertIn("PROBE OK", out)
         with open(self.c.log) as f:
-            self.assertIn("unmounted (Unmount)", f.read())
+            log = f.read()
+        self.assertIn("unmounted (Unmount)", log)
+        # TraceEnabled: every RPC on entry and exit, never with the token
+        trace = [l for l in log.splitlines() if "==> " in l or "<== " in l]
+        self.assertTrue(any("==> Mount(" in l and "(withheld)" in l for l in trace))
+        self.assertTrue(any("<== Lease: " in l for l in trace))
+        self.assertFalse(any(self.token in l for l in trace))
         # the RPC durations are in GET /stats
         s, _, b = test_imgr.req(self.c.port, "GET", "/stats")
         self.assertEqual(s, 200)
