@@ -46,7 +46,15 @@ int ic_rpc_fail(ic_rpc_err *err, const char *fmt, ...) {
 
 #define CA_FILE_MAX (1u << 20)
 #define DEFAULT_RENEW_PERIOD_NS (60ull * 1000000000ull)
+#define DEFAULT_UPCALL_WORKERS 4
+#define MAX_UPCALL_WORKERS 64
+#define DEFAULT_UPCALL_QUEUE 1024
 #define TOKEN_MAX 4096
+
+typedef struct upcall_item {
+  uint32_t type;
+  uint64_t ino;
+} upcall_item;
 
 struct ic_rpc_client {
   rrpc_client *rc;
@@ -55,9 +63,21 @@ struct ic_rpc_client {
   uint64_t renew_period_ns;
   atomic_bool mount_lost_logged; /* EUnknownMountID seen and logged */
 
-  pthread_mutex_t up_mu; /* held while an upcall is delivered */
+  /* Upcalls: decoded on retryrpc's thread into a bounded ring, delivered
+   * by up_nworkers threads, so an interrupt that waits for a busy inode
+   * never holds up the interrupts of other inodes (imgr unmounts a client
+   * whose lease it has to expire). */
+  pthread_mutex_t up_mu;
+  pthread_cond_t up_cv;      /* work queued, or stopping */
+  pthread_cond_t up_idle_cv; /* a delivery finished */
   ic_rpc_upcall_fn up_fn;
   void *up_ctx;
+  upcall_item *up_q;
+  size_t up_cap, up_head, up_len;
+  unsigned up_active; /* deliveries running */
+  bool up_stop;
+  unsigned up_nworkers;
+  pthread_t up_workers[MAX_UPCALL_WORKERS];
 
   pthread_mutex_t ka_mu;
   pthread_cond_t ka_cv; /* CLOCK_MONOTONIC */
@@ -66,6 +86,8 @@ struct ic_rpc_client {
   char ka_mount_id[IC_MOUNT_ID_MAX];
 };
 
+/* retryrpc's upcall thread: decode, queue (a copy already waiting is
+ * enough), never block on the file system. */
 static void on_upcall(void *ctx, const void *payload, size_t len) {
   ic_rpc_client *c = ctx;
   json_error_t jerr;
@@ -78,31 +100,102 @@ static void on_upcall(void *ctx, const void *payload, size_t len) {
     return;
   }
   json_decref(j);
+  upcall_item it = {(uint32_t)type, (uint64_t)ino};
   pthread_mutex_lock(&c->up_mu);
-  if (c->up_fn)
-    c->up_fn(c->up_ctx, (uint32_t)type, (uint64_t)ino);
-  else
-    log_info("iclient: upcall RPCInterruptType %lld inode %016llX while not serving: dropped",
-             (long long)type, (unsigned long long)ino);
+  bool queued = false;
+  for (size_t i = 0; i < c->up_len && !queued; i++) {
+    const upcall_item *q = &c->up_q[(c->up_head + i) % c->up_cap];
+    queued = q->type == it.type && q->ino == it.ino;
+  }
+  if (!queued && c->up_len < c->up_cap) {
+    c->up_q[(c->up_head + c->up_len++) % c->up_cap] = it;
+    pthread_cond_signal(&c->up_cv);
+  } else if (!queued) {
+    log_warn("iclient: upcall queue full: RPCInterruptType %u inode %016llX dropped (imgr "
+             "repeats it)", it.type, (unsigned long long)it.ino);
+  }
   pthread_mutex_unlock(&c->up_mu);
+}
+
+static void *upcall_worker(void *arg) {
+  ic_rpc_client *c = arg;
+  pthread_mutex_lock(&c->up_mu);
+  for (;;) {
+    while (!c->up_stop && c->up_len == 0) pthread_cond_wait(&c->up_cv, &c->up_mu);
+    if (c->up_stop) break;
+    upcall_item it = c->up_q[c->up_head];
+    c->up_head = (c->up_head + 1) % c->up_cap;
+    c->up_len--;
+    ic_rpc_upcall_fn fn = c->up_fn;
+    void *fctx = c->up_ctx;
+    if (!fn) {
+      log_info("iclient: upcall RPCInterruptType %u inode %016llX while not serving: dropped",
+               it.type, (unsigned long long)it.ino);
+      continue;
+    }
+    c->up_active++;
+    pthread_mutex_unlock(&c->up_mu);
+    fn(fctx, it.type, it.ino);
+    pthread_mutex_lock(&c->up_mu);
+    if (--c->up_active == 0) pthread_cond_broadcast(&c->up_idle_cv);
+  }
+  pthread_mutex_unlock(&c->up_mu);
+  return NULL;
 }
 
 void ic_rpc_set_upcall(ic_rpc_client *c, ic_rpc_upcall_fn fn, void *ctx) {
   pthread_mutex_lock(&c->up_mu);
   c->up_fn = fn;
   c->up_ctx = ctx;
+  while (c->up_active > 0) pthread_cond_wait(&c->up_idle_cv, &c->up_mu);
   pthread_mutex_unlock(&c->up_mu);
+}
+
+static void upcalls_stop(ic_rpc_client *c) {
+  pthread_mutex_lock(&c->up_mu);
+  c->up_stop = true;
+  pthread_cond_broadcast(&c->up_cv);
+  pthread_mutex_unlock(&c->up_mu);
+  for (unsigned i = 0; i < c->up_nworkers; i++) pthread_join(c->up_workers[i], NULL);
+  c->up_nworkers = 0;
+}
+
+static void client_free(ic_rpc_client *c) {
+  upcalls_stop(c);
+  free(c->up_q);
+  pthread_cond_destroy(&c->ka_cv);
+  pthread_mutex_destroy(&c->ka_mu);
+  pthread_cond_destroy(&c->up_idle_cv);
+  pthread_cond_destroy(&c->up_cv);
+  pthread_mutex_destroy(&c->up_mu);
+  free(c);
 }
 
 int ic_rpc_client_create(const ic_rpc_params *p, ic_rpc_client **out) {
   *out = NULL;
-  if (!p->host || !p->host[0] || !p->swift) return -EINVAL;
+  unsigned nworkers = p->upcall_workers ? p->upcall_workers : DEFAULT_UPCALL_WORKERS;
+  if (!p->host || !p->host[0] || !p->swift || nworkers > MAX_UPCALL_WORKERS) return -EINVAL;
   ic_rpc_client *c = calloc(1, sizeof(*c));
   if (!c) return -ENOMEM;
+  c->swift = p->swift;
+  c->call_timeout_ns = p->call_timeout_ns ? p->call_timeout_ns : 2 * p->deadline_io_ns;
+  c->renew_period_ns = p->renew_period_ns ? p->renew_period_ns : DEFAULT_RENEW_PERIOD_NS;
+  c->up_cap = p->upcall_queue ? p->upcall_queue : DEFAULT_UPCALL_QUEUE;
+  pthread_mutex_init(&c->up_mu, NULL);
+  pthread_cond_init(&c->up_cv, NULL);
+  pthread_cond_init(&c->up_idle_cv, NULL);
+  pthread_mutex_init(&c->ka_mu, NULL);
+  pthread_condattr_t ca_attr;
+  pthread_condattr_init(&ca_attr);
+  pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&c->ka_cv, &ca_attr);
+  pthread_condattr_destroy(&ca_attr);
+  int rc = (c->up_q = calloc(c->up_cap, sizeof(*c->up_q))) ? 0 : -ENOMEM;
+  for (; rc == 0 && c->up_nworkers < nworkers; c->up_nworkers++)
+    rc = -pthread_create(&c->up_workers[c->up_nworkers], NULL, upcall_worker, c);
   char *ca = NULL;
   size_t ca_len = 0;
-  int rc = 0;
-  if (p->ca_cert_file && p->ca_cert_file[0]) {
+  if (rc == 0 && p->ca_cert_file && p->ca_cert_file[0]) {
     rc = ut_read_file(p->ca_cert_file, CA_FILE_MAX, &ca, &ca_len);
     if (rc) log_error("iclient: reading RetryRPCCACertFilePath %s: %s", p->ca_cert_file,
                       strerror(-rc));
@@ -122,19 +215,9 @@ int ic_rpc_client_create(const ic_rpc_params *p, ic_rpc_client **out) {
   if (rc == 0) rc = rrpc_client_create(&rcfg, &c->rc);
   free(ca);
   if (rc) {
-    free(c);
+    client_free(c);
     return rc;
   }
-  c->swift = p->swift;
-  c->call_timeout_ns = p->call_timeout_ns ? p->call_timeout_ns : 2 * p->deadline_io_ns;
-  c->renew_period_ns = p->renew_period_ns ? p->renew_period_ns : DEFAULT_RENEW_PERIOD_NS;
-  pthread_mutex_init(&c->up_mu, NULL);
-  pthread_mutex_init(&c->ka_mu, NULL);
-  pthread_condattr_t ca_attr;
-  pthread_condattr_init(&ca_attr);
-  pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&c->ka_cv, &ca_attr);
-  pthread_condattr_destroy(&ca_attr);
   *out = c;
   return 0;
 }
@@ -142,11 +225,8 @@ int ic_rpc_client_create(const ic_rpc_params *p, ic_rpc_client **out) {
 void ic_rpc_client_destroy(ic_rpc_client *c) {
   if (!c) return;
   ic_rpc_keepalive_stop(c);
-  rrpc_client_destroy(c->rc); /* waits for a running upcall */
-  pthread_cond_destroy(&c->ka_cv);
-  pthread_mutex_destroy(&c->ka_mu);
-  pthread_mutex_destroy(&c->up_mu);
-  free(c);
+  rrpc_client_destroy(c->rc); /* no more upcalls arrive */
+  client_free(c);             /* queued ones are dropped */
 }
 
 /* One call: 0 with *reply (may be NULL when not wanted), or the mapped

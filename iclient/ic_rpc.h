@@ -28,8 +28,12 @@
  * copy of the Swift token fresh.
  *
  * Upcalls ({"RPCInterruptType": n, "InodeNumber": i}) are decoded on
- * retryrpc's upcall thread, in order, and handed to the function set with
- * ic_rpc_set_upcall (none: dropped, logged). Undecodable ones are logged
+ * retryrpc's upcall thread and queued (bounded; one copy of each waiting
+ * interrupt is enough, imgr repeats them; over the cap they are dropped and
+ * logged), then handed to the function set with ic_rpc_set_upcall by
+ * upcall_workers threads, so one interrupt waiting for a busy inode does
+ * not hold up the others (their order across workers is not kept). With
+ * no function set they are dropped (logged). Undecodable ones are logged
  * and dropped.
  *
  * Threading: the ops may be called from any thread at once.
@@ -53,19 +57,23 @@ typedef struct ic_rpc_params {
   uint64_t call_timeout_ns;    /* per call [2 * deadline_io_ns] */
   unsigned retry_limit;        /* dials before a call fails [retryrpc's 8] */
   uint64_t renew_period_ns;    /* keep-alive RenewMount period [60 s] */
+  unsigned upcall_workers;     /* threads delivering upcalls [4], at most 64 */
+  size_t upcall_queue;         /* upcalls waiting for them [1024] */
   swift_conn *swift;           /* for tokens and re-auth; borrowed; required */
 } ic_rpc_params;
 
-/* No I/O yet (the first call connects). -EINVAL missing host/swift or a CA
- * file without a certificate, or the CA file's read error. */
+/* No I/O yet (the first call connects); starts the upcall workers.
+ * -EINVAL missing host/swift, too many workers or a CA file without a
+ * certificate; the CA file's read error. */
 int ic_rpc_client_create(const ic_rpc_params *p, ic_rpc_client **out);
 /* Stops the keep-alive, closes the connection (outstanding calls fail with
  * -EIO), waits for a running upcall. NULL is fine. */
 void ic_rpc_client_destroy(ic_rpc_client *c);
 
-/* Where upcalls go; fn NULL: nowhere. Waits for a delivery in progress,
- * so after ic_rpc_set_upcall(c, NULL, NULL) returns, the old fn is not
- * running and never will be again. */
+/* Where upcalls go; fn NULL: nowhere. Waits for the deliveries in
+ * progress, so after ic_rpc_set_upcall(c, NULL, NULL) returns, the old fn
+ * is not running and never will be again. fn runs on several threads at
+ * once and must not call ic_rpc_set_upcall. */
 typedef void (*ic_rpc_upcall_fn)(void *ctx, uint32_t rpc_interrupt_type, uint64_t inode_number);
 void ic_rpc_set_upcall(ic_rpc_client *c, ic_rpc_upcall_fn fn, void *ctx);
 

@@ -2,7 +2,8 @@
  * methods play imgr: method names and bodies on the wire, replies decoded,
  * imgr's error strings mapped (and copied), errno-only remote errors and
  * bad replies as -EIO, RenewMount + one retry on EAuthTokenRejected (with
- * a fresh Swift token), the keep-alive, upcalls, transport errors. Swift is
+ * a fresh Swift token), the keep-alive, upcalls (delivered by several
+ * workers from a bounded, deduplicating queue), transport errors. Swift is
  * iswift in process. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -389,6 +390,126 @@ static void test_upcalls(void **state) {
   pthread_mutex_unlock(&e->up_mu);
 }
 
+/* An upcall function that blocks on inode 1 until released. */
+typedef struct blocker {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool in_one, release;
+  int delivered;
+  uint64_t inos[16];
+} blocker;
+
+static void blocking_upcall(void *ctx, uint32_t type, uint64_t ino) {
+  (void)type;
+  blocker *b = ctx;
+  pthread_mutex_lock(&b->mu);
+  if (b->delivered < 16) b->inos[b->delivered] = ino;
+  b->delivered++;
+  if (ino == 1) {
+    b->in_one = true;
+    pthread_cond_broadcast(&b->cv);
+    while (!b->release) pthread_cond_wait(&b->cv, &b->mu);
+  }
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+static void blocker_wait(blocker *b, int delivered) {
+  uint64_t end = ut_now_ns() + 5000000000ull;
+  pthread_mutex_lock(&b->mu);
+  while ((b->delivered < delivered || !b->in_one) && ut_now_ns() < end) {
+    pthread_mutex_unlock(&b->mu);
+    ut_sleep_ns(5000000);
+    pthread_mutex_lock(&b->mu);
+  }
+  assert_true(b->in_one);
+  assert_true(b->delivered >= delivered);
+  pthread_mutex_unlock(&b->mu);
+}
+
+static void send_interrupt(env *e, uint64_t ino) {
+  char buf[96];
+  int n = snprintf(buf, sizeof(buf), "{\"RPCInterruptType\":2,\"InodeNumber\":%llu}",
+                   (unsigned long long)ino);
+  assert_int_equal(rrpc_server_send_upcall(e->srv, e->f.client_id, buf, (size_t)n), 0);
+}
+
+/* A client of its own with the given upcall workers and queue, mounted (so
+ * the server knows its client ID), its upcalls going to b. */
+static ic_rpc_client *blocker_client(env *e, unsigned workers, size_t queue, blocker *b) {
+  ic_rpc_params p = {.host = "127.0.0.1",
+                     .port = rrpc_server_port(e->srv),
+                     .deadline_io_ns = 5000000000ull,
+                     .keepalive_ns = 5000000000ull,
+                     .upcall_workers = workers,
+                     .upcall_queue = queue,
+                     .swift = e->swift};
+  ic_rpc_client *c;
+  assert_int_equal(ic_rpc_client_create(&p, &c), 0);
+  ic_mount_req req = {"testvol", "token"};
+  ic_mount_reply rep;
+  ic_rpc_err err = {{0}};
+  assert_int_equal(ic_rpc_ops.mount(c, &req, &rep, &err), 0);
+  memset(b, 0, sizeof(*b));
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
+  ic_rpc_set_upcall(c, blocking_upcall, b);
+  return c;
+}
+
+static void blocker_release(blocker *b) {
+  pthread_mutex_lock(&b->mu);
+  b->release = true;
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* An interrupt stuck on a busy inode does not hold up the next one. */
+static void test_upcall_not_blocked_by_another(void **state) {
+  env *e = *state;
+  blocker b;
+  ic_rpc_client *c = blocker_client(e, 2, 16, &b);
+  send_interrupt(e, 1);
+  blocker_wait(&b, 1);
+  send_interrupt(e, 2);
+  blocker_wait(&b, 2); /* while inode 1's is still running */
+  pthread_mutex_lock(&b.mu);
+  assert_false(b.release);
+  assert_int_equal(b.inos[1], 2);
+  pthread_mutex_unlock(&b.mu);
+  blocker_release(&b);
+  ic_rpc_set_upcall(c, NULL, NULL); /* waits for the delivery of inode 1 */
+  ic_rpc_client_destroy(c);
+  pthread_cond_destroy(&b.cv);
+  pthread_mutex_destroy(&b.mu);
+}
+
+/* One worker, stuck: a copy already queued is not queued again, and over
+ * the queue's cap interrupts are dropped (imgr repeats them). */
+static void test_upcall_queue_dedup_and_cap(void **state) {
+  env *e = *state;
+  blocker b;
+  ic_rpc_client *c = blocker_client(e, 1, 2, &b);
+  send_interrupt(e, 1);
+  blocker_wait(&b, 1);
+  send_interrupt(e, 2);
+  send_interrupt(e, 2); /* the same: not queued twice */
+  send_interrupt(e, 3);
+  send_interrupt(e, 4); /* over the cap of 2: dropped */
+  ut_sleep_ns(1000000000); /* let retryrpc's thread queue all four (local: ms) */
+  blocker_release(&b);
+  ut_sleep_ns(200000000);
+  ic_rpc_set_upcall(c, NULL, NULL);
+  pthread_mutex_lock(&b.mu);
+  assert_int_equal(b.delivered, 3);
+  assert_int_equal(b.inos[1], 2);
+  assert_int_equal(b.inos[2], 3);
+  pthread_mutex_unlock(&b.mu);
+  ic_rpc_client_destroy(c);
+  pthread_cond_destroy(&b.cv);
+  pthread_mutex_destroy(&b.mu);
+}
+
 static void test_unreachable(void **state) {
   env *e = *state;
   ic_rpc_params p = {.host = "127.0.0.1",
@@ -415,6 +536,9 @@ static void test_unreachable(void **state) {
   assert_int_equal(ic_rpc_client_create(&p, &c), -ENOENT);
   p.ca_cert_file = "/dev/null"; /* no certificate in it */
   assert_int_equal(ic_rpc_client_create(&p, &c), -EINVAL);
+  p.ca_cert_file = NULL;
+  p.upcall_workers = 65;
+  assert_int_equal(ic_rpc_client_create(&p, &c), -EINVAL);
 }
 
 int main(void) {
@@ -423,6 +547,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_renew_on_auth_token_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upcalls, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upcall_not_blocked_by_another, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upcall_queue_dedup_and_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
