@@ -230,9 +230,20 @@ static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
   int rc;
   if (want == IC_LEASE_STATE_SHARED)
     rc = lease_request(v, in->ino, IC_LEASE_REQUEST_SHARED, IC_LEASE_RESPONSE_SHARED);
-  else if (in->lease == IC_LEASE_STATE_SHARED)
+  else if (in->lease == IC_LEASE_STATE_SHARED) {
     rc = lease_request(v, in->ino, IC_LEASE_REQUEST_PROMOTE, IC_LEASE_RESPONSE_PROMOTED);
-  else
+    if (rc == -ENOLCK) {
+      /* Denied: another holder's promotion is pending and imgr wants our
+       * shared lease back (imgr.md 3.6, "2 Shared then 2 Promotions").
+       * Give it back, forget what it covered, and queue for exclusive. */
+      ic_inode_free_state(in);
+      in->loaded = false;
+      rc = lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
+      set_lease(v, in, IC_LEASE_STATE_NONE); /* either way: imgr will expire it */
+      if (rc == 0)
+        rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+    }
+  } else
     rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
   if (rc == 0) set_lease(v, in, want);
   return rc;

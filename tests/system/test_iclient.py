@@ -34,6 +34,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -483,6 +484,49 @@ class TestTwoClients(unittest.TestCase):
         self.assertIn("upcall to mount", self.e.imgr_log())
         self.assertIsNone(self.e.iclient.poll())
         self.assertIsNone(self.e.others[0][0].poll())
+
+
+    def test_concurrent_creates(self):
+        """Both clients create files in one directory at once: its lease
+        moves back and forth, including denied promotions (imgr.md 3.6)."""
+        os.mkdir(os.path.join(self.a, "common"))
+        errs = []
+
+        def work(root, tag):
+            try:
+                for i in range(100):
+                    with open(os.path.join(root, "common", "%s%03d" % (tag, i)), "wb") as f:
+                        f.write(b"%s %d" % (tag.encode(), i))
+            except OSError as x:
+                errs.append((tag, i, x))
+
+        th = [threading.Thread(target=work, args=(self.a, "a")),
+              threading.Thread(target=work, args=(self.b, "b"))]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        self.assertEqual(errs, [])
+        want = sorted(["a%03d" % i for i in range(100)] + ["b%03d" % i for i in range(100)])
+        for root in (self.a, self.b):
+            wait_for(lambda: self.assertEqual(sorted(os.listdir(os.path.join(root, "common"))),
+                                              want), "listing")
+            for n in want:
+                with open(os.path.join(root, "common", n), "rb") as f:
+                    self.assertEqual(f.read(), b"%s %d" % (n[0].encode(), int(n[1:])))
+
+    def test_fsmodel_on_both(self):
+        """fsmodel on each client at once, in directories of their own."""
+        if not FSMODEL:
+            self.skipTest("no fsmodel given")
+        os.mkdir(os.path.join(self.a, "model_a"))
+        os.mkdir(os.path.join(self.b, "model_b"))
+        ps = [subprocess.Popen([FSMODEL, os.path.join(root, d), "--ops", "5000", "--seed", seed],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for root, d, seed in ((self.a, "model_a", "2"), (self.b, "model_b", "3"))]
+        outs = [p.communicate(timeout=900)[0] for p in ps]
+        for p, out in zip(ps, outs):
+            self.assertEqual(p.returncode, 0, out[-3000:])
 
 
 class TestKeepAlive(unittest.TestCase):
