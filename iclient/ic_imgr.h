@@ -2,7 +2,7 @@
  * ic_imgr: iclient's internal interface to imgr (imgr.md section 3.5).
  *
  * The inode layer talks to imgr only through an ic_imgr_ops table, so the
- * retryrpc-backed implementation (future work: it needs imgr's RPC server)
+ * retryrpc-backed implementation (ic_rpc.h, used by the executable)
  * and the in-process test double (iclient/test/ic_fake_imgr.c) are
  * interchangeable.
  *
