@@ -20,8 +20,9 @@ run on the mount and checked against its in-memory model.
 Further cases, each with a cluster of its own: two iclients on one volume
 (changes cross over through imgr's lease interrupts), the RenewMount
 keep-alive against imgr's MountTimeout, retryrpc over TLS (icert's
-certificates; a client trusting another CA is refused), and imgr restarted
-under a mounted iclient (EIO, no crash, clean stop).
+certificates; a client trusting another CA is refused), Swift forgetting
+every token (EAuthTokenRejected, re-auth, RenewMount, retry), and imgr
+restarted under a mounted iclient (EIO, no crash, clean stop).
 
 Needs root and /dev/fuse (skips otherwise). Everything started is stopped
 and the mount point detached on failure.
@@ -556,6 +557,47 @@ class TestKeepAlive(unittest.TestCase):
                 with open(os.path.join(silent, "new_file"), "wb") as f:
                     f.write(b"x")
             self.assertEqual(cm.exception.errno, errno.EIO)
+        finally:
+            e.close()
+
+
+class TestSwiftTokenInvalidated(unittest.TestCase):
+    """Swift forgets every token (iswift POST /admin/reauth): imgr's next
+    token check fails, it answers EAuthTokenRejected, and iclient
+    re-authenticates, sends RenewMount and repeats the request
+    (iclient.md 2.2); its own Swift requests re-authenticate on 401."""
+
+    def test_reauth(self):
+        e = Env(imgr_args=["IMGR.AuthTokenCheckInterval=100ms"])
+        try:
+            # iswift again on its port, now with the admin API
+            e.c.start_iswift()
+            port = e.c.swift_port
+            e.c.iswift.terminate()
+            e.c.iswift.wait()
+            e.c.iswift = subprocess.Popen([test_imgr.ISWIFT, os.path.join(e.c.dir, "iswift.conf"),
+                                           "ISWIFT.SwiftProxyTCPPort=%d" % port,
+                                           "ISWIFT.FaultAdminEnabled=true"])
+            wait_for(lambda: test_imgr.req(port, "GET", "/info"), "iswift", timeout=20)
+            e.start_imgr()
+            e.mkmount("-fs")
+            e.start_iclient()
+            with open(os.path.join(e.mnt, "before"), "wb") as f:
+                f.write(pattern(7, 300000))
+            for round_ in range(2):
+                s, _, _ = test_imgr.req(port, "POST", "/admin/reauth")
+                self.assertIn(s, (200, 204))
+                time.sleep(0.3)  # past imgr's AuthTokenCheckInterval
+                name = os.path.join(e.mnt, "after%d" % round_)
+                with open(name, "wb") as f:
+                    f.write(b"after")
+                with open(name, "rb") as f:
+                    self.assertEqual(f.read(), b"after")
+            self.assertIn("AuthToken rejected by imgr; renewing the mount", tail(e.iclient_log))
+            self.assertEqual(e.stop_iclient(), 0)
+            e.start_iclient()
+            with open(os.path.join(e.mnt, "before"), "rb") as f:
+                self.assertEqual(f.read(), pattern(7, 300000))
         finally:
             e.close()
 
