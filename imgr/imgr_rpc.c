@@ -1193,23 +1193,32 @@ void imgr_rpc_options_defaults(imgr_rpc_options *o) {
                           "Lease", "RPC"};
 }
 
+/* err = "IMGR.<key>: <detail>" */
+static int opt_err(char *err, size_t errlen, const char *key, const char *detail) {
+  snprintf(err, errlen, "IMGR.%s: %s", key, detail);
+  return -EINVAL;
+}
+
 int imgr_rpc_options_from_conf(const conf_map *m, imgr_rpc_options *o, char *err,
                                size_t errlen) {
+  char e[CONF_ERR_MAX];
   uint64_t v;
   uint32_t w;
   if (!conf_is_missing_or_empty(m, "IMGR", "MountTimeout")) {
-    if (conf_get_duration_ns(m, "IMGR", "MountTimeout", &v, err, errlen)) return -EINVAL;
+    if (conf_get_duration_ns(m, "IMGR", "MountTimeout", &v, e, sizeof e))
+      return opt_err(err, errlen, "MountTimeout", e);
     o->mount_timeout_ns = v ? v : UINT64_MAX;
   }
   if (!conf_is_missing_or_empty(m, "IMGR", "LeaseRequestTimeout")) {
-    if (conf_get_duration_ns(m, "IMGR", "LeaseRequestTimeout", &v, err, errlen)) return -EINVAL;
-    if (!v) return snprintf(err, errlen, "IMGR.LeaseRequestTimeout must be > 0"), -EINVAL;
+    if (conf_get_duration_ns(m, "IMGR", "LeaseRequestTimeout", &v, e, sizeof e))
+      return opt_err(err, errlen, "LeaseRequestTimeout", e);
+    if (!v) return opt_err(err, errlen, "LeaseRequestTimeout", "must be > 0");
     o->lease_request_timeout_ns = v;
   }
   if (!conf_is_missing_or_empty(m, "IMGR", "RetryRPCWorkers")) {
-    if (conf_get_u32(m, "IMGR", "RetryRPCWorkers", &w, err, errlen)) return -EINVAL;
-    if (w < 8 || w > 4096)
-      return snprintf(err, errlen, "IMGR.RetryRPCWorkers must be 8..4096"), -EINVAL;
+    if (conf_get_u32(m, "IMGR", "RetryRPCWorkers", &w, e, sizeof e))
+      return opt_err(err, errlen, "RetryRPCWorkers", e);
+    if (w < 8 || w > 4096) return opt_err(err, errlen, "RetryRPCWorkers", "must be 8..4096");
     o->workers = w;
   }
   return 0;

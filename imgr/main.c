@@ -54,7 +54,8 @@ static int start(const conf_map *conf, void *ctx) {
   imgr_rpc_options ro;
   imgr_rpc_options_defaults(&ro);
   if ((rc = imgr_rpc_options_from_conf(conf, &ro, err, sizeof err))) log_error("%s", err);
-  if (rc || (rc = imgr_rpc_create(m->srv, &ro, &m->rpc)) || (rc = imgr_rpc_start(m->rpc))) return rc;
+  if (rc || (rc = imgr_rpc_create(m->srv, &ro, &m->rpc)) || (rc = imgr_rpc_start(m->rpc)))
+    return rc;
   return imgr_server_start_http(m->srv);
 }
 

@@ -154,6 +154,13 @@ static int cleanup(void **state) {
   return 0;
 }
 
+/* Harness, one client, mounted. */
+static void up1(hx *h, hx_client *c, const char *const *ov, const imgr_rpc_options *o) {
+  assert_int_equal(hx_start(track(h), ov, o, 0), 0);
+  assert_int_equal(hx_client_open(h, track_c(c)), 0);
+  assert_int_equal(hx_mount(h, c, NULL, NULL), 0);
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_mount_errors_and_basics(void **state) {
@@ -247,10 +254,8 @@ static void test_mount_errors_and_basics(void **state) {
 static void test_inode_lifecycle(void **state) {
   (void)state;
   static hx h;
-  assert_int_equal(hx_start(track(&h), NULL, NULL, 0), 0);
   static hx_client c;
-  assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
-  assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
+  up1(&h, &c, NULL, NULL);
   uint64_t next, cnt;
   fetch_nonces(&c, &next, &cnt);
   uint64_t n = next, a = next + 1, m = next + 2, b = next + 3;
@@ -321,10 +326,8 @@ static void test_open_file_limit(void **state) {
   (void)state;
   static const char *const ov[] = {"IMGR.OpenFileLimit=2", NULL};
   static hx h;
-  assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
   static hx_client c;
-  assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
-  assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
+  up1(&h, &c, ov, NULL);
   for (uint64_t i = 10; i < 13; i++) {
     lease_is(&c, i, S, SHARED);
     json_t *req = adj_req(c.mount_id, i, 1);
@@ -361,10 +364,8 @@ static void test_auth_recheck_and_renew(void **state) {
   (void)state;
   static const char *const ov[] = {"IMGR.AuthTokenCheckInterval=1ms", NULL};
   static hx h;
-  assert_int_equal(hx_start(track(&h), ov, NULL, 0), 0);
   static hx_client c;
-  assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
-  assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
+  up1(&h, &c, ov, NULL);
   num_inodes(&c);
   iswift_force_reauth(h.sw);
   sleep_ms(5);
@@ -562,10 +563,8 @@ static void test_dead_mount_detected(void **state) {
 static void test_restart_and_reconnect(void **state) {
   (void)state;
   static hx h;
-  assert_int_equal(hx_start(track(&h), NULL, NULL, 0), 0);
   static hx_client c;
-  assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
-  assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
+  up1(&h, &c, NULL, NULL);
   uint64_t next, cnt;
   fetch_nonces(&c, &next, &cnt);
   uint64_t ino = next, obj = next + 1, len;
@@ -724,9 +723,7 @@ static void test_unserved_volume(void **state) {
   (void)state;
   static hx h;
   static hx_client c;
-  assert_int_equal(hx_start(track(&h), NULL, NULL, 0), 0);
-  assert_int_equal(hx_client_open(&h, track_c(&c)), 0);
-  assert_int_equal(hx_mount(&h, &c, NULL, NULL), 0);
+  up1(&h, &c, NULL, NULL);
   lease_is(&c, ROOT, E, EXCL);
   assert_int_equal(imgr_volume_unserve(h.srv, "testVolume"), 0);
   expect_err(&c, "VolumeStatus", mid(&c), "EVolumeBeingDeleted: testVolume");

@@ -79,6 +79,17 @@ class TestImgrRPC(unittest.TestCase):
         self.assertIn(b"RPC.MountUsecs", b)
         self.assertIn(b"RPC.ExclusiveLeaseRequestUsecs", b)
 
+    def test_bad_rpc_keys_refused(self):
+        for kv, msg in (("IMGR.MountTimeout=bogus", "IMGR.MountTimeout: "),
+                        ("IMGR.RetryRPCWorkers=3", "IMGR.RetryRPCWorkers: must be 8..4096"),
+                        ("IMGR.LeaseRequestTimeout=0", "IMGR.LeaseRequestTimeout: must be > 0")):
+            p = subprocess.run([test_imgr.IMGR, os.path.join(test_imgr.SRC, "imgr", "dev.conf"),
+                                "IMGR.HTTPServerPort=0", "IMGR.RetryRPCPort=0", kv,
+                                "IMGR.LogFilePath=", "IMGR.LogToConsole=true"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(p.returncode, 0, kv)
+            self.assertIn(msg, p.stderr)
+
 
 if __name__ == "__main__":
     test_imgr.IMGR, test_imgr.ISWIFT, PROBE = sys.argv[1], sys.argv[2], sys.argv[3]
