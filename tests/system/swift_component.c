@@ -23,6 +23,7 @@
 
 #include "bucketstats.h"
 #include "iswift.h"
+#include "swift_delimiter_vectors.h"
 #include "swiftclient.h"
 
 static const char *target = "?";
@@ -434,13 +435,6 @@ static void bad_requests(swift_conn *c, const char *container) {
 
 /* ---- delimiter= ------------------------------------------------------------ */
 
-/* Names whose roll-ups cover the interesting cases: a name equal to a
- * subdir's stem ("a", "c"), an object ending in the delimiter ("c/"), nested
- * and doubled delimiters, and names sorting between a subdir's members. */
-static const char *const delim_names[] = {"a", "a/b", "a/c/d", "a/e", "ab", "b/x",
-                                          "b/y", "c", "c/", "d//e", "x-y.z", "x-y"};
-#define N_DELIM (sizeof delim_names / sizeof *delim_names)
-
 typedef struct {
   char text[1024];
   size_t len;
@@ -464,7 +458,7 @@ static int join(void *ctx, const swift_list_entry *e) {
  * Swift 2.30). */
 static void delimiter_suite(swift_conn *c, const char *container, bool server_rolls) {
   CHECK_RC(swift_container_put(c, container, NULL, 0), 0);
-  for (size_t i = 0; i < N_DELIM; i++)
+  for (size_t i = 0; i < N_DELIM_NAMES; i++)
     CHECK_RC(swift_object_put(c, container, delim_names[i], "x", 1, NULL, 0), 0);
   static const char all[] = "a a/* ab b/* c c/* d/* x-y x-y.z ";
   static const struct {
@@ -500,29 +494,14 @@ static void delimiter_suite(swift_conn *c, const char *container, bool server_ro
   CHECK_RC(swift_storage_url(c, su, sizeof su), 0);
   CHECK_RC(swift_auth_token(c, tok, sizeof tok), 0);
   rawbody rb = {buf, 0, sizeof buf};
-  static const struct {
-    const char *query;
-    long status;
-    const char *body;
-  } r[] = {
-      {"delimiter=/", 200, "a\na/\nab\nb/\nc\nc/\nd/\nx-y\nx-y.z\n"},
-      {"delimiter=/&prefix=a/", 200, "a/b\na/c/\na/e\n"},
-      {"delimiter=/&marker=a/", 200, "ab\nb/\nc\nc/\nd/\nx-y\nx-y.z\n"},
-      {"delimiter=/&limit=3&marker=a/", 200, "ab\nb/\nc\n"},
-      {"delimiter=/&end_marker=a/c", 200, "a\na/\n"},
-      {"delimiter=/&end_marker=b", 200, "a\na/\nab\n"},
-      {"delimiter=/&prefix=a/&marker=a/c/", 200, "a/e\n"},
-      {"delimiter=/&prefix=zz", 204, ""},
-      {"delimiter=-", 200, "a\na/b\na/c/d\na/e\nab\nb/x\nb/y\nc\nc/\nd//e\nx-\n"},
-      {"delimiter=%ff", 400, NULL}, /* real Swift explains in a body */
-  };
   size_t checked = 0;
-  for (size_t i = 0; server_rolls && i < sizeof r / sizeof *r; i++, checked++) {
-    snprintf(path, sizeof path, "/%s?%s", container, r[i].query);
+  for (size_t i = 0; server_rolls && i < N_DELIM_VECTORS; i++, checked++) {
+    const char *q = delim_vectors[i].query, *want = delim_vectors[i].body;
+    snprintf(path, sizeof path, "/%s?%s", container, q);
     long st = raw(su, tok, "GET", path, NULL, NULL, false, &rb);
-    CHECK(st == r[i].status, "GET ?%s: status %ld, want %ld", r[i].query, st, r[i].status);
-    CHECK(!r[i].body || !strcmp(buf, r[i].body), "GET ?%s: body '%s', want '%s'", r[i].query,
-          buf, r[i].body);
+    CHECK(st == delim_vectors[i].status, "GET ?%s: status %ld, want %ld", q, st,
+          delim_vectors[i].status);
+    CHECK(!want || !strcmp(buf, want), "GET ?%s: body '%s', want '%s'", q, buf, want);
   }
   /* JSON: the rolled-up name as {"subdir": ...} (spacing differs: compare
    * without blanks) and no member of it */
@@ -536,11 +515,13 @@ static void delimiter_suite(swift_conn *c, const char *container, bool server_ro
     CHECK(st == 200 && strstr(buf, "{\"subdir\":\"a/c/\"}") && !strstr(buf, "a/c/d") &&
               strstr(buf, "\"name\":\"a/b\""), "JSON delimiter listing: %ld %s", st, buf);
   else /* the original: parameters other than marker ignored, plain text */
-    CHECK(st == 200 && !strcmp(buf, "a\na/b\na/c/d\na/e\nab\nb/x\nb/y\nc\nc/\nd//e\nx-y\n"
-                                    "x-y.z\n"), "original iswift listing: %ld %s", st, buf);
-  printf("ok [%s] %zu raw delimiter replies as Swift 2.30 gives them%s\n", target, checked,
-         server_rolls ? "" : " (original: delimiter= ignored)");
-  for (size_t i = 0; i < N_DELIM; i++)
+    CHECK(st == 200 && !strcmp(buf, DELIM_ALL_NAMES), "original iswift listing: %ld %s", st,
+          buf);
+  if (server_rolls)
+    printf("ok [%s] %zu raw delimiter replies as Swift 2.30 gives them\n", target, checked);
+  else
+    printf("ok [%s] raw listing: delimiter= ignored, as by the original\n", target);
+  for (size_t i = 0; i < N_DELIM_NAMES; i++)
     CHECK_RC(swift_object_delete(c, container, delim_names[i]), 0);
   CHECK_RC(swift_container_delete(c, container), 0);
 }
