@@ -68,7 +68,7 @@ static void test_sample_dev_conf_defaults(void **state) {
   ickpt_config c;
   char err[CONF_ERR_MAX] = "";
   assert_int_equal(ickpt_config_parse(m, &c, err, sizeof err), 0);
-  assert_string_equal(c.ip_addr, "dev");
+  assert_string_equal(c.ip_addr, "127.0.0.1");
   assert_true(c.auth.retry_delay_ns == 100000000ull);
   assert_int_equal(c.auth.retry_limit, 4);
   assert_true(c.store.txn_timeout_ns == 10ull * 1000000000ull);

@@ -1,0 +1,262 @@
+/* ic_daemon: start and stop of the iclient process (see ic_daemon.h). */
+#include "ic_daemon.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ic_stats.h"
+#include "logger.h"
+
+static int swift_start(ic_daemon *d, const conf_map *conf) {
+  char err[CONF_ERR_MAX] = "";
+  swift_config sc;
+  swift_config_defaults(&sc);
+  int rc = swift_config_from_conf(conf, IC_CONF_SECTION, &sc, err, sizeof(err));
+  if (rc == 0) rc = swift_auth_input_from_conf(conf, IC_CONF_SECTION, &d->auth, err, sizeof(err));
+  if (rc) {
+    log_error("iclient: %s", err);
+    return rc;
+  }
+  swift_auth_input_apply(&d->auth, &sc);
+  sc.user_agent = "iclient";
+  rc = swift_conn_create(&sc, &d->swift);
+  if (rc) {
+    log_error("iclient: Swift authentication at %s failed: %d", d->auth.auth_url, rc);
+    return rc;
+  }
+  d->store = (ic_store_swift){d->swift, d->auth.container};
+  return 0;
+}
+
+/* Mount, retried while imgr is unreachable (iclient.md 10.7). */
+static int imgr_mount(ic_daemon *d) {
+  char token[4096];
+  int rc = swift_auth_token(d->swift, token, sizeof(token));
+  if (rc) return rc;
+  ic_mount_req req = {d->cfg.volume_name, token};
+  ic_mount_reply rep;
+  uint64_t deadline = ut_now_ns() + d->cfg.mount_retry_duration_ns;
+  for (;;) {
+    ic_rpc_err err = {{0}};
+    memset(&rep, 0, sizeof(rep));
+    rc = ic_imgr_timed_ops.mount(&d->timed, &req, &rep, &err);
+    bool transport = rc == -ETIMEDOUT || rc == -ECONNREFUSED || (rc == -EIO && !err.msg[0]);
+    if (rc == 0 || !transport || ut_now_ns() >= deadline) {
+      if (rc)
+        log_error("iclient: Mount(%s) failed: %s (%d)", d->cfg.volume_name,
+                  /* EAuthTokenRejected: carries the token: never log it */
+                  rc == -EACCES ? "EAuthTokenRejected:" : err.msg, rc);
+      break;
+    }
+    ut_sleep_ns(250000000);
+  }
+  if (rc) return rc;
+  memcpy(d->mount_id, rep.mount_id, sizeof(d->mount_id));
+  d->mount_id[sizeof(d->mount_id) - 1] = '\0';
+  d->mounted = true;
+  return 0;
+}
+
+static int get_config(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  (void)req;
+  ic_daemon *d = ctx;
+  uint64_t t0 = ut_now_ns();
+  char *json = ic_config_to_json(&d->cfg);
+  if (!json) return -ENOMEM;
+  int rc = ut_http_reply_bytes(rep, 200, "application/json", json, strlen(json));
+  free(json);
+  ic_stat_since(IC_STAT_GetConfigUsecs, t0);
+  return rc;
+}
+
+static int add_lease(void *ctx, uint64_t ino, ic_lease_state s) {
+  json_t *o =
+      json_pack("{s:I,s:s}", "InodeNumber", (json_int_t)ino, "State", ic_lease_state_name(s));
+  return o ? json_array_append_new(ctx, o) : -ENOMEM;
+}
+
+static int get_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  (void)req;
+  ic_daemon *d = ctx;
+  uint64_t t0 = ut_now_ns();
+  json_t *a = json_array();
+  if (!a) return -ENOMEM;
+  int rc = ic_volume_list_inodes(d->vol, add_lease, a);
+  if (rc) {
+    json_decref(a);
+    return rc;
+  }
+  rc = ut_http_reply_json(rep, 200, a);
+  ic_stat_since(IC_STAT_GetLeasesUsecs, t0);
+  return rc;
+}
+
+typedef struct ino_list {
+  uint64_t *inos;
+  size_t n, cap;
+} ino_list;
+
+static int add_ino(void *ctx, uint64_t ino, ic_lease_state s) {
+  ino_list *l = ctx;
+  if (s == IC_LEASE_STATE_NONE) return 0;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    void *p = realloc(l->inos, cap * sizeof(*l->inos));
+    if (!p) return -ENOMEM;
+    l->inos = p;
+    l->cap = cap;
+  }
+  l->inos[l->n++] = ino;
+  return 0;
+}
+
+/* POST /leases/demote and /leases/release: what imgr's interrupts do, for
+ * every lease held (the original only logged a TODO). */
+static int post_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  ic_daemon *d = ctx;
+  uint64_t t0 = ut_now_ns();
+  uint32_t type;
+  if (strcmp(req->path, "/leases/demote") == 0)
+    type = IC_RPC_INTERRUPT_DEMOTE;
+  else if (strcmp(req->path, "/leases/release") == 0)
+    type = IC_RPC_INTERRUPT_RELEASE;
+  else
+    return -ENOENT;
+  ino_list l = {0};
+  int rc = ic_volume_list_inodes(d->vol, add_ino, &l);
+  for (size_t i = 0; rc == 0 && i < l.n; i++)
+    rc = ic_volume_lease_interrupt(d->vol, type, l.inos[i]);
+  free(l.inos);
+  ic_stat_since(type == IC_RPC_INTERRUPT_DEMOTE ? IC_STAT_PostLeasesDemoteUsecs
+                                                : IC_STAT_PostLeasesReleaseUsecs,
+                t0);
+  return rc ? rc : ut_http_reply_text(rep, 200, "text/plain", "%s", "");
+}
+
+static int timed_std(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  const ic_timed_route *r = ctx;
+  uint64_t t0 = ut_now_ns();
+  int rc = r->inner.handler(req, rep, r->inner.ctx);
+  if (r->stat != IC_STAT_COUNT) ic_stat_since(r->stat, t0);
+  return rc;
+}
+
+static int http_start(ic_daemon *d) {
+  if (d->cfg.http_server_port == 0) return 0;
+  ut_http_route std[4], routes[7];
+  size_t n = ut_http_std_routes(NULL, std); /* /config is ours: redacted */
+  for (size_t i = 0; i < n; i++) {
+    ic_stat st = strcmp(std[i].prefix, "/stats") == 0     ? IC_STAT_GetStatsUsecs
+                 : strcmp(std[i].prefix, "/version") == 0 ? IC_STAT_GetVersionUsecs
+                                                          : IC_STAT_COUNT; /* /metrics: none */
+    d->std[i] = (ic_timed_route){std[i], st};
+    routes[i] = (ut_http_route){std[i].method, std[i].prefix, timed_std, &d->std[i]};
+  }
+  routes[n++] = (ut_http_route){"GET", "/config", get_config, d};
+  routes[n++] = (ut_http_route){"GET", "/leases", get_leases, d};
+  routes[n++] = (ut_http_route){"POST", "/leases/", post_leases, d};
+  /* Plain HTTP, as the original (no TLS keys among iclient's settings). */
+  ut_http_config hc = {.addr = d->cfg.http_server_ip_addr,
+                       .port = d->cfg.http_server_port,
+                       .max_body = 4096};
+  int rc = ut_http_server_start(&hc, routes, n, &d->http);
+  if (rc)
+    log_error("iclient: HTTP server on %s:%u failed: %d", d->cfg.http_server_ip_addr,
+              d->cfg.http_server_port, rc);
+  return rc;
+}
+
+int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
+  char err[CONF_ERR_MAX] = "";
+  int rc = ic_config_load(conf, &d->cfg, err, sizeof(err));
+  if (rc) {
+    log_error("iclient: %s", err);
+    return rc;
+  }
+  char *json = ic_config_to_json(&d->cfg);
+  if (json) log_info("iclient config:\n%s", json);
+  free(json);
+  rc = ic_stats_register();
+  if (rc) {
+    log_error("iclient: registering stats failed: %d", rc);
+    return rc;
+  }
+  d->stats_registered = true;
+  rc = swift_start(d, conf);
+  if (rc) return rc;
+  if (!d->imgr) {
+    log_error("iclient: no imgr RPC client in this build (the retryrpc wiring of "
+              "ic_imgr_ops is not written yet)");
+    return -ENOSYS;
+  }
+  d->timed = (ic_imgr_timed){d->imgr, d->imgr_ctx};
+  rc = imgr_mount(d);
+  if (rc) return rc;
+  ic_volume_params vp = {
+      .imgr = &ic_imgr_timed_ops,
+      .imgr_ctx = &d->timed,
+      .store = &ic_store_swift_ops,
+      .store_ctx = &d->store,
+      .mount_id = d->mount_id,
+      .dir_max_keys = d->cfg.dir_inode_max_keys_per_bplustree_page,
+      .file_max_keys = d->cfg.file_inode_max_keys_per_bplustree_page,
+      .payload_evict_low = d->cfg.inode_payload_evict_low_limit,
+      .payload_evict_high = d->cfg.inode_payload_evict_high_limit,
+      .read_cache_line_size = d->cfg.read_cache_line_size,
+      .read_cache_line_count_max = d->cfg.read_cache_line_count_max,
+      .inode_cache_limit = d->cfg.inode_cache_limit,
+      .file_flush_trigger_size = d->cfg.file_flush_trigger_size,
+      .file_flush_trigger_ns = d->cfg.file_flush_trigger_duration_ns,
+  };
+  rc = ic_volume_create(&vp, &d->vol);
+  if (rc == 0) rc = http_start(d);
+  if (rc) return rc;
+  ic_fs_params fp = {
+      .vol = d->vol,
+      .imgr = &ic_imgr_timed_ops,
+      .imgr_ctx = &d->timed,
+      .mount_id = d->mount_id,
+      .block_size = d->cfg.fuse_block_size,
+      .entry_valid_ns = d->cfg.fuse_entry_valid_ns,
+      .attr_valid_ns = d->cfg.fuse_attr_valid_ns,
+      .max_write = d->cfg.fuse_max_write,
+      .max_read = d->cfg.fuse_max_read,
+      .max_background = d->cfg.fuse_max_background,
+      .congestion_threshold = d->cfg.fuse_congestion_threshhold,
+      .allow_other = d->cfg.fuse_allow_other,
+      .fsname = d->cfg.volume_name,
+  };
+  rc = ic_fs_create(&fp, &d->fs);
+  if (rc == 0) {
+    rc = ic_fs_mount(d->fs, d->cfg.mount_point_dir_path);
+    if (rc) log_error("iclient: mounting %s failed: %d", d->cfg.mount_point_dir_path, rc);
+  }
+  return rc;
+}
+
+int ic_daemon_stop(ic_daemon *d) {
+  if (d->fs) {
+    ic_fs_unmount(d->fs);
+    ic_fs_destroy(d->fs);
+  }
+  ut_http_server_stop(d->http);
+  if (d->mounted) {
+    ic_mount_id_req req = {d->mount_id};
+    ic_rpc_err err = {{0}};
+    if (ic_imgr_timed_ops.unmount(&d->timed, &req, &err))
+      log_error("iclient: Unmount failed: %s", err.msg);
+  }
+  ic_volume_destroy(d->vol);
+  swift_conn_destroy(d->swift);
+  swift_auth_input_free(&d->auth);
+  ic_config_free(&d->cfg);
+  if (d->stats_registered) ic_stats_unregister();
+  const ic_imgr_ops *imgr = d->imgr;
+  void *ctx = d->imgr_ctx;
+  memset(d, 0, sizeof(*d));
+  d->imgr = imgr;
+  d->imgr_ctx = ctx;
+  return 0;
+}

@@ -1,0 +1,223 @@
+/* ic_rcache: the read cache of object bytes (iclient.md 5.2). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ic_internal.h"
+#include "logger.h"
+
+typedef enum { LINE_FILLING, LINE_READY, LINE_FAILED } line_state;
+
+typedef struct line {
+  uint64_t object_number, line_number;
+  uint8_t *buf;
+  size_t len; /* bytes present (the object's last line is short) */
+  line_state state;
+  unsigned refs;                    /* readers using it; the fill holds one */
+  struct line *hnext;               /* hash chain */
+  struct line *lru_prev, *lru_next; /* only READY lines nobody uses */
+} line;
+
+struct ic_rcache {
+  const ic_store_ops *store;
+  void *store_ctx;
+  uint64_t line_size, max_lines;
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* a fill finished or a line became evictable */
+  line **buckets;
+  size_t nbuckets;           /* power of two */
+  uint64_t nlines;           /* lines in the hash, filling ones included */
+  line *lru_head, *lru_tail; /* head = least recently used */
+  ic_rcache_stats stats;
+};
+
+static size_t bucket_of(const ic_rcache *rc, uint64_t obj, uint64_t ln) {
+  uint64_t h = obj * UINT64_C(0x9E3779B97F4A7C15) ^ (ln + UINT64_C(0x632BE59BD9B4E019));
+  h ^= h >> 29;
+  return (size_t)(h & (rc->nbuckets - 1));
+}
+
+int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_size,
+                     uint64_t max_lines, ic_rcache **out) {
+  if (!store || line_size == 0 || max_lines == 0 || line_size > SIZE_MAX / 2) return -EINVAL;
+  ic_rcache *rc = calloc(1, sizeof(*rc));
+  if (!rc) return -ENOMEM;
+  rc->store = store;
+  rc->store_ctx = store_ctx;
+  rc->line_size = line_size;
+  rc->max_lines = max_lines;
+  rc->nbuckets = 64;
+  while (rc->nbuckets < max_lines && rc->nbuckets < ((size_t)1 << 16)) rc->nbuckets <<= 1;
+  rc->buckets = calloc(rc->nbuckets, sizeof(*rc->buckets));
+  if (!rc->buckets) {
+    free(rc);
+    return -ENOMEM;
+  }
+  pthread_mutex_init(&rc->mu, NULL);
+  pthread_cond_init(&rc->cv, NULL);
+  *out = rc;
+  return 0;
+}
+
+void ic_rcache_destroy(ic_rcache *rc) {
+  if (!rc) return;
+  for (size_t i = 0; i < rc->nbuckets; i++) {
+    for (line *l = rc->buckets[i], *next; l; l = next) {
+      next = l->hnext;
+      free(l->buf);
+      free(l);
+    }
+  }
+  free(rc->buckets);
+  pthread_cond_destroy(&rc->cv);
+  pthread_mutex_destroy(&rc->mu);
+  free(rc);
+}
+
+static void lru_unlink(ic_rcache *rc, line *l) {
+  if (l->lru_prev)
+    l->lru_prev->lru_next = l->lru_next;
+  else
+    rc->lru_head = l->lru_next;
+  if (l->lru_next)
+    l->lru_next->lru_prev = l->lru_prev;
+  else
+    rc->lru_tail = l->lru_prev;
+  l->lru_prev = l->lru_next = NULL;
+}
+
+static void lru_append(ic_rcache *rc, line *l) {
+  l->lru_prev = rc->lru_tail;
+  l->lru_next = NULL;
+  if (rc->lru_tail)
+    rc->lru_tail->lru_next = l;
+  else
+    rc->lru_head = l;
+  rc->lru_tail = l;
+}
+
+static void hash_unlink(ic_rcache *rc, line *l) {
+  line **pp = &rc->buckets[bucket_of(rc, l->object_number, l->line_number)];
+  while (*pp != l) pp = &(*pp)->hnext;
+  *pp = l->hnext;
+  rc->nlines--;
+}
+
+/* Drop a reader's reference (mu held). */
+static void line_release(ic_rcache *rc, line *l) {
+  if (--l->refs > 0) return;
+  if (l->state == LINE_FAILED) { /* already out of the hash */
+    free(l->buf);
+    free(l);
+    return;
+  }
+  lru_append(rc, l);
+  pthread_cond_broadcast(&rc->cv);
+}
+
+/* Get the line referenced and READY, filling it if needed (mu held on entry
+ * and exit; dropped during the fill and while waiting). */
+static int line_acquire(ic_rcache *rc, uint64_t obj, uint64_t ln, line **out) {
+  for (;;) {
+    line *l = rc->buckets[bucket_of(rc, obj, ln)];
+    while (l && !(l->object_number == obj && l->line_number == ln)) l = l->hnext;
+    if (l) {
+      if (l->refs == 0) lru_unlink(rc, l);
+      l->refs++;
+      if (l->state == LINE_READY) rc->stats.hits++;
+      while (l->state == LINE_FILLING) pthread_cond_wait(&rc->cv, &rc->mu);
+      if (l->state == LINE_FAILED) {
+        line_release(rc, l);
+        return -EIO;
+      }
+      *out = l;
+      return 0;
+    }
+    if (rc->nlines >= rc->max_lines) {
+      if (!rc->lru_head) { /* every line is in use: wait for one */
+        pthread_cond_wait(&rc->cv, &rc->mu);
+        continue; /* the line may have appeared meanwhile */
+      }
+      line *victim = rc->lru_head;
+      lru_unlink(rc, victim);
+      hash_unlink(rc, victim);
+      free(victim->buf);
+      free(victim);
+      rc->stats.evictions++;
+      continue;
+    }
+    break;
+  }
+  line *l = calloc(1, sizeof(*l));
+  uint8_t *buf = l ? malloc(rc->line_size) : NULL;
+  if (!buf) {
+    free(l);
+    return -ENOMEM;
+  }
+  l->object_number = obj;
+  l->line_number = ln;
+  l->buf = buf;
+  l->state = LINE_FILLING;
+  l->refs = 1;
+  size_t b = bucket_of(rc, obj, ln);
+  l->hnext = rc->buckets[b];
+  rc->buckets[b] = l;
+  rc->nlines++;
+  rc->stats.misses++;
+
+  pthread_mutex_unlock(&rc->mu);
+  size_t got = 0;
+  int rc_get = rc->store->get(rc->store_ctx, obj, ln * rc->line_size, rc->line_size, l->buf, &got);
+  pthread_mutex_lock(&rc->mu);
+
+  if (rc_get) {
+    log_error("iclient: read cache fill of object %016llX line %llu failed: %d",
+              (unsigned long long)obj, (unsigned long long)ln, rc_get);
+    hash_unlink(rc, l);
+    l->state = LINE_FAILED;
+    pthread_cond_broadcast(&rc->cv);
+    line_release(rc, l);
+    return -EIO;
+  }
+  l->len = got;
+  l->state = LINE_READY;
+  pthread_cond_broadcast(&rc->cv);
+  *out = l;
+  return 0;
+}
+
+int ic_rcache_read(ic_rcache *rc, uint64_t obj, uint64_t off, uint64_t len, void *buf) {
+  if (len == 0) return 0;
+  if (off + len < off) return -EINVAL;
+  uint8_t *dst = buf;
+  int err = 0;
+  pthread_mutex_lock(&rc->mu);
+  while (len > 0) {
+    uint64_t ln = off / rc->line_size;
+    uint64_t in_line = off - ln * rc->line_size;
+    line *l;
+    err = line_acquire(rc, obj, ln, &l);
+    if (err) break;
+    if (in_line >= l->len) {
+      err = -EIO; /* past the end of the object */
+      line_release(rc, l);
+      break;
+    }
+    uint64_t n = l->len - in_line;
+    if (n > len) n = len;
+    memcpy(dst, l->buf + in_line, n);
+    line_release(rc, l);
+    dst += n;
+    off += n;
+    len -= n;
+  }
+  pthread_mutex_unlock(&rc->mu);
+  return err;
+}
+
+void ic_rcache_stats_get(ic_rcache *rc, ic_rcache_stats *out) {
+  pthread_mutex_lock(&rc->mu);
+  *out = rc->stats;
+  out->lines = rc->nlines;
+  pthread_mutex_unlock(&rc->mu);
+}

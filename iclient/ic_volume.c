@@ -1,0 +1,403 @@
+/* ic_volume: the inode cache (table + LRU of unused clean inodes), leases
+ * taken per cached inode, and the nonce pool (iclient.md 3.1, 3.4, 10.5). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "utils.h"
+
+#include "ic_inode_internal.h"
+#include "logger.h"
+
+static void *flusher_main(void *arg);
+
+static size_t bucket_of(const ic_volume *v, uint64_t ino) {
+  uint64_t h = ino * UINT64_C(0x9E3779B97F4A7C15);
+  return (size_t)((h >> 17) & (v->nbuckets - 1));
+}
+
+int ic_volume_create(const ic_volume_params *p, ic_volume **out) {
+  if (!p->imgr || !p->store || !p->mount_id || p->inode_cache_limit == 0) return -EINVAL;
+  ic_volume *v = calloc(1, sizeof(*v));
+  if (!v) return -ENOMEM;
+  v->p = *p;
+  v->imgr = p->imgr;
+  v->imgr_ctx = p->imgr_ctx;
+  v->store = p->store;
+  v->store_ctx = p->store_ctx;
+  v->mount_id = strdup(p->mount_id);
+  v->p.mount_id = v->mount_id;
+  v->nbuckets = 256;
+  while (v->nbuckets < p->inode_cache_limit && v->nbuckets < ((size_t)1 << 16)) v->nbuckets <<= 1;
+  v->buckets = calloc(v->nbuckets, sizeof(*v->buckets));
+  v->node_cache = sm_cache_create(p->payload_evict_low, p->payload_evict_high, 0);
+  int rc = (v->mount_id && v->buckets && v->node_cache) ? 0 : -ENOMEM;
+  if (rc == 0)
+    rc = ic_rcache_create(p->store, p->store_ctx, p->read_cache_line_size,
+                          p->read_cache_line_count_max, &v->rcache);
+  if (rc) {
+    sm_cache_destroy(v->node_cache);
+    free(v->buckets);
+    free(v->mount_id);
+    free(v);
+    return rc;
+  }
+  pthread_mutex_init(&v->mu, NULL);
+  pthread_cond_init(&v->cv, NULL);
+  pthread_cond_init(&v->flusher_cv, NULL);
+  if (p->file_flush_trigger_ns > 0) {
+    if (pthread_create(&v->flusher, NULL, flusher_main, v) != 0) {
+      ic_volume_destroy(v);
+      return -EAGAIN;
+    }
+    v->flusher_running = true;
+  }
+  *out = v;
+  return 0;
+}
+
+static void inode_free(ic_inode *in) {
+  ic_inode_free_state(in);
+  pthread_mutex_destroy(&in->lock);
+  free(in);
+}
+
+void ic_volume_destroy(ic_volume *v) {
+  if (!v) return;
+  if (v->flusher_running) {
+    pthread_mutex_lock(&v->mu);
+    v->stopping = true;
+    pthread_cond_broadcast(&v->flusher_cv);
+    pthread_mutex_unlock(&v->mu);
+    pthread_join(v->flusher, NULL);
+  }
+  for (size_t i = 0; i < v->nbuckets; i++) {
+    for (ic_inode *in = v->buckets[i], *next; in; in = next) {
+      next = in->hnext;
+      inode_free(in);
+    }
+  }
+  free(v->buckets);
+  ic_rcache_destroy(v->rcache);
+  sm_cache_destroy(v->node_cache); /* after the trees attached to it */
+  pthread_cond_destroy(&v->cv);
+  pthread_cond_destroy(&v->flusher_cv);
+  pthread_mutex_destroy(&v->mu);
+  free(v->mount_id);
+  free(v);
+}
+
+ic_rcache *ic_volume_rcache(ic_volume *v) { return v->rcache; }
+
+int ic_volume_nonce(ic_volume *v, uint64_t *nonce) {
+  pthread_mutex_lock(&v->mu);
+  for (;;) {
+    if (v->nonces_left > 0) {
+      *nonce = v->next_nonce++;
+      v->nonces_left--;
+      pthread_mutex_unlock(&v->mu);
+      return 0;
+    }
+    if (!v->nonce_fetching) break;
+    pthread_cond_wait(&v->cv, &v->mu); /* one fetch at a time; others wait */
+  }
+  v->nonce_fetching = true;
+  pthread_mutex_unlock(&v->mu);
+
+  ic_mount_id_req req = {v->mount_id};
+  ic_fetch_nonce_range_reply rep = {0, 0};
+  ic_rpc_err err = {{0}};
+  int rc = v->imgr->fetch_nonce_range(v->imgr_ctx, &req, &rep, &err);
+  if (rc == 0 && (rep.num_nonces_fetched == 0 || rep.next_nonce == 0 ||
+                  rep.next_nonce + rep.num_nonces_fetched < rep.next_nonce)) {
+    snprintf(err.msg, sizeof(err.msg), "bad nonce range %llu+%llu",
+             (unsigned long long)rep.next_nonce, (unsigned long long)rep.num_nonces_fetched);
+    rc = -EIO;
+  }
+  if (rc) log_error("iclient: FetchNonceRange failed: %s", err.msg);
+
+  pthread_mutex_lock(&v->mu);
+  v->nonce_fetching = false;
+  if (rc == 0) {
+    *nonce = rep.next_nonce;
+    v->next_nonce = rep.next_nonce + 1;
+    v->nonces_left = rep.num_nonces_fetched - 1;
+  }
+  pthread_cond_broadcast(&v->cv);
+  pthread_mutex_unlock(&v->mu);
+  return rc;
+}
+
+static void lru_unlink(ic_volume *v, ic_inode *in) {
+  if (in->lru_prev)
+    in->lru_prev->lru_next = in->lru_next;
+  else if (v->lru_head == in)
+    v->lru_head = in->lru_next;
+  else
+    return; /* not on the LRU */
+  if (in->lru_next)
+    in->lru_next->lru_prev = in->lru_prev;
+  else
+    v->lru_tail = in->lru_prev;
+  in->lru_prev = in->lru_next = NULL;
+}
+
+static void lru_append(ic_volume *v, ic_inode *in) {
+  in->lru_prev = v->lru_tail;
+  in->lru_next = NULL;
+  if (v->lru_tail)
+    v->lru_tail->lru_next = in;
+  else
+    v->lru_head = in;
+  v->lru_tail = in;
+}
+
+static void hash_unlink(ic_volume *v, ic_inode *in) {
+  ic_inode **pp = &v->buckets[bucket_of(v, in->ino)];
+  while (*pp != in) pp = &(*pp)->hnext;
+  *pp = in->hnext;
+  v->ninodes--;
+}
+
+static int lease_request(ic_volume *v, uint64_t ino, uint32_t type, uint32_t want) {
+  ic_lease_req req = {v->mount_id, ino, type};
+  ic_lease_reply rep = {IC_LEASE_RESPONSE_DENIED};
+  ic_rpc_err err = {{0}};
+  int rc = v->imgr->lease(v->imgr_ctx, &req, &rep, &err);
+  if (rc == 0 && rep.lease_response_type != want) {
+    snprintf(err.msg, sizeof(err.msg), "LeaseResponseType %u", rep.lease_response_type);
+    rc = -ENOLCK;
+  }
+  if (rc)
+    log_error("iclient: Lease(%016llX, type %u) failed: %s", (unsigned long long)ino, type,
+              err.msg);
+  return rc;
+}
+
+/* Evict unused clean inodes beyond the cap (all of them when `all`). The
+ * victims stay in the table, marked evicting, until their lease is released,
+ * so that a new user of the inode number cannot race the Release. */
+static void evict(ic_volume *v, bool all) {
+  ic_inode *victims = NULL;
+  pthread_mutex_lock(&v->mu);
+  size_t limit = all ? 0 : v->p.inode_cache_limit;
+  size_t resident = v->ninodes;
+  while (resident > limit && v->lru_head) {
+    ic_inode *in = v->lru_head;
+    lru_unlink(v, in);
+    in->evicting = true;
+    in->lru_next = victims; /* reuse the link for the local list */
+    victims = in;
+    resident--;
+  }
+  pthread_mutex_unlock(&v->mu);
+  while (victims) {
+    ic_inode *in = victims;
+    victims = in->lru_next;
+    in->lru_next = NULL;
+    if (in->lease != IC_LEASE_STATE_NONE) /* failing only means imgr drops it with the mount */
+      (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
+    pthread_mutex_lock(&v->mu);
+    hash_unlink(v, in);
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    inode_free(in);
+  }
+}
+
+size_t ic_volume_drop_clean(ic_volume *v) {
+  evict(v, true);
+  return ic_volume_inodes_cached(v);
+}
+
+size_t ic_volume_inodes_cached(ic_volume *v) {
+  pthread_mutex_lock(&v->mu);
+  size_t n = v->ninodes;
+  pthread_mutex_unlock(&v->mu);
+  return n;
+}
+
+static void set_lease(ic_volume *v, ic_inode *in, ic_lease_state s) {
+  pthread_mutex_lock(&v->mu);
+  in->lease = s;
+  pthread_mutex_unlock(&v->mu);
+}
+
+/* Make sure the held inode has at least `want` (NONE: no lease wanted). */
+static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
+  if (in->lease >= want) return 0;
+  int rc;
+  if (want == IC_LEASE_STATE_SHARED)
+    rc = lease_request(v, in->ino, IC_LEASE_REQUEST_SHARED, IC_LEASE_RESPONSE_SHARED);
+  else if (in->lease == IC_LEASE_STATE_SHARED)
+    rc = lease_request(v, in->ino, IC_LEASE_REQUEST_PROMOTE, IC_LEASE_RESPONSE_PROMOTED);
+  else
+    rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+  if (rc == 0) set_lease(v, in, want);
+  return rc;
+}
+
+static int inode_get(ic_volume *v, uint64_t ino, ic_lease_state want, ic_inode **out) {
+  if (ino == 0) return -ENOENT; /* nonce 0 is the checkpoint object */
+  ic_inode *in;
+  pthread_mutex_lock(&v->mu);
+  for (;;) {
+    in = v->buckets[bucket_of(v, ino)];
+    while (in && in->ino != ino) in = in->hnext;
+    if (!in || !in->evicting) break;
+    pthread_cond_wait(&v->cv, &v->mu);
+  }
+  if (in) {
+    if (in->refs++ == 0) lru_unlink(v, in);
+  } else {
+    in = calloc(1, sizeof(*in));
+    if (!in) {
+      pthread_mutex_unlock(&v->mu);
+      return -ENOMEM;
+    }
+    in->vol = v;
+    in->ino = ino;
+    in->refs = 1;
+    pthread_mutex_init(&in->lock, NULL);
+    size_t b = bucket_of(v, ino);
+    in->hnext = v->buckets[b];
+    v->buckets[b] = in;
+    v->ninodes++;
+  }
+  pthread_mutex_unlock(&v->mu);
+
+  pthread_mutex_lock(&in->lock);
+  int rc = lease_ensure(v, in, want);
+  if (rc) {
+    ic_inode_put(v, in);
+    return rc;
+  }
+  *out = in;
+  return 0;
+}
+
+int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {
+  return inode_get(v, ino, IC_LEASE_STATE_EXCLUSIVE, out);
+}
+
+int ic_inode_get_shared(ic_volume *v, uint64_t ino, ic_inode **out) {
+  return inode_get(v, ino, IC_LEASE_STATE_SHARED, out);
+}
+
+void ic_volume_lease_lost(ic_volume *v, ic_inode *in) {
+  log_error("iclient: inode %016llX: lease lost (expired by imgr)%s", (unsigned long long)in->ino,
+            in->dirty ? "; its changes will be sent again under a new lease" : "");
+  if (!in->dirty) { /* the cache may be stale now: reload on next use */
+    ic_inode_free_state(in);
+    in->loaded = false;
+  }
+  set_lease(v, in, IC_LEASE_STATE_NONE);
+}
+
+const char *ic_lease_state_name(ic_lease_state s) {
+  return s == IC_LEASE_STATE_SHARED      ? "SharedGranted"
+         : s == IC_LEASE_STATE_EXCLUSIVE ? "ExclusiveGranted"
+                                         : "None";
+}
+
+int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
+  if (type != IC_RPC_INTERRUPT_DEMOTE && type != IC_RPC_INTERRUPT_RELEASE) return -EINVAL;
+  pthread_mutex_lock(&v->mu);
+  ic_inode *in = v->buckets[bucket_of(v, ino)];
+  while (in && in->ino != ino) in = in->hnext;
+  bool act = in && !in->evicting && in->lease != IC_LEASE_STATE_NONE;
+  if (act && in->refs++ == 0) lru_unlink(v, in);
+  pthread_mutex_unlock(&v->mu);
+  if (!act) return 0;
+  pthread_mutex_lock(&in->lock); /* waits for the current user */
+  int rc = 0;
+  bool demote = type == IC_RPC_INTERRUPT_DEMOTE;
+  if (demote && in->lease != IC_LEASE_STATE_EXCLUSIVE) goto out;
+  if (in->lease == IC_LEASE_STATE_NONE) goto out; /* released meanwhile */
+  if (in->dirty) rc = ic_flush_inodes(v, &in, 1);
+  if (rc) goto out;
+  if (demote) {
+    rc = lease_request(v, ino, IC_LEASE_REQUEST_DEMOTE, IC_LEASE_RESPONSE_DEMOTED);
+    if (rc == 0) set_lease(v, in, IC_LEASE_STATE_SHARED);
+  } else {
+    /* Another client will change the inode: nothing cached may be reused. */
+    ic_inode_free_state(in);
+    in->loaded = false;
+    rc = lease_request(v, ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
+    set_lease(v, in, IC_LEASE_STATE_NONE); /* either way: imgr will expire it */
+  }
+out:
+  ic_inode_put(v, in);
+  return rc;
+}
+
+void ic_inode_put(ic_volume *v, ic_inode *in) {
+  /* Read under the inode lock: nobody can change it once refs reach 0. */
+  bool idle = !in->dirty && in->put_obj == 0;
+  pthread_mutex_unlock(&in->lock);
+  pthread_mutex_lock(&v->mu);
+  bool over = false;
+  if (--in->refs == 0) {
+    if (idle) lru_append(v, in); /* dirty inodes stay until flushed */
+    in->dirty_since = idle ? 0 : ut_now_ns();
+    over = v->ninodes > v->p.inode_cache_limit;
+  }
+  pthread_mutex_unlock(&v->mu);
+  if (over) evict(v, false);
+}
+
+int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_lease_state s),
+                          void *ctx) {
+  int rc = 0;
+  pthread_mutex_lock(&v->mu);
+  for (size_t i = 0; i < v->nbuckets && rc == 0; i++)
+    for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext)
+      rc = fn(ctx, in->ino, in->lease);
+  pthread_mutex_unlock(&v->mu);
+  return rc;
+}
+
+/* ---- the file flusher (FileFlushTriggerDuration, iclient.md 6.4) ---- */
+
+#define FLUSH_BATCH 64
+
+/* Inode numbers left dirty for at least the trigger duration (mu held). */
+static size_t due_inodes(ic_volume *v, uint64_t now, uint64_t *out) {
+  size_t n = 0;
+  for (size_t i = 0; i < v->nbuckets && n < FLUSH_BATCH; i++)
+    for (ic_inode *in = v->buckets[i]; in && n < FLUSH_BATCH; in = in->hnext)
+      if (in->refs == 0 && in->dirty_since && now - in->dirty_since >= v->p.file_flush_trigger_ns)
+        out[n++] = in->ino;
+  return n;
+}
+
+static void *flusher_main(void *arg) {
+  ic_volume *v = arg;
+  uint64_t period = v->p.file_flush_trigger_ns / 4 + 1;
+  pthread_mutex_lock(&v->mu);
+  while (!v->stopping) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + period;
+    ts.tv_sec = (time_t)(at / 1000000000u);
+    ts.tv_nsec = (long)(at % 1000000000u);
+    pthread_cond_timedwait(&v->flusher_cv, &v->mu, &ts);
+    if (v->stopping) break;
+    uint64_t due[FLUSH_BATCH];
+    size_t n = due_inodes(v, ut_now_ns(), due);
+    pthread_mutex_unlock(&v->mu);
+    for (size_t i = 0; i < n; i++) {
+      ic_inode *in;
+      if (ic_inode_get(v, due[i], &in)) continue;
+      int rc = ic_flush_inodes(v, &in, 1);
+      if (rc) /* stays dirty: retried on the next round */
+        log_warn("iclient: timed flush of inode %016llX failed: %d", (unsigned long long)due[i],
+                 rc);
+      ic_inode_put(v, in);
+    }
+    pthread_mutex_lock(&v->mu);
+  }
+  pthread_mutex_unlock(&v->mu);
+  return NULL;
+}

@@ -1,0 +1,182 @@
+/* [ICLIENT] loading: the sample dev.conf, the original's validation
+ * messages, the AuthPlugInEnv* rule, defaults of optional keys, redaction. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "ic_conf.h"
+#include "ic_imgr.h"
+
+static conf_map *dev_conf(void) {
+  conf_map *m = conf_new();
+  char err[CONF_ERR_MAX];
+  assert_non_null(m);
+  assert_int_equal(conf_update_from_file(m, IC_DEV_CONF, err, sizeof(err)), 0);
+  return m;
+}
+
+static void set1(conf_map *m, const char *key, const char *value) {
+  const char *v = value;
+  assert_int_equal(conf_set(m, IC_CONF_SECTION, key, &v, value ? 1 : 0), 0);
+}
+
+static void expect_error(conf_map *m, int rc_want, const char *msg) {
+  ic_config cfg;
+  char err[CONF_ERR_MAX] = "";
+  assert_int_equal(ic_config_load(m, &cfg, err, sizeof(err)), rc_want);
+  assert_string_equal(err, msg);
+  conf_free(m);
+}
+
+static void test_dev_conf(void **state) {
+  (void)state;
+  conf_map *m = dev_conf();
+  ic_config cfg;
+  char err[CONF_ERR_MAX] = "";
+  assert_int_equal(ic_config_load(m, &cfg, err, sizeof(err)), 0);
+  assert_string_equal(cfg.volume_name, "testvol");
+  assert_int_equal(cfg.fuse_block_size, 512);
+  assert_int_equal(cfg.fuse_max_read, 131076);
+  assert_int_equal(cfg.fuse_entry_valid_ns, 250000000ULL);
+  assert_int_equal(cfg.swift_timeout_ns, 600000000000ULL);
+  assert_int_equal(cfg.swift_retry_delay_variance, 25);
+  assert_true(cfg.swift_retry_exponential_backoff > 1.39 &&
+              cfg.swift_retry_exponential_backoff < 1.41);
+  assert_string_equal(cfg.retry_rpc_public_ip_addr, "127.0.0.1");
+  assert_int_equal(cfg.retry_rpc_port, 32356);
+  assert_string_equal(cfg.retry_rpc_ca_cert_file_path, "");
+  assert_string_equal(cfg.auth_plug_in_env_name, "");
+  assert_non_null(strstr(cfg.auth_plug_in_env_value, "\"AuthKey\":\"testing\","));
+  assert_int_equal(cfg.dir_inode_max_keys_per_bplustree_page, 1024);
+  assert_int_equal(cfg.file_inode_max_keys_per_bplustree_page, 2048);
+  assert_int_equal(cfg.read_cache_line_size, 1048576);
+  assert_int_equal(cfg.read_cache_line_count_max, 256);
+  assert_int_equal(cfg.http_server_port, 15347);
+  assert_int_equal(cfg.inode_cache_limit, 10000);
+  assert_int_equal(cfg.mount_retry_duration_ns, 30000000000ULL);
+
+  char *json = ic_config_to_json(&cfg);
+  assert_non_null(json);
+  assert_null(strstr(json, "testing")); /* the Swift key never shows */
+  assert_non_null(strstr(json, "\"AuthPlugInEnvValue\": \"<redacted>\""));
+  assert_non_null(strstr(json, "\"RetryRPCPort\": 32356"));
+  free(json);
+  ic_config_free(&cfg);
+  conf_free(m);
+}
+
+static void test_optional_defaults(void **state) {
+  (void)state;
+  conf_map *m = dev_conf();
+  const char *keys[] = {"RetryRPCCACertFilePath", "LogFilePath",    "LogToConsole",
+                        "HTTPServerIPAddr",       "HTTPServerPort", "InodeCacheLimit",
+                        "MountRetryDuration"};
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) set1(m, keys[i], NULL);
+  ic_config cfg;
+  char err[CONF_ERR_MAX] = "";
+  assert_int_equal(ic_config_load(m, &cfg, err, sizeof(err)), 0);
+  assert_string_equal(cfg.log_file_path, "");
+  assert_true(cfg.log_to_console);
+  assert_string_equal(cfg.http_server_ip_addr, "0.0.0.0");
+  assert_int_equal(cfg.http_server_port, 0);
+  assert_int_equal(cfg.inode_cache_limit, 10000);
+  assert_int_equal(cfg.mount_retry_duration_ns, 0);
+  ic_config_free(&cfg);
+  conf_free(m);
+}
+
+static void test_missing_required(void **state) {
+  (void)state;
+  conf_map *m = conf_new();
+  assert_int_equal(conf_update_from_string(m, "ICLIENT.VolumeName=v", NULL, 0), 0);
+  expect_error(m, -ENOENT, "[ICLIENT]MountPointDirPath missing");
+}
+
+static void test_variance(void **state) {
+  (void)state;
+  conf_map *m = dev_conf();
+  set1(m, "SwiftRetryDelayVariance", "0");
+  expect_error(m, -EINVAL, "[ICLIENT]SwiftRetryDelayVariance must be > 0");
+  m = dev_conf();
+  set1(m, "SwiftRetryDelayVariance", "101");
+  expect_error(m, -EINVAL, "[ICLIENT]SwiftRetryDelayVariance (101) must be <= 100");
+  m = dev_conf();
+  set1(m, "InodeLockRetryDelayVariance", "200");
+  expect_error(m, -EINVAL, "[ICLIENT]InodeLockRetryDelayVariance (200) must be <= 100");
+}
+
+static void test_auth_env_rule(void **state) {
+  (void)state;
+  conf_map *m = dev_conf();
+  set1(m, "AuthPlugInEnvName", "IAUTH_INPUT");
+  expect_error(m, -EINVAL,
+               "If [ICLIENT]AuthPlugInEnvName is present and non-empty, "
+               "[ICLIENT]AuthPlugInEnvValue must be missing or empty");
+
+  m = dev_conf();
+  set1(m, "AuthPlugInEnvName", "IAUTH_INPUT");
+  set1(m, "AuthPlugInEnvValue", NULL);
+  ic_config cfg;
+  char err[CONF_ERR_MAX] = "";
+  assert_int_equal(ic_config_load(m, &cfg, err, sizeof(err)), 0);
+  assert_string_equal(cfg.auth_plug_in_env_name, "IAUTH_INPUT");
+  assert_string_equal(cfg.auth_plug_in_env_value, "");
+  ic_config_free(&cfg);
+  conf_free(m);
+
+  m = dev_conf();
+  set1(m, "AuthPlugInEnvValue", NULL);
+  expect_error(m, -EINVAL, "[ICLIENT]AuthPlugInEnvValue must be single-valued");
+}
+
+static void test_bad_values(void **state) {
+  (void)state;
+  conf_map *m = dev_conf();
+  set1(m, "DirInodeMaxKeysPerBPlusTreePage", "1023");
+  expect_error(m, -EINVAL,
+               "[ICLIENT]DirInodeMaxKeysPerBPlusTreePage (1023) must be even and in 4..1048576");
+  m = dev_conf();
+  set1(m, "InodePayloadEvictLowLimit", "200000");
+  expect_error(m, -EINVAL,
+               "[ICLIENT]InodePayloadEvictLowLimit must be <= [ICLIENT]InodePayloadEvictHighLimit");
+  m = dev_conf();
+  set1(m, "ReadCacheLineSize", "0");
+  expect_error(m, -EINVAL, "[ICLIENT]ReadCacheLineSize must be > 0");
+  m = dev_conf();
+  set1(m, "SwiftRetryExponentialBackoff", "0.5");
+  expect_error(m, -EINVAL, "[ICLIENT]SwiftRetryExponentialBackoff (0.5) must be >= 1");
+}
+
+static void test_rpc_errno_table(void **state) {
+  (void)state;
+  assert_int_equal(ic_rpc_errno("EAuthTokenRejected: tok"), -EACCES);
+  assert_int_equal(ic_rpc_errno("EMissingLease: 0000000000000001"), -ENOLCK);
+  assert_int_equal(ic_rpc_errno("ELeaseRequestDenied: LeaseRequestType 9 not supported"), -ENOLCK);
+  assert_int_equal(ic_rpc_errno("ETooManyMounts"), -EUSERS);
+  assert_int_equal(ic_rpc_errno("ETooManyOpens"), -EMFILE);
+  assert_int_equal(ic_rpc_errno("EUnknownInodeNumber: 0000000000000002"), -ENOENT);
+  assert_int_equal(ic_rpc_errno("EUnknownMountID: x"), -ENOTCONN);
+  assert_int_equal(ic_rpc_errno("EUnknownVolumeName: v"), -ENODEV);
+  assert_int_equal(ic_rpc_errno("EVolumeBeingDeleted: v"), -ESHUTDOWN);
+  assert_int_equal(ic_rpc_errno("EBadOpenCountAdjustment: 0000000000000001 0"), -EINVAL);
+  assert_int_equal(ic_rpc_errno("globals.config.SwiftRetryLimit exceeded"), -EIO);
+  ic_rpc_err e;
+  assert_int_equal(ic_rpc_fail(&e, "EUnknownInodeNumber: %016llX", 0x2AULL), -ENOENT);
+  assert_string_equal(e.msg, "EUnknownInodeNumber: 000000000000002A");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dev_conf),         cmocka_unit_test(test_optional_defaults),
+      cmocka_unit_test(test_missing_required), cmocka_unit_test(test_variance),
+      cmocka_unit_test(test_auth_env_rule),    cmocka_unit_test(test_bad_values),
+      cmocka_unit_test(test_rpc_errno_table),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
