@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "imgr.h"
+#include "imgr_rpc.h"
 #include "logger.h"
 #include "utils.h"
 
@@ -14,6 +15,7 @@ typedef struct imgr_main {
   imgr_config cfg;
   bool have_cfg;
   imgr_server *srv;
+  imgr_rpc *rpc;
 } imgr_main;
 
 /* The retryrpc key pair must load (imgr.md 1.3) even before the RPC
@@ -49,15 +51,21 @@ static int start(const conf_map *conf, void *ctx) {
   json_decref(j);
   if ((rc = check_key_pair(&m->cfg))) return rc;
   if ((rc = imgr_server_create(&m->cfg, &m->srv))) return rc;
-  log_info("retryrpc server (%s:%u) is not part of this build yet: RPCs are unavailable",
-           m->cfg.public_ip_addr, (unsigned)m->cfg.retry_rpc_port);
+  imgr_rpc_options ro;
+  imgr_rpc_options_defaults(&ro);
+  if ((rc = imgr_rpc_options_from_conf(conf, &ro, err, sizeof err))) log_error("%s", err);
+  if (rc || (rc = imgr_rpc_create(m->srv, &ro, &m->rpc)) || (rc = imgr_rpc_start(m->rpc)))
+    return rc;
   return imgr_server_start_http(m->srv);
 }
 
 static int stop(void *ctx) {
   imgr_main *m = ctx;
+  imgr_rpc_stop(m->rpc);
   int rc = imgr_server_destroy(m->srv);
   m->srv = NULL;
+  imgr_rpc_destroy(m->rpc);
+  m->rpc = NULL;
   if (m->have_cfg) imgr_config_free(&m->cfg);
   m->have_cfg = false;
   return rc;
