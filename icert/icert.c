@@ -71,6 +71,22 @@ static int add_subject(X509_NAME *n, const icert_subject *s) {
   return 0;
 }
 
+/* The original leaves the subject empty when no subject flag is given. An
+ * empty CA subject becomes an empty issuer name in every certificate the CA
+ * signs, which OpenSSL-based clients (curl, so ickpt's and imgr's) refuse
+ * ("couldn't get X509-issuer name"); so an empty CA subject gets the CN of
+ * the original's recipes instead. */
+#define ICERT_DEFAULT_CA_CN "RootCA"
+
+static int add_ca_subject(X509_NAME *n, const icert_subject *s) {
+  int rc = add_subject(n, s);
+  if (rc == 0 && X509_NAME_entry_count(n) == 0 &&
+      !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+                                  (const unsigned char *)ICERT_DEFAULT_CA_CN, -1, -1, 0))
+    rc = -EINVAL;
+  return rc;
+}
+
 static int add_ext(X509 *x, X509 *issuer, int nid, const char *value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -202,7 +218,7 @@ static int make(const icert_options *o, bool ca, X509 *issuer, EVP_PKEY *ikey,
     rc = ossl_fail(err, errlen, "certificate setup");
     goto out;
   }
-  if (add_subject(X509_get_subject_name(x), &o->subject) != 0) {
+  if ((ca ? add_ca_subject : add_subject)(X509_get_subject_name(x), &o->subject) != 0) {
     rc = ossl_fail(err, errlen, "subject");
     goto out;
   }

@@ -8,7 +8,9 @@
  *     [not_before, not_before + ttl]; KeyUsage DigitalSignature (+ CertSign
  *     for a CA), ExtKeyUsage ClientAuth + ServerAuth, BasicConstraints
  *     (CA true for the CA, false otherwise), SANs from dns and ips
- *     (endpoint only), subject as given (also the issuer of a CA);
+ *     (endpoint only), subject as given (also the issuer of a CA), except
+ *     that a CA given no subject fields gets CN "RootCA": an empty issuer
+ *     name makes OpenSSL-based clients such as curl refuse its certificates;
  *   - files with mode 0400; when cert and key paths are equal, one file
  *     holds the certificate followed by the key.
  *

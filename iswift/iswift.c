@@ -499,64 +499,95 @@ static int account_counts(const account *a, uint64_t *objects, uint64_t *bytes) 
   return 0;
 }
 
-/* The listing body of an account or container: names after marker. */
+/* Appends name[0..nl) and a newline to the growing text body. */
+static int text_append(char **text, size_t *len, size_t *cap, const char *name, size_t nl) {
+  if (*len + nl + 2 > *cap) {
+    size_t nc = 2 * (*len + nl + 2);
+    char *nt = realloc(*text, nc);
+    if (!nt) return -ENOMEM;
+    *text = nt;
+    *cap = nc;
+  }
+  memcpy(*text + *len, name, nl);
+  *len += nl;
+  (*text)[(*len)++] = '\n';
+  return 0;
+}
+
+/* The JSON entry of one listed object or container. */
+static json_t *listing_entry(const void *item, bool of_objects) {
+  char lm[40];
+  if (of_objects) {
+    const object *o = item;
+    const char *ct = hm_get(&o->h, "Content-Type");
+    iso_date(o->ts, lm, sizeof lm);
+    return json_pack("{s:s,s:s,s:I,s:s,s:s}", "name", o->name, "hash", o->etag, "bytes",
+                     (json_int_t)o->data->len, "content_type",
+                     ct ? ct : "application/octet-stream", "last_modified", lm);
+  }
+  const container *ct = item;
+  iso_date(ct->ts, lm, sizeof lm);
+  return json_pack("{s:s,s:I,s:I,s:s}", "name", ct->name, "count", (json_int_t)ct->n,
+                   "bytes", (json_int_t)ct->bytes, "last_modified", lm);
+}
+
+/* The listing body of an account or container: names after marker (and,
+ * emulating real Swift, within prefix, before end_marker, rolled up at the
+ * delimiter). */
 static int listing(call *c, void *const *v, size_t n, bool of_objects, uint64_t server_limit) {
   isw_listing lp;
-  const char *q_marker = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "marker");
+  struct MHD_Connection *conn = c->conn;
   int rc = isw_parse_listing(
-      q_marker, MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "end_marker"),
-      MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "prefix"),
-      MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "limit"),
-      MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "format"), server_limit,
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "marker"),
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "end_marker"),
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "prefix"),
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "delimiter"),
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit"),
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format"), server_limit,
       c->strict, &lp);
   if (rc == -EINVAL) return 400;
   if (rc == -E2BIG) return 412;
   size_t i = lp.marker ? sv_upper(v, n, lp.marker) : 0;
   if (lp.prefix && (!lp.marker || strcmp(lp.prefix, lp.marker) > 0))
     i = sv_lower(v, n, lp.prefix);
+  size_t plen = lp.prefix ? strlen(lp.prefix) : 0;
   json_t *arr = lp.json ? json_array() : NULL;
   size_t cap = 0, len = 0, count = 0;
   char *text = NULL;
-  for (; i < n && count < lp.limit; i++) {
+  for (; i < n && count < lp.limit && !rc; i++) {
     const char *name = *(char *const *)v[i];
-    if (lp.prefix && strncmp(name, lp.prefix, strlen(lp.prefix)) != 0) break;
+    if (lp.prefix && strncmp(name, lp.prefix, plen) != 0) break;
     if (lp.end_marker && strcmp(name, lp.end_marker) >= 0) break;
-    count++;
-    if (arr) {
-      char lm[40];
-      json_t *e;
-      if (of_objects) {
-        const object *o = v[i];
-        const char *ct = hm_get(&o->h, "Content-Type");
-        iso_date(o->ts, lm, sizeof lm);
-        e = json_pack("{s:s,s:s,s:I,s:s,s:s}", "name", name, "hash", o->etag, "bytes",
-                      (json_int_t)o->data->len, "content_type",
-                      ct ? ct : "application/octet-stream", "last_modified", lm);
+    size_t dl = isw_subdir_len(name, plen, lp.delimiter);
+    if (dl) {
+      /* Real Swift lists the subdir once in place of every name under it,
+       * except when it equals the marker: the page before ended with it. */
+      size_t k = i + 1;
+      while (k < n && strncmp(*(char *const *)v[k], name, dl) == 0) k++;
+      bool is_marker = lp.marker && strlen(lp.marker) == dl && !strncmp(lp.marker, name, dl);
+      i = k - 1;
+      if (is_marker) continue;
+      count++;
+      if (arr) {
+        json_t *e = json_pack("{s:s%}", "subdir", name, dl);
+        rc = !e || json_array_append_new(arr, e) ? -ENOMEM : 0;
       } else {
-        const container *ct = v[i];
-        iso_date(ct->ts, lm, sizeof lm);
-        e = json_pack("{s:s,s:I,s:I,s:s}", "name", name, "count", (json_int_t)ct->n,
-                      "bytes", (json_int_t)ct->bytes, "last_modified", lm);
-      }
-      if (!e || json_array_append_new(arr, e)) {
-        json_decref(arr);
-        return 500;
+        rc = text_append(&text, &len, &cap, name, dl);
       }
       continue;
     }
-    size_t nl = strlen(name);
-    if (len + nl + 2 > cap) {
-      cap = 2 * (len + nl + 2);
-      char *nt = realloc(text, cap);
-      if (!nt) {
-        free(text);
-        return 500;
-      }
-      text = nt;
+    count++;
+    if (arr) {
+      json_t *e = listing_entry(v[i], of_objects);
+      rc = !e || json_array_append_new(arr, e) ? -ENOMEM : 0;
+    } else {
+      rc = text_append(&text, &len, &cap, name, strlen(name));
     }
-    memcpy(text + len, name, nl);
-    len += nl;
-    text[len++] = '\n';
+  }
+  if (rc) {
+    json_decref(arr);
+    free(text);
+    return 500;
   }
   if (arr) {
     c->r->text = json_dumps(arr, JSON_COMPACT);

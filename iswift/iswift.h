@@ -6,7 +6,7 @@
  * the visible differences of iswift.md section 7 behave like real OpenStack
  * Swift (checked against swift-aio.sh, Swift 2.30): status codes of bad
  * requests, name and metadata limits, JSON listings with limit/prefix/
- * end_marker, ETag, object PUT/POST replacing metadata, 404 for missing
+ * end_marker/delimiter, ETag, object PUT/POST replacing metadata, 404 for missing
  * parents, 411 without a length, account auto-creation.
  *
  * Deliberate deviation in both modes: a Range that starts at or past the end

@@ -43,18 +43,26 @@ int isw_parse_range(const char *hdr, uint64_t size, bool strict, isw_range *out,
 
 typedef struct {
   const char *marker, *end_marker, *prefix; /* point into the query; may be NULL */
+  const char *delimiter; /* NULL = none (an empty delimiter= is none too) */
   uint64_t limit;
   bool json;
 } isw_listing;
 
 /* Query values as given (NULL = absent). server_limit is the
- * Account/ContainerListingLimit. Original: only marker counts, limit =
- * server_limit. Strict: marker/end_marker/prefix must be UTF-8 (-EINVAL, 400),
+ * Account/ContainerListingLimit. Original: only marker counts (the original
+ * ignores delimiter=, like every other parameter), limit = server_limit.
+ * Strict: marker/end_marker/prefix/delimiter must be UTF-8 (-EINVAL, 400),
  * limit > server_limit is -E2BIG (412), an unparsable limit is ignored,
- * format=json selects JSON. */
+ * format=json selects JSON, a non-empty delimiter (any length, as Swift 2.30
+ * accepts) rolls names up (isw_subdir_len). */
 int isw_parse_listing(const char *marker, const char *end_marker, const char *prefix,
-                      const char *limit, const char *format, uint64_t server_limit,
-                      bool strict, isw_listing *out);
+                      const char *delimiter, const char *limit, const char *format,
+                      uint64_t server_limit, bool strict, isw_listing *out);
+
+/* Real Swift's roll-up of a listed name: when delimiter occurs in name at or
+ * after prefix_len, the length of the "subdir" name (up to and including
+ * that first occurrence), else 0. */
+size_t isw_subdir_len(const char *name, size_t prefix_len, const char *delimiter);
 
 /* ---- misc ------------------------------------------------------------- */
 

@@ -173,18 +173,20 @@ bool isw_utf8_valid(const char *s, size_t n) {
 }
 
 int isw_parse_listing(const char *marker, const char *end_marker, const char *prefix,
-                      const char *limit, const char *format, uint64_t server_limit,
-                      bool strict, isw_listing *out) {
+                      const char *delimiter, const char *limit, const char *format,
+                      uint64_t server_limit, bool strict, isw_listing *out) {
   memset(out, 0, sizeof *out);
   out->marker = marker;
   out->limit = server_limit;
   if (!strict) return 0;
   if ((marker && !isw_utf8_valid(marker, strlen(marker))) ||
       (end_marker && !isw_utf8_valid(end_marker, strlen(end_marker))) ||
-      (prefix && !isw_utf8_valid(prefix, strlen(prefix))))
+      (prefix && !isw_utf8_valid(prefix, strlen(prefix))) ||
+      (delimiter && !isw_utf8_valid(delimiter, strlen(delimiter))))
     return -EINVAL;
   out->end_marker = end_marker;
   out->prefix = prefix;
+  out->delimiter = delimiter && *delimiter ? delimiter : NULL;
   uint64_t lim;
   if (limit && parse_dec(limit, strlen(limit), &lim) == 0) {
     if (lim > server_limit) return -E2BIG;
@@ -192,6 +194,12 @@ int isw_parse_listing(const char *marker, const char *end_marker, const char *pr
   }
   out->json = format && strcmp(format, "json") == 0;
   return 0;
+}
+
+size_t isw_subdir_len(const char *name, size_t prefix_len, const char *delimiter) {
+  if (!delimiter || !*delimiter || strlen(name) < prefix_len) return 0;
+  const char *d = strstr(name + prefix_len, delimiter);
+  return d ? (size_t)(d - name) + strlen(delimiter) : 0;
 }
 
 void isw_canonical_header(char *name) {

@@ -1095,6 +1095,26 @@ static int put_after(op *o, xfer *x, bool *retry) {
   return 0;
 }
 
+/*
+ * An object PUT into a missing container is 404 on real Swift but 403 on the
+ * original iswift (iswift.md 7.2); callers see -ENOENT for both. A 403 alone
+ * cannot be trusted to mean that: real Swift answers 403 when the token may
+ * not write there (container ACLs, another account). The original's 403 has
+ * an empty body, but so may a 403 from middleware or a proxy in front of
+ * Swift, so the body is no proof either. Instead, on this error path only,
+ * HEAD the container: 404 means it (or the account) is missing -> -ENOENT;
+ * any other answer (403, 204, a transport error) keeps -EPERM. A container
+ * created or deleted between the two requests can only move the result
+ * between these two answers, each of which was true at some instant.
+ */
+static int put_refused(swift_conn *c, const char *container, const xfer *x, int rc) {
+  if (rc != -EPERM || x->status != 403) return rc;
+  if (swift_container_head(c, container, NULL) != -ENOENT) return rc;
+  log_info("swift: PUT into container %s: HTTP 403, and the container does not exist: "
+           "reporting it missing", container);
+  return -ENOENT;
+}
+
 int swift_object_put(swift_conn *c, const char *container, const char *object,
                      const void *data, size_t len,
                      const swift_header *hdrs, size_t nhdrs) {
@@ -1119,7 +1139,7 @@ int swift_object_put(swift_conn *c, const char *container, const char *object,
     o.retry_422 = true;
   }
   xfer x = {.mode = BODY_DISCARD, .up = data ? data : (const void *)"", .up_len = len};
-  int rc = run(c, &o, &x);
+  int rc = put_refused(c, container, &x, run(c, &o, &x));
   xfer_done(&x, NULL);
   free(path);
   return rc;
@@ -1133,7 +1153,7 @@ int swift_object_put_stream(swift_conn *c, const char *container, const char *ob
   op o = {.method = "PUT", .path = path, .hdrs = hdrs, .nhdrs = nhdrs, .rewind = rewind,
           .ctx = ctx, .stat = &c->put_us};
   xfer x = {.mode = BODY_DISCARD, .source = source, .source_ctx = ctx};
-  int rc = run(c, &o, &x);
+  int rc = put_refused(c, container, &x, run(c, &o, &x));
   xfer_done(&x, NULL);
   free(path);
   return rc;
@@ -1146,6 +1166,7 @@ typedef struct {
   swift_list_fn fn;
   void *ctx;
   char *last;          /* last name seen on this page */
+  char *subdir;        /* last subdir reported (or the caller's marker) */
   uint64_t seen;       /* entries handed to fn */
   bool done;           /* prefix range passed or max reached */
   int stop;            /* fn's positive stop value */
@@ -1166,7 +1187,22 @@ static int list_entry(void *ctx, const swift_list_entry *e) {
       return 1;
     }
   }
-  int rc = s->fn(s->ctx, e);
+  swift_list_entry out = *e;
+  const char *d = s->opts->delimiter;
+  const char *hit = d && *d ? strstr(e->name + (p ? strlen(p) : 0), d) : NULL;
+  if (hit) {
+    /* Real Swift sends the subdir once; a server that ignores delimiter=
+     * sends every name under it: report only the first. */
+    size_t dl = (size_t)(hit - e->name) + strlen(d);
+    if (s->subdir && strlen(s->subdir) == dl && strncmp(s->subdir, e->name, dl) == 0)
+      return 0;
+    char *sd = strndup(e->name, dl);
+    if (!sd) return -ENOMEM;
+    free(s->subdir);
+    s->subdir = sd;
+    out = (swift_list_entry){.name = sd, .bytes = -1, .count = -1, .subdir = true};
+  }
+  int rc = s->fn(s->ctx, &out);
   s->seen++;
   if (rc > 0) {
     s->stop = rc;
@@ -1200,6 +1236,7 @@ int swift_list(swift_conn *c, const char *container, const swift_list_opts *opts
   list_state s = {.opts = opts, .fn = fn, .ctx = ctx};
   char *marker = opts->marker ? strdup(opts->marker) : strdup("");
   int rc = marker ? 0 : -ENOMEM;
+  if (!rc && opts->marker && !(s.subdir = strdup(opts->marker))) rc = -ENOMEM;
   bool first_page = true;
   while (!rc && !s.done) {
     char q[4096] = "";
@@ -1207,6 +1244,8 @@ int swift_list(swift_conn *c, const char *container, const swift_list_opts *opts
     if (!rc && *marker) rc = append_param(q, sizeof q, "marker", marker);
     if (!rc && opts->prefix && *opts->prefix)
       rc = append_param(q, sizeof q, "prefix", opts->prefix);
+    if (!rc && opts->delimiter && *opts->delimiter)
+      rc = append_param(q, sizeof q, "delimiter", opts->delimiter);
     if (!rc && opts->page_limit) {
       char lim[16];
       snprintf(lim, sizeof lim, "%" PRIu32, opts->page_limit);
@@ -1247,6 +1286,7 @@ int swift_list(swift_conn *c, const char *container, const swift_list_opts *opts
     first_page = false;
   }
   free(s.last);
+  free(s.subdir);
   free(marker);
   free(path);
   return rc;

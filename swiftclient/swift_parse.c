@@ -187,7 +187,7 @@ static int parse_json_page(const char *body, size_t len, swift_page_fn fn, void 
     json_t *o = json_array_get(arr, i);
     swift_list_entry e = {.bytes = -1, .count = -1};
     e.name = json_str(o, "name");
-    if (!e.name) e.name = json_str(o, "subdir");
+    if (!e.name) e.subdir = (e.name = json_str(o, "subdir")) != NULL;
     if (!json_is_object(o) || !e.name) {
       rc = -EINVAL;
       break;

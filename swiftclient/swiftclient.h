@@ -16,6 +16,9 @@
  *   -ETIMEDOUT, -ECONNREFUSED, -EIO other transport errors and 5xx after all
  *   retries, -ENOMEM.
  * The HTTP status and the URL go to the logger where the error is known.
+ * An object PUT into a missing container is -ENOENT whether the server says
+ * 404 (real Swift) or 403 (the original iswift; told apart from a real 403
+ * by a HEAD of the container, on that error path only).
  *
  * Retries (imgr.md 4.12): up to retry_limit+1 attempts; after a failed attempt
  * sleep the current delay (starting at retry_delay_ns), then multiply it by
@@ -194,7 +197,8 @@ typedef int (*swift_sink_fn)(void *ctx, const void *data, size_t len);
 int swift_object_get_stream(swift_conn *c, const char *container, const char *object,
                             swift_range range, swift_sink_fn sink, void *ctx);
 
-/* PUT a body of known length (re-sent whole on each retry). */
+/* PUT a body of known length (re-sent whole on each retry). -ENOENT when
+ * the container is missing, -EPERM when Swift refuses the write. */
 int swift_object_put(swift_conn *c, const char *container, const char *object,
                      const void *data, size_t len,
                      const swift_header *hdrs, size_t nhdrs);
@@ -244,11 +248,20 @@ typedef struct swift_list_entry {
   const char *hash;
   const char *content_type;
   const char *last_modified;
+  bool subdir;            /* a rolled-up name (opts.delimiter); the other
+                             fields are then -1 / NULL */
 } swift_list_entry;
 
 typedef struct swift_list_opts {
   const char *prefix;     /* only names starting with it; NULL = all */
   const char *marker;     /* start after this name; NULL = start */
+  /* Swift's delimiter= (NULL or "" = none): every name with the delimiter at
+   * or after the prefix is reported once, as a subdir entry whose name ends
+   * at the first such delimiter ("a/b/c" with prefix "a/" and "/" -> "a/b/");
+   * a subdir equal to marker is not reported (real Swift's rule). The roll-up
+   * is also done here, so servers that ignore delimiter= (the original
+   * iswift) give the same entries, after paging through every name. */
+  const char *delimiter;
   uint32_t page_limit;    /* names per request (limit=); 0 = server default */
   uint64_t max_entries;   /* stop after this many; 0 = no limit */
   bool json;              /* ask for format=json (falls back to plain when

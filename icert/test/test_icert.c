@@ -148,6 +148,32 @@ static void test_rsa_4096(void **state) {
   icert_pem_free(&ca);
 }
 
+/* With no subject flags the CA still gets a name: an empty issuer name in
+ * the endpoint certificates would make OpenSSL-based clients refuse them. */
+static void test_empty_ca_subject_gets_a_name(void **state) {
+  (void)state;
+  char err[256], cn[64];
+  icert_options o = {.alg = ICERT_ED25519, .ttl_s = 3600};
+  icert_pem ca, ep;
+  assert_int_equal(icert_gen_ca(&o, NULL, NULL, &ca, err, sizeof err), 0);
+  const char *ips[] = {"127.0.0.1"};
+  o.ips = ips;
+  o.nips = 1;
+  assert_int_equal(icert_gen_endpoint(&o, &ca, NULL, NULL, &ep, err, sizeof err), 0);
+  X509 *cx = cert_of(&ca), *ex = cert_of(&ep);
+  assert_int_equal(X509_NAME_get_text_by_NID(X509_get_subject_name(cx), NID_commonName, cn,
+                                             sizeof cn), 6);
+  assert_string_equal(cn, "RootCA");
+  assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(ex), X509_get_subject_name(cx)), 0);
+  /* The endpoint keeps the original's empty subject (its SAN names it). */
+  assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(ex)), 0);
+  assert_int_equal(verify(cx, ex), 1);
+  X509_free(cx);
+  X509_free(ex);
+  icert_pem_free(&ca);
+  icert_pem_free(&ep);
+}
+
 static void test_library_errors(void **state) {
   (void)state;
   char err[256];
@@ -284,6 +310,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ca_and_endpoint_ed25519),
       cmocka_unit_test(test_rsa_4096),
+      cmocka_unit_test(test_empty_ca_subject_gets_a_name),
       cmocka_unit_test(test_library_errors),
       cmocka_unit_test(test_cli_messages),
       cmocka_unit_test(test_cli_generates),

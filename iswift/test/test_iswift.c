@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "iswift.h"
+#include "../../tests/system/swift_delimiter_vectors.h"
 
 typedef struct {
   long status;
@@ -359,6 +360,63 @@ static void test_strict(void **state) {
   iswift_stop(srv);
 }
 
+static void get_body(const char *path, long want_status, const char *want_body) {
+  resp r;
+  long st = req("GET", path, NULL, NULL, -1, true, &r);
+  if (st != want_status) fail_msg("GET %s: got %ld want %ld", path, st, want_status);
+  const char *body = r.body ? (const char *)r.body : "";
+  if (strcmp(body, want_body) != 0)
+    fail_msg("GET %s: body\n%s\nwant\n%s", path, body, want_body);
+  resp_free(&r);
+}
+
+/* delimiter=: the vectors were observed on Swift 2.30; the original iswift
+ * ignores the parameter. */
+static void test_delimiter(void **state) {
+  (void)state;
+  char path[128];
+  start(false, 10000, NULL);
+  expect("PUT", "/v1/A", NULL, NULL, -1, 201);
+  expect("PUT", "/v1/A/c", NULL, NULL, -1, 201);
+  for (size_t i = 0; i < N_DELIM_NAMES; i++) {
+    snprintf(path, sizeof path, "/v1/A/c/%s", delim_names[i]);
+    expect("PUT", path, NULL, "x", 1, 201);
+  }
+  get_body("/v1/A/c?delimiter=/", 200, DELIM_ALL_NAMES);
+  get_body("/v1/A/c?delimiter=/&marker=b/x", 200, "b/y\nc\nc/\nd//e\nx-y\nx-y.z\n");
+  iswift_stop(srv);
+
+  start(true, 10000, NULL);
+  expect("PUT", "/v1/AUTH_test/c", NULL, NULL, -1, 201);
+  for (size_t i = 0; i < N_DELIM_NAMES; i++) {
+    snprintf(path, sizeof path, "/v1/AUTH_test/c/%s", delim_names[i]);
+    expect("PUT", path, NULL, "x", 1, 201);
+  }
+  for (size_t i = 0; i < N_DELIM_VECTORS; i++) {
+    snprintf(path, sizeof path, "/v1/AUTH_test/c?%s", delim_vectors[i].query);
+    get_body(path, delim_vectors[i].status, delim_vectors[i].body ? delim_vectors[i].body : "");
+  }
+  /* JSON: subdir entries, objects in full */
+  resp r;
+  assert_int_equal(req("GET", "/v1/AUTH_test/c?delimiter=/&prefix=a/&format=json", NULL, NULL,
+                       -1, true, &r), 200);
+  assert_non_null(strstr((char *)r.body, "{\"subdir\":\"a/c/\"}"));
+  assert_non_null(strstr((char *)r.body, "\"name\":\"a/b\""));
+  assert_non_null(strstr((char *)r.body, "\"name\":\"a/e\""));
+  assert_null(strstr((char *)r.body, "a/c/d"));
+  resp_free(&r);
+  /* account listings roll container names up the same way */
+  expect("PUT", "/v1/AUTH_test/p-a-1", NULL, NULL, -1, 201);
+  expect("PUT", "/v1/AUTH_test/p-a-2", NULL, NULL, -1, 201);
+  expect("PUT", "/v1/AUTH_test/p-b", NULL, NULL, -1, 201);
+  get_body("/v1/AUTH_test?prefix=p-&delimiter=-", 200, "p-a-\np-b\n");
+  assert_int_equal(req("GET", "/v1/AUTH_test?prefix=p-&delimiter=-&format=json", NULL, NULL,
+                       -1, true, &r), 200);
+  assert_non_null(strstr((char *)r.body, "[{\"subdir\":\"p-a-\"},{\"name\":\"p-b\""));
+  resp_free(&r);
+  iswift_stop(srv);
+}
+
 static void test_memory_cap(void **state) {
   (void)state;
   next_max_memory = 4u << 20;
@@ -416,6 +474,7 @@ int main(void) {
       cmocka_unit_test(test_walkthrough),
       cmocka_unit_test(test_pagination_and_large),
       cmocka_unit_test(test_strict),
+      cmocka_unit_test(test_delimiter),
       cmocka_unit_test(test_memory_cap),
       cmocka_unit_test(test_directory_store),
   };

@@ -98,20 +98,45 @@ static void test_range_strict(void **state) {
 static void test_listing_params(void **state) {
   (void)state;
   isw_listing l;
-  assert_int_equal(isw_parse_listing("m", NULL, "p", "5", "json", 100, false, &l), 0);
+  assert_int_equal(isw_parse_listing("m", NULL, "p", NULL, "5", "json", 100, false, &l), 0);
   assert_string_equal(l.marker, "m");
   assert_null(l.prefix);
   assert_true(l.limit == 100 && !l.json);
-  assert_int_equal(isw_parse_listing("m", "z", "p", "5", "json", 100, true, &l), 0);
+  assert_int_equal(isw_parse_listing("m", "z", "p", NULL, "5", "json", 100, true, &l), 0);
   assert_true(l.limit == 5 && l.json);
   assert_string_equal(l.prefix, "p");
   assert_string_equal(l.end_marker, "z");
-  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, "abc", NULL, 100, true, &l), 0);
+  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, NULL, "abc", NULL, 100, true, &l), 0);
   assert_true(l.limit == 100);
-  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, "-1", NULL, 100, true, &l), 0);
-  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, "101", NULL, 100, true, &l), -E2BIG);
-  assert_int_equal(isw_parse_listing("\xff", NULL, NULL, NULL, NULL, 100, true, &l), -EINVAL);
-  assert_int_equal(isw_parse_listing(NULL, NULL, "\xc3", NULL, NULL, 100, true, &l), -EINVAL);
+  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, NULL, "-1", NULL, 100, true, &l), 0);
+  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, NULL, "101", NULL, 100, true, &l), -E2BIG);
+  assert_int_equal(isw_parse_listing("\xff", NULL, NULL, NULL, NULL, NULL, 100, true, &l), -EINVAL);
+  assert_int_equal(isw_parse_listing(NULL, NULL, "\xc3", NULL, NULL, NULL, 100, true, &l), -EINVAL);
+  /* delimiter: ignored by the original, checked and kept when strict, and
+   * an empty one means none (as on Swift 2.30) */
+  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, "/", NULL, NULL, 100, false, &l), 0);
+  assert_null(l.delimiter);
+  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, "/", NULL, NULL, 100, true, &l), 0);
+  assert_string_equal(l.delimiter, "/");
+  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, "", NULL, NULL, 100, true, &l), 0);
+  assert_null(l.delimiter);
+  assert_int_equal(isw_parse_listing(NULL, NULL, NULL, "\xff", NULL, NULL, 100, true, &l),
+                   -EINVAL);
+}
+
+static void test_subdir_len(void **state) {
+  (void)state;
+  assert_int_equal(isw_subdir_len("a/b/c", 0, "/"), 2);   /* "a/" */
+  assert_int_equal(isw_subdir_len("a/b/c", 2, "/"), 4);   /* after prefix "a/": "a/b/" */
+  assert_int_equal(isw_subdir_len("a/b", 2, "/"), 0);     /* no delimiter after the prefix */
+  assert_int_equal(isw_subdir_len("c/", 0, "/"), 2);      /* an object "c/" rolls up too */
+  assert_int_equal(isw_subdir_len("d//e", 2, "/"), 3);    /* "d//" */
+  assert_int_equal(isw_subdir_len("x-y.z", 0, "-"), 2);
+  assert_int_equal(isw_subdir_len("d//e", 0, "//"), 3);   /* multi-byte delimiters */
+  assert_int_equal(isw_subdir_len("ab", 0, "ab"), 2);
+  assert_int_equal(isw_subdir_len("a", 5, "/"), 0);       /* shorter than the prefix */
+  assert_int_equal(isw_subdir_len("a/b", 0, NULL), 0);
+  assert_int_equal(isw_subdir_len("a/b", 0, ""), 0);
 }
 
 static void test_utf8_and_canon(void **state) {
@@ -157,6 +182,7 @@ int main(void) {
       cmocka_unit_test(test_path),           cmocka_unit_test(test_range_original),
       cmocka_unit_test(test_range_strict),   cmocka_unit_test(test_listing_params),
       cmocka_unit_test(test_utf8_and_canon), cmocka_unit_test(test_record),
+      cmocka_unit_test(test_subdir_len),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,7 @@ static void test_pct(void **state) {
 typedef struct {
   char names[8][32];
   int64_t bytes[8];
+  bool subdir[8];
   int n;
   int stop_at;
 } collect;
@@ -72,6 +73,7 @@ static int collect_fn(void *ctx, const swift_list_entry *e) {
   if (c->n == c->stop_at) return 7;
   strcpy(c->names[c->n], e->name);
   c->bytes[c->n] = e->bytes;
+  c->subdir[c->n] = e->subdir;
   c->n++;
   return 0;
 }
@@ -85,6 +87,7 @@ static void test_listing(void **state) {
   assert_string_equal(c.names[1], "Foo");
   assert_string_equal(c.names[2], "last");
   assert_int_equal(c.bytes[0], -1);
+  assert_false(c.subdir[0]);
 
   collect j = {.stop_at = -1};
   const char *js = "[{\"name\":\"a\",\"bytes\":5,\"hash\":\"x\"},{\"subdir\":\"d/\"}]";
@@ -92,6 +95,8 @@ static void test_listing(void **state) {
   assert_int_equal(j.n, 2);
   assert_int_equal(j.bytes[0], 5);
   assert_string_equal(j.names[1], "d/");
+  assert_false(j.subdir[0]);
+  assert_true(j.subdir[1]);
 
   collect s = {.stop_at = 1};
   assert_int_equal(swift_parse_listing_page(plain, strlen(plain), 0, collect_fn, &s), 7);

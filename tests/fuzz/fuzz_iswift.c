@@ -39,15 +39,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     }
     case 2: {
-      /* five NUL-separated query values */
-      const char *v[5] = {NULL, NULL, NULL, NULL, NULL};
+      /* six NUL-separated query values */
+      const char *v[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
       size_t pos = 0;
-      for (int i = 0; i < 5 && pos <= size; i++) {
+      for (int i = 0; i < 6 && pos <= size; i++) {
         v[i] = s + pos;
         pos += strlen(s + pos) + 1;
       }
       isw_listing l;
-      isw_parse_listing(v[0], v[1], v[2], v[3], v[4], 10000, true, &l);
+      isw_parse_listing(v[0], v[1], v[2], v[3], v[4], v[5], 10000, true, &l);
+      if (l.delimiter) {
+        /* a roll-up ends with the delimiter, inside the name, after the prefix */
+        size_t nl = strlen(v[0]), pl = nl / 2, dl = strlen(l.delimiter);
+        size_t sl = isw_subdir_len(v[0], pl, l.delimiter);
+        if (sl && (sl > nl || sl < pl + dl || memcmp(v[0] + sl - dl, l.delimiter, dl))) abort();
+      }
       isw_utf8_valid(s, size);
       break;
     }

@@ -23,6 +23,7 @@
 
 #include "bucketstats.h"
 #include "iswift.h"
+#include "swift_delimiter_vectors.h"
 #include "swiftclient.h"
 
 static const char *target = "?";
@@ -311,8 +312,27 @@ static void client_suite(swift_conn *c, const char *container, bool is_iswift) {
 
 /* ---- bad requests: the status codes of real Swift ------------------------ */
 
+typedef struct {
+  char *buf; /* NULL: the body is discarded */
+  size_t len, cap;
+} rawbody;
+
+static size_t raw_write(char *d, size_t sz, size_t n, void *u) {
+  rawbody *b = u;
+  size_t k = sz * n;
+  if (b->buf) {
+    size_t room = b->cap - 1 - b->len, m = k < room ? k : room;
+    memcpy(b->buf + b->len, d, m);
+    b->len += m;
+    b->buf[b->len] = '\0';
+  }
+  return k;
+}
+
+/* One request outside swiftclient; out (may be NULL) receives the body. */
 static long raw(const char *storage_url, const char *token, const char *method,
-                const char *path, const char *hdr, const char *body, bool no_length) {
+                const char *path, const char *hdr, const char *body, bool no_length,
+                rawbody *out) {
   CURL *h = curl_easy_init();
   char url[4096], th[512];
   snprintf(url, sizeof url, "%s%s", storage_url, path);
@@ -325,8 +345,13 @@ static long raw(const char *storage_url, const char *token, const char *method,
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-  FILE *devnull = fopen("/dev/null", "w");
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, devnull);
+  rawbody discard = {0};
+  if (out && out->buf) {
+    out->len = 0;
+    out->buf[0] = '\0';
+  }
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, raw_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, out ? out : &discard);
   if (body) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
   } else if (no_length) {
@@ -335,7 +360,6 @@ static long raw(const char *storage_url, const char *token, const char *method,
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
   long st = -1;
   if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
-  fclose(devnull);
   curl_slist_free_all(l);
   curl_easy_cleanup(h);
   return st;
@@ -400,13 +424,137 @@ static void bad_requests(swift_conn *c, const char *container) {
   t[19].path = p;
   for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
     long st = raw(su, t[i].token ? tok : NULL, t[i].method, t[i].path, t[i].hdr, t[i].body,
-                  t[i].no_length);
+                  t[i].no_length, NULL);
     CHECK(st == t[i].want, "bad request '%s': status %ld, want %ld", t[i].what, st, t[i].want);
   }
   CHECK_RC(swift_object_delete(c, container, "o1"), 0);
   CHECK_RC(swift_container_delete(c, container), 0);
   printf("ok [%s] %zu bad requests answered like real Swift\n", target,
          sizeof t / sizeof *t);
+}
+
+/* ---- delimiter= ------------------------------------------------------------ */
+
+typedef struct {
+  char text[1024];
+  size_t len;
+} joined;
+
+/* "name " per entry, "name* " for a subdir. */
+static int join(void *ctx, const swift_list_entry *e) {
+  joined *j = ctx;
+  int n = snprintf(j->text + j->len, sizeof j->text - j->len, "%s%s ", e->name,
+                   e->subdir ? "*" : "");
+  if (n < 0 || (size_t)n >= sizeof j->text - j->len) return -E2BIG;
+  CHECK(!e->subdir || (e->bytes == -1 && !e->hash), "subdir %s has object fields", e->name);
+  j->len += (size_t)n;
+  return 0;
+}
+
+/* swift_list with a delimiter gives the same entries from every server: real
+ * Swift and EmulateRealSwift roll names up, the original iswift ignores
+ * delimiter= and the client rolls them up. server_rolls: the server
+ * implements delimiter= (checked on raw replies too, with the answers of
+ * Swift 2.30). */
+static void delimiter_suite(swift_conn *c, const char *container, bool server_rolls) {
+  CHECK_RC(swift_container_put(c, container, NULL, 0), 0);
+  for (size_t i = 0; i < N_DELIM_NAMES; i++)
+    CHECK_RC(swift_object_put(c, container, delim_names[i], "x", 1, NULL, 0), 0);
+  static const char all[] = "a a/* ab b/* c c/* d/* x-y x-y.z ";
+  static const struct {
+    swift_list_opts o;
+    const char *want;
+  } t[] = {
+      {{.delimiter = "/"}, all},
+      {{.delimiter = "/", .json = true}, all},
+      {{.delimiter = "/", .page_limit = 2}, all}, /* pages ending on a subdir */
+      {{.delimiter = "/", .page_limit = 3, .json = true}, all},
+      {{.delimiter = "/", .prefix = "a/"}, "a/b a/c/* a/e "},
+      {{.delimiter = "/", .prefix = "a/", .json = true}, "a/b a/c/* a/e "},
+      {{.delimiter = "/", .prefix = "a"}, "a a/* ab "},
+      {{.delimiter = "/", .prefix = "c/"}, "c/ "},
+      {{.delimiter = "/", .prefix = "d/"}, "d//* "},
+      {{.delimiter = "/", .marker = "a"}, "a/* ab b/* c c/* d/* x-y x-y.z "},
+      {{.delimiter = "/", .marker = "a/"}, "ab b/* c c/* d/* x-y x-y.z "},
+      {{.delimiter = "/", .marker = "a/c"}, "a/* ab b/* c c/* d/* x-y x-y.z "},
+      {{.delimiter = "/", .max_entries = 3}, "a a/* ab "},
+      {{.delimiter = "-"}, "a a/b a/c/d a/e ab b/x b/y c c/ d//e x-* "},
+      {{.delimiter = "//"}, "a a/b a/c/d a/e ab b/x b/y c c/ d//* x-y x-y.z "},
+      {{.delimiter = ""}, "a a/b a/c/d a/e ab b/x b/y c c/ d//e x-y x-y.z "},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+    joined j = {0};
+    CHECK_RC(swift_list(c, container, &t[i].o, join, &j, NULL), 0);
+    CHECK(!strcmp(j.text, t[i].want), "delimiter listing %zu: '%s', want '%s'", i, j.text,
+          t[i].want);
+  }
+  printf("ok [%s] %zu delimiter listings through swiftclient\n", target, sizeof t / sizeof *t);
+
+  char su[1024], tok[256], path[512], buf[4096];
+  CHECK_RC(swift_storage_url(c, su, sizeof su), 0);
+  CHECK_RC(swift_auth_token(c, tok, sizeof tok), 0);
+  rawbody rb = {buf, 0, sizeof buf};
+  size_t checked = 0;
+  for (size_t i = 0; server_rolls && i < N_DELIM_VECTORS; i++, checked++) {
+    const char *q = delim_vectors[i].query, *want = delim_vectors[i].body;
+    snprintf(path, sizeof path, "/%s?%s", container, q);
+    long st = raw(su, tok, "GET", path, NULL, NULL, false, &rb);
+    CHECK(st == delim_vectors[i].status, "GET ?%s: status %ld, want %ld", q, st,
+          delim_vectors[i].status);
+    CHECK(!want || !strcmp(buf, want), "GET ?%s: body '%s', want '%s'", q, buf, want);
+  }
+  /* JSON: the rolled-up name as {"subdir": ...} (spacing differs: compare
+   * without blanks) and no member of it */
+  snprintf(path, sizeof path, "/%s?delimiter=/&prefix=a/&format=json", container);
+  long st = raw(su, tok, "GET", path, NULL, NULL, false, &rb);
+  size_t k = 0;
+  for (size_t i = 0; i < rb.len; i++)
+    if (buf[i] != ' ') buf[k++] = buf[i];
+  buf[k] = '\0';
+  if (server_rolls)
+    CHECK(st == 200 && strstr(buf, "{\"subdir\":\"a/c/\"}") && !strstr(buf, "a/c/d") &&
+              strstr(buf, "\"name\":\"a/b\""), "JSON delimiter listing: %ld %s", st, buf);
+  else /* the original: parameters other than marker ignored, plain text */
+    CHECK(st == 200 && !strcmp(buf, DELIM_ALL_NAMES), "original iswift listing: %ld %s", st,
+          buf);
+  if (server_rolls)
+    printf("ok [%s] %zu raw delimiter replies as Swift 2.30 gives them\n", target, checked);
+  else
+    printf("ok [%s] raw listing: delimiter= ignored, as by the original\n", target);
+  for (size_t i = 0; i < N_DELIM_NAMES; i++)
+    CHECK_RC(swift_object_delete(c, container, delim_names[i]), 0);
+  CHECK_RC(swift_container_delete(c, container), 0);
+}
+
+/* ---- PUT into a missing container; a real 403 ----------------------------- */
+
+/* Both servers' "container missing" (404 real, 403 original iswift) is
+ * -ENOENT; a 403 that means "forbidden" stays -EPERM. forbidden_url: a
+ * storage URL the token may not write to (another account on real Swift,
+ * the empty account that the original iswift refuses), or NULL. */
+static void missing_container_put(swift_conn *c, const char *forbidden_url) {
+  CHECK_RC(swift_object_put(c, "no-such-container-xyz", "o", "x", 1, NULL, 0), -ENOENT);
+  unsigned char d[100];
+  fill(d, sizeof d, 3);
+  source src = {d, sizeof d, 0, 40, 0};
+  CHECK_RC(swift_object_put_stream(c, "no-such-container-xyz", "o", src_read, src_rewind,
+                                   &src, NULL, 0), -ENOENT);
+  if (forbidden_url) {
+    char tok[256];
+    CHECK_RC(swift_auth_token(c, tok, sizeof tok), 0);
+    swift_config cfg;
+    swift_config_defaults(&cfg);
+    cfg.storage_url = forbidden_url;
+    cfg.auth_token = tok;
+    cfg.retry_limit = 0;
+    swift_conn *f = NULL;
+    CHECK_RC(swift_conn_create(&cfg, &f), 0);
+    CHECK_RC(swift_container_head(f, "c", NULL), -EPERM);
+    CHECK_RC(swift_object_put(f, "c", "o", "x", 1, NULL, 0), -EPERM);
+    swift_conn_destroy(f);
+  }
+  printf("ok [%s] PUT into a missing container: -ENOENT (buffer and stream)%s\n", target,
+         forbidden_url ? "; a forbidden PUT: -EPERM" : "");
 }
 
 /* ---- faults (iswift only) ------------------------------------------------- */
@@ -573,6 +721,12 @@ static int run_iswift(void) {
     printf("ok [%s] whole suite, 8 threads included, used %" PRIu64 " connection(s)\n", target,
            conns);
     if (strict) bad_requests(c, "badreq");
+    delimiter_suite(c, "delim", strict);
+    char forbidden[160];
+    snprintf(forbidden, sizeof forbidden, "http://127.0.0.1:%u/v1/", (unsigned)iswift_port(srv));
+    /* the original refuses the empty account with 403; EmulateRealSwift
+     * has no 403 at all */
+    missing_container_put(c, strict ? NULL : forbidden);
     swift_conn_destroy(c);
     if (!strict) fault_suite(srv, auth);
     if (!strict) plugin_check(auth, "AUTH_plugin");
@@ -590,6 +744,16 @@ static int run_real(const char *auth_url) {
   swift_conn *c = connect_auth(auth_url, 4, 100000000);
   client_suite(c, container, false);
   bad_requests(c, badc);
+  char delimc[64], su_other[1024];
+  snprintf(delimc, sizeof delimc, "pfs-swift-delim-%d-%ld", (int)getpid(), (long)time(NULL));
+  delimiter_suite(c, delimc, true);
+  /* tempauth: test:tester may not write to another account (403) */
+  CHECK_RC(swift_storage_url(c, su_other, sizeof su_other), 0);
+  char *acct = strstr(su_other, "/v1/");
+  CHECK(acct, "storage URL %s", su_other);
+  snprintf(acct + 4, sizeof su_other - (size_t)(acct + 4 - su_other), "AUTH_pfs_other_%d",
+           (int)getpid());
+  missing_container_put(c, su_other);
   /* a wrong key is refused (iswift accepts any key) */
   swift_config cfg;
   auth_cfg(&cfg, auth_url, "wrong", 0);

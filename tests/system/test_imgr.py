@@ -71,7 +71,7 @@ class Cluster:
     def start_imgr(self, *extra):
         self.log = os.path.join(self.dir, "imgr%d.log" % time.time_ns())
         self.imgr = subprocess.Popen(
-            [IMGR, os.path.join(SRC, "imgr", "dev.conf"), "IMGR.HTTPServerPort=0",
+            [IMGR, os.path.join(SRC, "imgr", "dev.conf"), "IMGR.HTTPServerPort=0", "IMGR.RetryRPCPort=0",
              "IMGR.LogFilePath=" + self.log, "IMGR.LogToConsole=false",
              "IMGR.CheckPointInterval=500ms", "IMGR.SwiftRetryLimit=1",
              "IMGR.SwiftRetryDelay=10ms", "IMGR.HTTPMaxBodySize=4096"] + list(extra))
