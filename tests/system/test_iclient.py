@@ -115,6 +115,16 @@ class Env:
         self.start_imgr()
         self.mkmount("-fs")
 
+    def up(self, *iclient_args):
+        """format_volume and start_iclient; everything stopped on failure."""
+        try:
+            self.format_volume()
+            self.start_iclient(*iclient_args)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
     def imgr_log(self):
         with open(self.c.log, errors="replace") as f:
             return f.read()
@@ -200,13 +210,7 @@ def tail(path):
 class TestIclient(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.e = Env()
-        try:
-            cls.e.format_volume()
-            cls.e.start_iclient()
-        except BaseException:
-            cls.e.close()
-            raise
+        cls.e = Env().up()
         cls.m = cls.e.mnt
 
     @classmethod
@@ -436,10 +440,8 @@ class TestTwoClients(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.e = Env(imgr_args=["IMGR.TraceEnabled=true"])
+        cls.e = Env(imgr_args=["IMGR.TraceEnabled=true"]).up()
         try:
-            cls.e.format_volume()
-            cls.e.start_iclient()
             cls.b, cls.b_log = cls.e.start_other("mnt_b")
         except BaseException:
             cls.e.close()
