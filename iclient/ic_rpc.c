@@ -291,29 +291,23 @@ static int call(ic_rpc_client *c, const char *method, const char *mount_id, json
   return rc;
 }
 
-/* Decode a reply with dec, -EIO (and a message) when it does not fit. */
-#define DECODE(dec, method, reply, rep, err)                                                       \
-  do {                                                                                             \
-    int drc_ = dec(reply, rep);                                                                    \
-    json_decref(reply);                                                                            \
-    if (drc_) {                                                                                    \
-      snprintf((err)->msg, sizeof((err)->msg), "bad reply to %s", method);                         \
-      return -EIO;                                                                                 \
-    }                                                                                              \
-    return 0;                                                                                      \
-  } while (0)
+/* After decoding reply (drc: the decoder's result): free it; -EIO and a
+ * message when it did not fit. */
+static int decoded(int drc, json_t *reply, const char *method, ic_rpc_err *err) {
+  json_decref(reply);
+  if (drc) {
+    snprintf(err->msg, sizeof(err->msg), "bad reply to %s", method);
+    return -EIO;
+  }
+  return 0;
+}
 
 static int r_mount(void *ctx, const ic_mount_req *req, ic_mount_reply *rep, ic_rpc_err *err) {
   json_t *reply = NULL;
   int rc = call(ctx, "Mount", NULL, ic_json_mount_req(req), &reply, err);
   if (rc) return rc;
   int drc = ic_json_mount_reply(reply, rep);
-  json_decref(reply);
-  if (drc || !rep->mount_id[0]) {
-    snprintf(err->msg, sizeof(err->msg), "bad reply to Mount");
-    return -EIO;
-  }
-  return 0;
+  return decoded(drc ? drc : rep->mount_id[0] ? 0 : -EINVAL, reply, "Mount", err);
 }
 
 static int r_renew(void *ctx, const ic_renew_mount_req *req, ic_rpc_err *err) {
@@ -329,7 +323,7 @@ static int r_volume_status(void *ctx, const ic_mount_id_req *req, ic_volume_stat
   json_t *reply = NULL;
   int rc = call(ctx, "VolumeStatus", req->mount_id, ic_json_mount_id_req(req), &reply, err);
   if (rc) return rc;
-  DECODE(ic_json_volume_status_reply, "VolumeStatus", reply, rep, err);
+  return decoded(ic_json_volume_status_reply(reply, rep), reply, "VolumeStatus", err);
 }
 
 static int r_fetch_nonce_range(void *ctx, const ic_mount_id_req *req,
@@ -337,7 +331,7 @@ static int r_fetch_nonce_range(void *ctx, const ic_mount_id_req *req,
   json_t *reply = NULL;
   int rc = call(ctx, "FetchNonceRange", req->mount_id, ic_json_mount_id_req(req), &reply, err);
   if (rc) return rc;
-  DECODE(ic_json_fetch_nonce_range_reply, "FetchNonceRange", reply, rep, err);
+  return decoded(ic_json_fetch_nonce_range_reply(reply, rep), reply, "FetchNonceRange", err);
 }
 
 static int r_get_inode(void *ctx, const ic_inode_req *req, ic_get_inode_table_entry_reply *rep,
@@ -345,7 +339,7 @@ static int r_get_inode(void *ctx, const ic_inode_req *req, ic_get_inode_table_en
   json_t *reply = NULL;
   int rc = call(ctx, "GetInodeTableEntry", req->mount_id, ic_json_inode_req(req), &reply, err);
   if (rc) return rc;
-  DECODE(ic_json_get_inode_table_entry_reply, "GetInodeTableEntry", reply, rep, err);
+  return decoded(ic_json_get_inode_table_entry_reply(reply, rep), reply, "GetInodeTableEntry", err);
 }
 
 static int r_put_inodes(void *ctx, const ic_put_inode_table_entries_req *req, ic_rpc_err *err) {
@@ -370,7 +364,7 @@ static int r_lease(void *ctx, const ic_lease_req *req, ic_lease_reply *rep, ic_r
   json_t *reply = NULL;
   int rc = call(ctx, "Lease", req->mount_id, ic_json_lease_req(req), &reply, err);
   if (rc) return rc;
-  DECODE(ic_json_lease_reply, "Lease", reply, rep, err);
+  return decoded(ic_json_lease_reply(reply, rep), reply, "Lease", err);
 }
 
 const ic_imgr_ops ic_rpc_ops = {
