@@ -1,4 +1,5 @@
-/* [ICLIENT] loading: the sample dev.conf, the original's validation
+/* [ICLIENT] loading: the sample dev.conf and iclient.conf (docker-compose
+ * deployment), the original's validation
  * messages, the AuthPlugInEnv* rule, defaults of optional keys, redaction. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,13 +14,15 @@
 #include "ic_conf.h"
 #include "ic_imgr.h"
 
-static conf_map *dev_conf(void) {
+static conf_map *load_conf(const char *path) {
   conf_map *m = conf_new();
   char err[CONF_ERR_MAX];
   assert_non_null(m);
-  assert_int_equal(conf_update_from_file(m, IC_DEV_CONF, err, sizeof(err)), 0);
+  assert_int_equal(conf_update_from_file(m, path, err, sizeof(err)), 0);
   return m;
 }
+
+static conf_map *dev_conf(void) { return load_conf(IC_DEV_CONF); }
 
 static void set1(conf_map *m, const char *key, const char *value) {
   const char *v = value;
@@ -67,6 +70,29 @@ static void test_dev_conf(void **state) {
   assert_non_null(strstr(json, "\"AuthPlugInEnvValue\": \"<redacted>\""));
   assert_non_null(strstr(json, "\"RetryRPCPort\": 32356"));
   free(json);
+  ic_config_free(&cfg);
+  conf_free(m);
+}
+
+/* The deploy image's conf: compose host names, TLS to imgr with the CA the
+ * image makes, /mnt, and an HTTP server the host can reach. */
+static void test_iclient_conf(void **state) {
+  (void)state;
+  conf_map *m = load_conf(IC_ICLIENT_CONF);
+  ic_config cfg;
+  char err[CONF_ERR_MAX] = "";
+  assert_int_equal(ic_config_load(m, &cfg, err, sizeof(err)), 0);
+  assert_string_equal(cfg.volume_name, "testvol");
+  assert_string_equal(cfg.mount_point_dir_path, "/mnt");
+  assert_true(cfg.fuse_allow_other);
+  assert_string_equal(cfg.retry_rpc_public_ip_addr, "imgr");
+  assert_int_equal(cfg.retry_rpc_port, 32356);
+  assert_string_equal(cfg.retry_rpc_ca_cert_file_path, "ca_cert.pem");
+  assert_non_null(strstr(cfg.auth_plug_in_env_value, "\"AuthURL\":\"http://swift:8080/auth/v1.0\","));
+  assert_string_equal(cfg.http_server_ip_addr, "0.0.0.0");
+  assert_int_equal(cfg.http_server_port, 15347);
+  assert_string_equal(cfg.log_file_path, "");
+  assert_true(cfg.log_to_console);
   ic_config_free(&cfg);
   conf_free(m);
 }
@@ -174,7 +200,8 @@ static void test_rpc_errno_table(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_dev_conf),         cmocka_unit_test(test_optional_defaults),
+      cmocka_unit_test(test_dev_conf),         cmocka_unit_test(test_iclient_conf),
+      cmocka_unit_test(test_optional_defaults),
       cmocka_unit_test(test_missing_required), cmocka_unit_test(test_variance),
       cmocka_unit_test(test_auth_env_rule),    cmocka_unit_test(test_bad_values),
       cmocka_unit_test(test_rpc_errno_table),
