@@ -148,6 +148,9 @@ int imgr_vol_tok_acquire(imgr_volume *vol, imgr_vol_tok *t);
 /* rc: the result of the calls made (-EACCES drops the refused token). */
 void imgr_vol_tok_release(imgr_volume *vol, imgr_vol_tok *t, int rc);
 void imgr_volume_drop_conn(imgr_volume *vol);
+/* The token source's mount counts (all 0 without one). Call with neither
+ * srv->mu nor vol->mu held. */
+void imgr_vol_mount_counts(imgr_volume *vol, imgr_mount_counts *out);
 int imgr_store_write_checkpoint(imgr_server *srv, const imgr_store *st, swift_conn *conn,
                                 const char *token, const ilayout_checkpoint_v1 *ck);
 

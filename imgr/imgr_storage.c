@@ -164,6 +164,15 @@ void imgr_volume_set_token_source(imgr_volume *vol, const imgr_token_source *src
   pthread_mutex_unlock(&vol->mu);
 }
 
+void imgr_vol_mount_counts(imgr_volume *vol, imgr_mount_counts *out) {
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&vol->mu);
+  imgr_token_source src = vol->tsrc;
+  pthread_mutex_unlock(&vol->mu);
+  /* The RPC layer's counts takes its own locks: never under vol->mu. */
+  if (src.counts) src.counts(src.ctx, out);
+}
+
 void imgr_volume_drop_conn(imgr_volume *vol) {
   for (size_t i = 0; i < IMGR_SCONN_CACHE; i++) {
     imgr_sconn *gone;

@@ -539,7 +539,7 @@ static void test_token_source(void **state) {
   assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
   imgr_volume *v = serve(&e, "AUTH_static_unused");
   tsrc_state ts = {{g_token, "AUTH_bad_mount"}, {false, false}, 0, 0, 0, 0};
-  imgr_token_source src = {tsrc_pick, tsrc_rejected, &ts};
+  imgr_token_source src = {tsrc_pick, tsrc_rejected, NULL, &ts};
   imgr_volume_set_token_source(v, &src);
   /* Checkpoint read with the good token, superblock with the bad one. */
   assert_int_equal(imgr_volume_activate(v), -EACCES);
