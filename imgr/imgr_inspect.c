@@ -13,6 +13,7 @@
 #define FRESH_MAX_TAIL ((uint64_t)64 << 20)
 
 typedef struct fresh {
+  imgr_server *srv;
   swift_conn *conn;
   const char *container;
 } fresh;
@@ -21,7 +22,7 @@ static int fresh_get(fresh *f, uint64_t obj, swift_range r, uint8_t *dst, size_t
   char name[ILAYOUT_OBJECT_NAME_LEN + 1];
   ilayout_object_number_to_name(obj, name);
   size_t got = 0;
-  int rc = swift_object_get(f->conn, f->container, name, r, dst, len, &got, NULL);
+  int rc = imgr_swift_get(f->srv, f->conn, f->container, name, r, dst, len, &got);
   return rc ? rc : (got == len ? 0 : -EINVAL);
 }
 
@@ -116,6 +117,7 @@ static int state_open(imgr_server *srv, const char *name, const char *token, sta
   memset(s, 0, sizeof *s);
   int rc = imgr_volume_get_ref(srv, name, &s->vol);
   if (rc) return rc;
+  s->f.srv = srv;
   s->f.container = s->vol->store.container;
   const char *tk = token;
   if (token && *token) {

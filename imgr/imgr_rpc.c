@@ -360,8 +360,8 @@ static int check_token(imgr_rpc *r, imgr_volume *vol, const char *token, bool fu
                                                                 : NULL;
     size_t got = 0;
     swift_range tail = {SWIFT_RANGE_TAIL, 0, ck.superblock_length};
-    rc = buf ? swift_object_get(conn, vol->store.container, name, tail, buf,
-                                ck.superblock_length + 1, &got, NULL)
+    rc = buf ? imgr_swift_get(r->srv, conn, vol->store.container, name, tail, buf,
+                              ck.superblock_length + 1, &got)
              : -EINVAL;
     if (!rc && got != ck.superblock_length) rc = -EINVAL;
     free(buf);

@@ -193,7 +193,9 @@ static int register_stats(imgr_server *srv) {
       L(PutVolumeUsecs), L(VolumeCheckPointUsecs), L(CheckPointReadUsecs),
       L(CheckPointWriteUsecs), L(FetchNonceRangeUsecs), L(FlushUsecs),
       L(PutInodeTableEntriesUsecs), L(GetInodeTableEntryUsecs), L(DeleteInodeTableEntryUsecs),
-      L(VolumeStatusUsecs), T(InodeTableCacheHits), T(InodeTableCacheMisses), T(ObjectDeletes),
+      L(VolumeStatusUsecs), L(SwiftObjectDeleteUsecs), L(SwiftObjectGetUsecs),
+      L(SwiftObjectGetRangeUsecs), L(SwiftObjectGetTailUsecs), L(SwiftObjectPutUsecs),
+      T(InodeTableCacheHits), T(InodeTableCacheMisses), T(ObjectDeletes),
       T(ObjectDeleteErrors), T(CheckPointFailures)};
 #undef L
 #undef T

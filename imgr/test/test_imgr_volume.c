@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "bucketstats.h"
 #include "ilayout.h"
 #include "imgr.h"
 #include "imgr_internal.h" /* the inode table, to drop clean pages */
@@ -564,11 +565,38 @@ static void test_token_source(void **state) {
   server_down(&e);
 }
 
+/* The count of the registered stat IMGR.<name> (imgr.md 4.15). */
+static uint64_t stat_count(const char *name) {
+  char *text;
+  assert_int_equal(bs_sprint(BS_FORMAT_JSON, "IMGR", "", &text), 0);
+  json_t *root = json_loads(text, 0, NULL);
+  free(text);
+  assert_non_null(root);
+  const char *key;
+  json_t *val, *found = NULL;
+  size_t nl = strlen(name);
+  json_object_foreach(root, key, val) {
+    size_t kl = strlen(key);
+    if (kl > nl && key[kl - nl - 1] == '.' && strcmp(key + kl - nl, name) == 0) found = val;
+  }
+  assert_non_null(found);
+  uint64_t n = (uint64_t)json_integer_value(json_object_get(found, "count"));
+  json_decref(root);
+  return n;
+}
+
+static const char *const swift_stats[] = {"SwiftObjectGetUsecs", "SwiftObjectGetRangeUsecs",
+                                          "SwiftObjectGetTailUsecs", "SwiftObjectPutUsecs",
+                                          "SwiftObjectDeleteUsecs"};
+
+/* Also checks that every Swift object stat was fed along the way. */
 static void test_gc(void **state) {
   env e = {0};
   make_container(&e);
   server_up(&e, (const char *const[]){"IMGR.ParallelObjectDeletePerVolumeLimit=2",
                                       "IMGR.InodeTableMaxInodesPerBPlusTreePage=4", NULL});
+  uint64_t before[5];
+  for (int k = 0; k < 5; k++) before[k] = stat_count(swift_stats[k]);
   assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
   imgr_volume *v = serve(&e, g_token);
   uint64_t first = reserve(v, 30);
@@ -634,6 +662,8 @@ static void test_gc(void **state) {
   assert_true(ns.count <= live + pend);
   json_decref(j);
   for (int k = 1; k < 5; k++) assert_true(exists(&e, first + 20 + k));
+  for (int k = 0; k < 5; k++)
+    if (stat_count(swift_stats[k]) <= before[k]) fail_msg("%s not fed", swift_stats[k]);
   imgr_volume_put_ref(v);
   server_down(&e);
 }
