@@ -205,6 +205,15 @@ bool imgr_accepts_html(const char *accept);
 
 /* HTTP (imgr_http.c) and HTML (imgr_html.c) */
 int imgr_http_start(imgr_server *srv);
+/* The start-up self-check (imgr.md 2.1): GET http://addr:port/version up
+ * to IMGR_HTTP_UP_CHECK_MAX_RETRIES times, IMGR_HTTP_UP_CHECK_DELAY_NS
+ * apart, each try bounded by IMGR_HTTP_UP_CHECK_TIMEOUT_MS. 0 on the first
+ * 200, else -EIO and "startHTTPServerUpCheckMaxRetries (10) exceeded" is
+ * logged. */
+#define IMGR_HTTP_UP_CHECK_MAX_RETRIES 10
+#define IMGR_HTTP_UP_CHECK_DELAY_NS 100000000ull
+#define IMGR_HTTP_UP_CHECK_TIMEOUT_MS 1000L
+int imgr_http_up_check(const char *addr, uint16_t port);
 void imgr_keepalive_stop(imgr_server *srv);
 char *imgr_html_page(const char *kind, const char *title, json_t *data, const char *extra);
 

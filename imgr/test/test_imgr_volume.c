@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -668,6 +671,30 @@ static void test_gc(void **state) {
   server_down(&e);
 }
 
+/* The start-up self-check (imgr.md 2.1): passes against the running
+ * server; against a port nobody listens on it gives up after 10 tries. */
+static void test_http_up_check(void **state) {
+  env e = {0};
+  server_up(&e, (const char *const[]){"IMGR.HTTPServerPort=0", NULL});
+  assert_int_equal(imgr_server_start_http(e.srv), 0);
+  uint16_t port = imgr_server_http_port(e.srv);
+  assert_int_not_equal(port, 0);
+  assert_int_equal(imgr_http_up_check("127.0.0.1", port), 0);
+  server_down(&e);
+  /* A bound socket that does not listen: every connect is refused. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+  uint64_t t0 = ut_now_ns();
+  assert_int_equal(imgr_http_up_check("127.0.0.1", ntohs(sa.sin_port)), -EIO);
+  /* all 10 tries were made: 9 pauses of 100 ms between them */
+  assert_true(ut_now_ns() - t0 >= 9 * IMGR_HTTP_UP_CHECK_DELAY_NS);
+  close(fd);
+}
+
 /* Swift fails during checkpoints: nothing half-committed, the pages of
  * the object whose PUT failed stay readable (from memory, even with every
  * Swift request failing), then recovery. A large cache keeps the early
@@ -779,6 +806,7 @@ int main(int argc, char *argv[]) {
       cmocka_unit_test_teardown(test_concurrency, teardown),
       cmocka_unit_test_teardown(test_gc, teardown),                cmocka_unit_test_teardown(test_checkpoint_failures, teardown),
       cmocka_unit_test_teardown(test_kill9, teardown),
+      cmocka_unit_test_teardown(test_http_up_check, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   swift_conn_destroy(g_conn);
