@@ -199,12 +199,23 @@ int imgr_volume_flush(imgr_volume *vol);
 /* Wait until no object delete is queued or running (tests, unserve). */
 void imgr_volume_wait_deletes(imgr_volume *vol);
 
+/* The volume's mounts by state, for GET /volume (imgr.md 2.4). */
+typedef struct imgr_mount_counts {
+  uint64_t healthy;
+  uint64_t leases_expired;
+  uint64_t auth_token_expired;
+} imgr_mount_counts;
+
 /* Storage token selection for the RPC layer (imgr.md 4.10): pick returns a
  * token into buf (0) or -EACCES when none; rejected is told about a token
- * that got 401. Without a source the volume uses its static token. */
+ * that got 401; counts (may be NULL: all 0) fills in the volume's mounts.
+ * The core calls these three without holding srv->mu or vol->mu, so they may
+ * take the RPC layer's own locks. Without a source the volume uses its
+ * static token. */
 typedef struct imgr_token_source {
   int (*pick)(void *ctx, char *buf, size_t buflen, uint64_t *token_id);
   void (*rejected)(void *ctx, uint64_t token_id);
+  void (*counts)(void *ctx, imgr_mount_counts *out);
   void *ctx;
 } imgr_token_source;
 void imgr_volume_set_token_source(imgr_volume *vol, const imgr_token_source *src);

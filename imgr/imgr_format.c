@@ -159,9 +159,9 @@ int imgr_format(imgr_server *srv, const char *storage_url, const char *token, bo
   if ((rc = build_objects(srv->cfg, &o2, &o3, &sblen))) goto out;
   char name[ILAYOUT_OBJECT_NAME_LEN + 1];
   ilayout_object_number_to_name(o2.object_number, name);
-  if ((rc = swift_object_put(conn, st.container, name, o2.buf, o2.len, NULL, 0))) goto out;
+  if ((rc = imgr_swift_put(srv, conn, st.container, name, o2.buf, o2.len))) goto out;
   ilayout_object_number_to_name(o3.object_number, name);
-  if ((rc = swift_object_put(conn, st.container, name, o3.buf, o3.len, NULL, 0))) goto out;
+  if ((rc = imgr_swift_put(srv, conn, st.container, name, o3.buf, o3.len))) goto out;
   ilayout_checkpoint_v1 ck = {ILAYOUT_CHECKPOINT_VERSION_V1, o3.object_number, sblen,
                               ILAYOUT_FORMAT_RESERVED_TO_NONCE};
   rc = imgr_store_write_checkpoint(srv, &st, conn, token, &ck);

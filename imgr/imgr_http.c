@@ -3,9 +3,12 @@
  * text/plain reason (the original sent none). Unlike the original, paths
  * are matched by whole segments ("/volumeX" is 404). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <curl/curl.h>
 
 #include "imgr_internal.h"
 #include "logger.h"
@@ -337,6 +340,40 @@ static int timed_handler(const ut_http_request *req, ut_http_reply *rep, void *c
   return rc;
 }
 
+static size_t discard(char *p, size_t size, size_t n, void *ctx) {
+  (void)p;
+  (void)ctx;
+  return size * n;
+}
+
+int imgr_http_up_check(const char *addr, uint16_t port) {
+  char url[128];
+  /* an IPv6 literal needs brackets in a URL */
+  bool v6 = strchr(addr, ':') != NULL;
+  if ((size_t)snprintf(url, sizeof url, "http://%s%s%s:%u/version", v6 ? "[" : "", addr,
+                       v6 ? "]" : "", (unsigned)port) >= sizeof url)
+    return -EINVAL;
+  CURL *h = curl_easy_init();
+  if (!h) return -ENOMEM;
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, IMGR_HTTP_UP_CHECK_TIMEOUT_MS);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+  int rc = -EIO;
+  for (int i = 0; i < IMGR_HTTP_UP_CHECK_MAX_RETRIES && rc; i++) {
+    if (i) ut_sleep_ns(IMGR_HTTP_UP_CHECK_DELAY_NS);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK &&
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
+      rc = 0;
+  }
+  curl_easy_cleanup(h);
+  if (rc)
+    log_error("startHTTPServerUpCheckMaxRetries (%d) exceeded", IMGR_HTTP_UP_CHECK_MAX_RETRIES);
+  return rc;
+}
+
 int imgr_http_start(imgr_server *srv) {
   ut_http_route std[4];
   size_t nstd = ut_http_std_routes(NULL, std);
@@ -361,7 +398,11 @@ int imgr_http_start(imgr_server *srv) {
   }
   log_info("HTTP server listening on %s:%u", srv->cfg->private_ip_addr,
            (unsigned)ut_http_server_port(srv->http));
-  return 0;
+  if ((rc = imgr_http_up_check(srv->cfg->private_ip_addr, ut_http_server_port(srv->http)))) {
+    ut_http_server_stop(srv->http);
+    srv->http = NULL;
+  }
+  return rc;
 }
 
 int imgr_server_start_http(imgr_server *srv) { return imgr_http_start(srv); }

@@ -13,6 +13,7 @@
 #define FRESH_MAX_TAIL ((uint64_t)64 << 20)
 
 typedef struct fresh {
+  imgr_server *srv;
   swift_conn *conn;
   const char *container;
 } fresh;
@@ -21,7 +22,7 @@ static int fresh_get(fresh *f, uint64_t obj, swift_range r, uint8_t *dst, size_t
   char name[ILAYOUT_OBJECT_NAME_LEN + 1];
   ilayout_object_number_to_name(obj, name);
   size_t got = 0;
-  int rc = swift_object_get(f->conn, f->container, name, r, dst, len, &got, NULL);
+  int rc = imgr_swift_get(f->srv, f->conn, f->container, name, r, dst, len, &got);
   return rc ? rc : (got == len ? 0 : -EINVAL);
 }
 
@@ -116,6 +117,7 @@ static int state_open(imgr_server *srv, const char *name, const char *token, sta
   memset(s, 0, sizeof *s);
   int rc = imgr_volume_get_ref(srv, name, &s->vol);
   if (rc) return rc;
+  s->f.srv = srv;
   s->f.container = s->vol->store.container;
   const char *tk = token;
   if (token && *token) {
@@ -170,15 +172,18 @@ int imgr_volume_json(imgr_server *srv, const char *name, const char *token, json
   json_t *pend = json_array();
   for (size_t i = 0; i < s.sb.pending_delete_object_numbers_len; i++)
     json_array_append_new(pend, name_of(s.sb.pending_delete_object_numbers[i]));
+  imgr_mount_counts mc;
+  imgr_vol_mount_counts(s.vol, &mc);
   pthread_mutex_lock(&s.vol->mu);
   json_t *static_token = json_string(s.vol->static_token);
   pthread_mutex_unlock(&s.vol->mu);
   uint64_t maxk = sm_max_keys(s.table);
   o = json_pack(
-      "{s:s, s:s, s:o, s:i, s:i, s:i, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I,"
+      "{s:s, s:s, s:o, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I,"
       " s:o, s:o}",
       "Name", s.vol->name, "StorageURL", s.vol->store.storage_url, "AuthToken", static_token,
-      "HealthyMounts", 0, "LeasesExpiredMounts", 0, "AuthTokenExpiredMounts", 0,
+      "HealthyMounts", (json_int_t)mc.healthy, "LeasesExpiredMounts",
+      (json_int_t)mc.leases_expired, "AuthTokenExpiredMounts", (json_int_t)mc.auth_token_expired,
       "SuperBlockObjectName", name_of(s.ck.superblock_object_number), "SuperBlockLength",
       (json_int_t)s.ck.superblock_length, "ReservedToNonce", (json_int_t)s.ck.reserved_to_nonce,
       "InodeTableMinInodesPerNode", (json_int_t)(maxk / 2), "InodeTableMaxInodesPerNode",

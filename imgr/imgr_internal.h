@@ -17,7 +17,9 @@ typedef struct imgr_stats {
       GetVolumeInodeUsecs, GetVolumeListUsecs, GetVolumeUsecs, PostVolumeUsecs,
       PutVolumeUsecs, VolumeCheckPointUsecs, CheckPointReadUsecs, CheckPointWriteUsecs,
       FetchNonceRangeUsecs, FlushUsecs, PutInodeTableEntriesUsecs, GetInodeTableEntryUsecs,
-      DeleteInodeTableEntryUsecs, VolumeStatusUsecs;
+      DeleteInodeTableEntryUsecs, VolumeStatusUsecs, SwiftObjectDeleteUsecs,
+      SwiftObjectGetUsecs, SwiftObjectGetRangeUsecs, SwiftObjectGetTailUsecs,
+      SwiftObjectPutUsecs;
   bs_total InodeTableCacheHits, InodeTableCacheMisses, ObjectDeletes, ObjectDeleteErrors,
       CheckPointFailures;
 } imgr_stats;
@@ -148,6 +150,18 @@ int imgr_vol_tok_acquire(imgr_volume *vol, imgr_vol_tok *t);
 /* rc: the result of the calls made (-EACCES drops the refused token). */
 void imgr_vol_tok_release(imgr_volume *vol, imgr_vol_tok *t, int rc);
 void imgr_volume_drop_conn(imgr_volume *vol);
+/* Every object GET, PUT and DELETE of imgr goes through these: they add the
+ * call's duration (retries included) to SwiftObject*Usecs (imgr.md 4.15),
+ * the GET by its range kind. Same contract as swift_object_get/put/delete. */
+int imgr_swift_get(imgr_server *srv, swift_conn *conn, const char *container,
+                   const char *object, swift_range r, void *buf, size_t buflen, size_t *got);
+int imgr_swift_put(imgr_server *srv, swift_conn *conn, const char *container,
+                   const char *object, const void *buf, size_t len);
+int imgr_swift_delete(imgr_server *srv, swift_conn *conn, const char *container,
+                      const char *object);
+/* The token source's mount counts (all 0 without one). Call with neither
+ * srv->mu nor vol->mu held. */
+void imgr_vol_mount_counts(imgr_volume *vol, imgr_mount_counts *out);
 int imgr_store_write_checkpoint(imgr_server *srv, const imgr_store *st, swift_conn *conn,
                                 const char *token, const ilayout_checkpoint_v1 *ck);
 
@@ -191,6 +205,15 @@ bool imgr_accepts_html(const char *accept);
 
 /* HTTP (imgr_http.c) and HTML (imgr_html.c) */
 int imgr_http_start(imgr_server *srv);
+/* The start-up self-check (imgr.md 2.1): GET http://addr:port/version up
+ * to IMGR_HTTP_UP_CHECK_MAX_RETRIES times, IMGR_HTTP_UP_CHECK_DELAY_NS
+ * apart, each try bounded by IMGR_HTTP_UP_CHECK_TIMEOUT_MS. 0 on the first
+ * 200, else -EIO and "startHTTPServerUpCheckMaxRetries (10) exceeded" is
+ * logged. */
+#define IMGR_HTTP_UP_CHECK_MAX_RETRIES 10
+#define IMGR_HTTP_UP_CHECK_DELAY_NS 100000000ull
+#define IMGR_HTTP_UP_CHECK_TIMEOUT_MS 1000L
+int imgr_http_up_check(const char *addr, uint16_t port);
 void imgr_keepalive_stop(imgr_server *srv);
 char *imgr_html_page(const char *kind, const char *title, json_t *data, const char *extra);
 

@@ -309,6 +309,19 @@ static void tsrc_rejected(void *ctx, uint64_t token_id) {
   pthread_mutex_unlock(&rv->r->mu);
 }
 
+/* Lease expiry takes precedence over token expiry (imgr.md 4.10). */
+static void tsrc_counts(void *ctx, imgr_mount_counts *out) {
+  rvol *rv = ctx;
+  pthread_mutex_lock(&rv->r->mu);
+  for (mount *m = rv->mounts; m; m = m->vnext) {
+    if (m->unmounting) continue;
+    if (m->lease_expired) out->leases_expired++;
+    else if (m->token_expired) out->auth_token_expired++;
+    else out->healthy++;
+  }
+  pthread_mutex_unlock(&rv->r->mu);
+}
+
 static rvol *rvol_get_locked(imgr_rpc *r, const char *name, bool *created) {
   *created = false;
   for (rvol *rv = r->rvols; rv; rv = rv->next)
@@ -347,8 +360,8 @@ static int check_token(imgr_rpc *r, imgr_volume *vol, const char *token, bool fu
                                                                 : NULL;
     size_t got = 0;
     swift_range tail = {SWIFT_RANGE_TAIL, 0, ck.superblock_length};
-    rc = buf ? swift_object_get(conn, vol->store.container, name, tail, buf,
-                                ck.superblock_length + 1, &got, NULL)
+    rc = buf ? imgr_swift_get(r->srv, conn, vol->store.container, name, tail, buf,
+                              ck.superblock_length + 1, &got)
              : -EINVAL;
     if (!rc && got != ck.superblock_length) rc = -EINVAL;
     free(buf);
@@ -684,7 +697,7 @@ static int rpc_mount(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
   pthread_mutex_unlock(&r->mu);
   if (rc) goto out;
   vol = NULL; /* the mount owns the reference */
-  imgr_token_source ts = {tsrc_pick, tsrc_rejected, rv};
+  imgr_token_source ts = {tsrc_pick, tsrc_rejected, tsrc_counts, rv};
   imgr_volume_set_token_source(m->vol, &ts);
   rc = imgr_volume_activate(m->vol);
   if (rc) {

@@ -164,6 +164,45 @@ void imgr_volume_set_token_source(imgr_volume *vol, const imgr_token_source *src
   pthread_mutex_unlock(&vol->mu);
 }
 
+int imgr_swift_get(imgr_server *srv, swift_conn *conn, const char *container,
+                   const char *object, swift_range r, void *buf, size_t buflen, size_t *got) {
+  uint64_t t0;
+  imgr_stat_now(&t0);
+  int rc = swift_object_get(conn, container, object, r, buf, buflen, got, NULL);
+  imgr_stat_done(r.kind == SWIFT_RANGE_SPAN   ? &srv->stats.SwiftObjectGetRangeUsecs
+                 : r.kind == SWIFT_RANGE_TAIL ? &srv->stats.SwiftObjectGetTailUsecs
+                                              : &srv->stats.SwiftObjectGetUsecs,
+                 t0);
+  return rc;
+}
+
+int imgr_swift_put(imgr_server *srv, swift_conn *conn, const char *container,
+                   const char *object, const void *buf, size_t len) {
+  uint64_t t0;
+  imgr_stat_now(&t0);
+  int rc = swift_object_put(conn, container, object, buf, len, NULL, 0);
+  imgr_stat_done(&srv->stats.SwiftObjectPutUsecs, t0);
+  return rc;
+}
+
+int imgr_swift_delete(imgr_server *srv, swift_conn *conn, const char *container,
+                      const char *object) {
+  uint64_t t0;
+  imgr_stat_now(&t0);
+  int rc = swift_object_delete(conn, container, object);
+  imgr_stat_done(&srv->stats.SwiftObjectDeleteUsecs, t0);
+  return rc;
+}
+
+void imgr_vol_mount_counts(imgr_volume *vol, imgr_mount_counts *out) {
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&vol->mu);
+  imgr_token_source src = vol->tsrc;
+  pthread_mutex_unlock(&vol->mu);
+  /* The RPC layer's counts takes its own locks: never under vol->mu. */
+  if (src.counts) src.counts(src.ctx, out);
+}
+
 void imgr_volume_drop_conn(imgr_volume *vol) {
   for (size_t i = 0; i < IMGR_SCONN_CACHE; i++) {
     imgr_sconn *gone;
@@ -182,7 +221,7 @@ int imgr_vol_get(imgr_volume *vol, const char *object, swift_range r, void *buf,
   vol_tok t;
   int rc = imgr_vol_tok_acquire(vol, &t);
   if (rc) return rc;
-  rc = swift_object_get(t.sc->conn, vol->store.container, object, r, buf, buflen, got, NULL);
+  rc = imgr_swift_get(vol->srv, t.sc->conn, vol->store.container, object, r, buf, buflen, got);
   imgr_vol_tok_release(vol, &t, rc);
   return rc;
 }
@@ -206,7 +245,7 @@ int imgr_vol_put(imgr_volume *vol, const char *object, const void *buf, size_t l
   vol_tok t;
   int rc = imgr_vol_tok_acquire(vol, &t);
   if (rc) return rc;
-  rc = swift_object_put(t.sc->conn, vol->store.container, object, buf, len, NULL, 0);
+  rc = imgr_swift_put(vol->srv, t.sc->conn, vol->store.container, object, buf, len);
   imgr_vol_tok_release(vol, &t, rc);
   return rc;
 }
@@ -217,7 +256,7 @@ int imgr_vol_delete(imgr_volume *vol, uint64_t object_number) {
   vol_tok t;
   int rc = imgr_vol_tok_acquire(vol, &t);
   if (rc) return rc;
-  rc = swift_object_delete(t.sc->conn, vol->store.container, name);
+  rc = imgr_swift_delete(vol->srv, t.sc->conn, vol->store.container, name);
   imgr_vol_tok_release(vol, &t, rc);
   /* Already gone (a replay after a restart): the goal is reached. */
   return rc == -ENOENT ? 0 : rc;
@@ -254,8 +293,8 @@ int imgr_vol_read_checkpoint(imgr_volume *vol, swift_conn *explicit_conn,
     imgr_stat_done(&vol->srv->stats.CheckPointReadUsecs, t0);
   } else {
     swift_range all = {SWIFT_RANGE_ALL, 0, 0};
-    rc = swift_object_get(conn, vol->store.container, "0000000000000000", all, text,
-                          sizeof text - 1, &len, NULL);
+    rc = imgr_swift_get(vol->srv, conn, vol->store.container, "0000000000000000", all, text,
+                        sizeof text - 1, &len);
     if (rc == -EOVERFLOW) rc = -EINVAL;
   }
   if (!explicit_conn) imgr_vol_tok_release(vol, &t, rc);
@@ -273,8 +312,8 @@ int imgr_vol_write_checkpoint(imgr_volume *vol, const ilayout_checkpoint_v1 *ck)
   imgr_stat_now(&t0);
   vol_tok t;
   if ((rc = imgr_vol_tok_acquire(vol, &t))) return rc;
-  rc = swift_object_put(t.sc->conn, vol->store.container, "0000000000000000", text,
-                        ILAYOUT_CHECKPOINT_V1_LEN, NULL, 0);
+  rc = imgr_swift_put(vol->srv, t.sc->conn, vol->store.container, "0000000000000000", text,
+                      ILAYOUT_CHECKPOINT_V1_LEN);
   if (!rc && vol->srv->ickpt) {
     char *u = object0_url(&vol->store);
     rc = u ? imgr_ickpt_write(vol->srv->ickpt, u, t.sc->token, text, ILAYOUT_CHECKPOINT_V1_LEN)
@@ -292,8 +331,8 @@ int imgr_store_write_checkpoint(imgr_server *srv, const imgr_store *st, swift_co
   char text[ILAYOUT_CHECKPOINT_V1_LEN + 1];
   int rc = ilayout_checkpoint_v1_encode(ck, text);
   if (rc) return rc;
-  rc = swift_object_put(conn, st->container, "0000000000000000", text,
-                        ILAYOUT_CHECKPOINT_V1_LEN, NULL, 0);
+  rc = imgr_swift_put(srv, conn, st->container, "0000000000000000", text,
+                      ILAYOUT_CHECKPOINT_V1_LEN);
   if (!rc && srv->ickpt) {
     char *u = object0_url(st);
     rc = u ? imgr_ickpt_write(srv->ickpt, u, token, text, ILAYOUT_CHECKPOINT_V1_LEN) : -ENOMEM;

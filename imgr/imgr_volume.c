@@ -193,7 +193,9 @@ static int register_stats(imgr_server *srv) {
       L(PutVolumeUsecs), L(VolumeCheckPointUsecs), L(CheckPointReadUsecs),
       L(CheckPointWriteUsecs), L(FetchNonceRangeUsecs), L(FlushUsecs),
       L(PutInodeTableEntriesUsecs), L(GetInodeTableEntryUsecs), L(DeleteInodeTableEntryUsecs),
-      L(VolumeStatusUsecs), T(InodeTableCacheHits), T(InodeTableCacheMisses), T(ObjectDeletes),
+      L(VolumeStatusUsecs), L(SwiftObjectDeleteUsecs), L(SwiftObjectGetUsecs),
+      L(SwiftObjectGetRangeUsecs), L(SwiftObjectGetTailUsecs), L(SwiftObjectPutUsecs),
+      T(InodeTableCacheHits), T(InodeTableCacheMisses), T(ObjectDeletes),
       T(ObjectDeleteErrors), T(CheckPointFailures)};
 #undef L
 #undef T
@@ -402,18 +404,33 @@ int imgr_volume_unserve(imgr_server *srv, const char *name) {
 }
 
 json_t *imgr_volume_list_json(imgr_server *srv) {
-  json_t *a = json_array();
+  /* Take references under srv->mu, then ask for the mount counts without
+   * it: the token source takes the RPC layer's locks. */
   pthread_mutex_lock(&srv->mu);
-  for (size_t i = 0; a && i < srv->nvols; i++) {
-    imgr_volume *v = srv->vols[i];
-    pthread_mutex_lock(&v->mu);
-    json_array_append_new(
-        a, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "Name", v->name, "StorageURL",
-                     v->store.storage_url, "AuthToken", v->static_token, "HealthyMounts", 0,
-                     "LeasesExpiredMounts", 0, "AuthTokenExpiredMounts", 0));
-    pthread_mutex_unlock(&v->mu);
+  size_t n = srv->nvols;
+  imgr_volume **vols = calloc(n + 1, sizeof *vols);
+  for (size_t i = 0; vols && i < n; i++) {
+    vols[i] = srv->vols[i];
+    vols[i]->refs++;
   }
   pthread_mutex_unlock(&srv->mu);
+  if (!vols) return NULL;
+  json_t *a = json_array();
+  for (size_t i = 0; i < n; i++) {
+    imgr_volume *v = vols[i];
+    imgr_mount_counts c;
+    imgr_vol_mount_counts(v, &c);
+    pthread_mutex_lock(&v->mu);
+    if (a)
+      json_array_append_new(
+          a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "Name", v->name, "StorageURL",
+                       v->store.storage_url, "AuthToken", v->static_token, "HealthyMounts",
+                       (json_int_t)c.healthy, "LeasesExpiredMounts", (json_int_t)c.leases_expired,
+                       "AuthTokenExpiredMounts", (json_int_t)c.auth_token_expired));
+    pthread_mutex_unlock(&v->mu);
+    imgr_volume_put_ref(v);
+  }
+  free(vols);
   return a;
 }
 

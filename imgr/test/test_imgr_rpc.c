@@ -382,6 +382,43 @@ static void test_auth_recheck_and_renew(void **state) {
   expect_ok(&c, "Unmount", mid(&c), NULL);
 }
 
+/* The mount counts of GET /volume and GET /volume/<name> (imgr.md 2.3). */
+static void counts_are(hx *h, json_int_t healthy, json_int_t token_expired) {
+  json_t *list = imgr_volume_list_json(h->srv);
+  assert_non_null(list);
+  assert_int_equal(json_array_size(list), 1);
+  json_t *one = NULL;
+  assert_int_equal(imgr_volume_json(h->srv, "testVolume", NULL, &one), 0);
+  json_t *objs[2] = {json_array_get(list, 0), one};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(json_integer_value(json_object_get(objs[i], "HealthyMounts")), healthy);
+    assert_int_equal(json_integer_value(json_object_get(objs[i], "LeasesExpiredMounts")), 0);
+    assert_int_equal(json_integer_value(json_object_get(objs[i], "AuthTokenExpiredMounts")),
+                     token_expired);
+  }
+  json_decref(list);
+  json_decref(one);
+}
+
+static void test_volume_mount_counts(void **state) {
+  (void)state;
+  static hx h;
+  static hx_client a, b;
+  up1(&h, &a, NULL, NULL);
+  counts_are(&h, 1, 0);
+  assert_int_equal(hx_client_open(&h, track_c(&b)), 0);
+  assert_int_equal(hx_mount(&h, &b, NULL, NULL), 0);
+  counts_are(&h, 2, 0);
+  /* A refused RenewMount puts b on the auth-token-expired list (imgr.md 3.3:
+   * a failed periodic check does not). */
+  expect_err(&b, "RenewMount", json_pack("{s:s,s:s}", "MountID", b.mount_id, "AuthToken", "x"),
+             "EAuthTokenRejected: ");
+  counts_are(&h, 1, 1);
+  expect_ok(&b, "Unmount", mid(&b), NULL);
+  counts_are(&h, 1, 0);
+  expect_ok(&a, "Unmount", mid(&a), NULL);
+}
+
 /* ---- leases with two clients (5.4) ------------------------------------------- */
 
 typedef struct {
@@ -782,6 +819,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_open_file_limit, cleanup),
       cmocka_unit_test_teardown(test_mount_limit, cleanup),
       cmocka_unit_test_teardown(test_auth_recheck_and_renew, cleanup),
+      cmocka_unit_test_teardown(test_volume_mount_counts, cleanup),
       cmocka_unit_test_setup_teardown(test_lease_table, lease_setup, lease_teardown),
       cmocka_unit_test_setup_teardown(test_lease_expiry_unmounts, lease_setup, lease_teardown),
       cmocka_unit_test_teardown(test_dead_mount_detected, cleanup),

@@ -13,11 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "bucketstats.h"
 #include "ilayout.h"
 #include "imgr.h"
 #include "imgr_internal.h" /* the inode table, to drop clean pages */
@@ -539,7 +543,7 @@ static void test_token_source(void **state) {
   assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
   imgr_volume *v = serve(&e, "AUTH_static_unused");
   tsrc_state ts = {{g_token, "AUTH_bad_mount"}, {false, false}, 0, 0, 0, 0};
-  imgr_token_source src = {tsrc_pick, tsrc_rejected, &ts};
+  imgr_token_source src = {tsrc_pick, tsrc_rejected, NULL, &ts};
   imgr_volume_set_token_source(v, &src);
   /* Checkpoint read with the good token, superblock with the bad one. */
   assert_int_equal(imgr_volume_activate(v), -EACCES);
@@ -564,11 +568,38 @@ static void test_token_source(void **state) {
   server_down(&e);
 }
 
+/* The count of the registered stat IMGR.<name> (imgr.md 4.15). */
+static uint64_t stat_count(const char *name) {
+  char *text;
+  assert_int_equal(bs_sprint(BS_FORMAT_JSON, "IMGR", "", &text), 0);
+  json_t *root = json_loads(text, 0, NULL);
+  free(text);
+  assert_non_null(root);
+  const char *key;
+  json_t *val, *found = NULL;
+  size_t nl = strlen(name);
+  json_object_foreach(root, key, val) {
+    size_t kl = strlen(key);
+    if (kl > nl && key[kl - nl - 1] == '.' && strcmp(key + kl - nl, name) == 0) found = val;
+  }
+  assert_non_null(found);
+  uint64_t n = (uint64_t)json_integer_value(json_object_get(found, "count"));
+  json_decref(root);
+  return n;
+}
+
+static const char *const swift_stats[] = {"SwiftObjectGetUsecs", "SwiftObjectGetRangeUsecs",
+                                          "SwiftObjectGetTailUsecs", "SwiftObjectPutUsecs",
+                                          "SwiftObjectDeleteUsecs"};
+
+/* Also checks that every Swift object stat was fed along the way. */
 static void test_gc(void **state) {
   env e = {0};
   make_container(&e);
   server_up(&e, (const char *const[]){"IMGR.ParallelObjectDeletePerVolumeLimit=2",
                                       "IMGR.InodeTableMaxInodesPerBPlusTreePage=4", NULL});
+  uint64_t before[5];
+  for (int k = 0; k < 5; k++) before[k] = stat_count(swift_stats[k]);
   assert_int_equal(imgr_format(e.srv, e.url, g_token, false), 0);
   imgr_volume *v = serve(&e, g_token);
   uint64_t first = reserve(v, 30);
@@ -634,8 +665,34 @@ static void test_gc(void **state) {
   assert_true(ns.count <= live + pend);
   json_decref(j);
   for (int k = 1; k < 5; k++) assert_true(exists(&e, first + 20 + k));
+  for (int k = 0; k < 5; k++)
+    if (stat_count(swift_stats[k]) <= before[k]) fail_msg("%s not fed", swift_stats[k]);
   imgr_volume_put_ref(v);
   server_down(&e);
+}
+
+/* The start-up self-check (imgr.md 2.1): passes against the running
+ * server; against a port nobody listens on it gives up after 10 tries. */
+static void test_http_up_check(void **state) {
+  env e = {0};
+  server_up(&e, (const char *const[]){"IMGR.HTTPServerPort=0", NULL});
+  assert_int_equal(imgr_server_start_http(e.srv), 0);
+  uint16_t port = imgr_server_http_port(e.srv);
+  assert_int_not_equal(port, 0);
+  assert_int_equal(imgr_http_up_check("127.0.0.1", port), 0);
+  server_down(&e);
+  /* A bound socket that does not listen: every connect is refused. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+  uint64_t t0 = ut_now_ns();
+  assert_int_equal(imgr_http_up_check("127.0.0.1", ntohs(sa.sin_port)), -EIO);
+  /* all 10 tries were made: 9 pauses of 100 ms between them */
+  assert_true(ut_now_ns() - t0 >= 9 * IMGR_HTTP_UP_CHECK_DELAY_NS);
+  close(fd);
 }
 
 /* Swift fails during checkpoints: nothing half-committed, the pages of
@@ -749,6 +806,7 @@ int main(int argc, char *argv[]) {
       cmocka_unit_test_teardown(test_concurrency, teardown),
       cmocka_unit_test_teardown(test_gc, teardown),                cmocka_unit_test_teardown(test_checkpoint_failures, teardown),
       cmocka_unit_test_teardown(test_kill9, teardown),
+      cmocka_unit_test_teardown(test_http_up_check, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   swift_conn_destroy(g_conn);
