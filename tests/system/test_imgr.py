@@ -317,7 +317,7 @@ class TestStartup(unittest.TestCase):
                                    capture_output=True)
                 log = os.path.join(d, "imgr.log")
                 proc = subprocess.Popen([IMGR, dev, "IMGR.HTTPServerPort=0",
-                                         "IMGR.LogFilePath=" + log, "IMGR.LogToConsole=false",
+                                         "IMGR.RetryRPCPort=0", "IMGR.LogFilePath=" + log, "IMGR.LogToConsole=false",
                                          "IMGR.RetryRPCCertFilePath=%s/cert.pem" % d,
                                          "IMGR.RetryRPCKeyFilePath=%s/key.pem" % d])
                 try:
