@@ -41,10 +41,16 @@ run_ctest() { # dir, ctest args...
   [ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || failed=$((failed + 1))
 }
 
-build() { # dir, cmake args...
-  local dir=$1; shift
-  cmake -S "$root" -B "$dir" -Wno-dev "$@" >/dev/null
-  cmake --build "$dir" -j"$jobs" -- --no-print-directory
+build() { # dir, cmake args... (the build's output is shown only if it fails)
+  local dir=$1 log; shift
+  log=$(mktemp)
+  if ! { cmake -S "$root" -B "$dir" -Wno-dev "$@" && cmake --build "$dir" -j"$jobs"; } >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    rm -f "$log"
+    echo "test.sh: build in $dir failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
 }
 
 # The real-Swift tests (swiftclient, ickpt, idestroy) need an OpenStack Swift
