@@ -13,6 +13,7 @@
 #include "iswift_disk.h"
 #include "iswift_internal.h"
 #include "logger.h"
+#include "utils.h"
 
 #define HASH_HEX 65
 #define MAX_RECORD_FILE (1ull << 32) /* far above MaxObjectSize; bounds a load */
@@ -123,24 +124,10 @@ int isw_disk_remove(const char *dir, const char *a, const char *c, const char *o
 
 /* Read a whole record file (bounded) and decode it. */
 static int read_record(const char *path, unsigned char **buf, isw_record *rec) {
-  *buf = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  struct stat st;
-  int rc = 0;
-  if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_RECORD_FILE) {
-    close(fd);
-    return -EINVAL;
-  }
-  size_t size = (size_t)st.st_size, got = 0;
-  if (!(*buf = malloc(size ? size : 1))) rc = -ENOMEM;
-  while (!rc && got < size) {
-    ssize_t r = read(fd, *buf + got, size - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) rc = r < 0 ? -errno : -EINVAL;
-    else got += (size_t)r;
-  }
-  close(fd);
+  char *data;
+  size_t size;
+  int rc = ut_read_file(path, MAX_RECORD_FILE, &data, &size);
+  *buf = (unsigned char *)data;
   if (!rc) rc = isw_record_decode(*buf, size, rec);
   if (rc) {
     free(*buf);

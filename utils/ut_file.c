@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ut_read_file(const char *path, size_t max, char **out, size_t *len)
@@ -15,8 +16,12 @@ int ut_read_file(const char *path, size_t max, char **out, size_t *len)
   if (fd < 0)
     return -errno;
   /* Read up to max + 1 bytes: one more than allowed tells "too big" apart
-   * from "exactly max" without trusting a size from fstat. */
+   * from "exactly max". fstat's size only sizes the first buffer (so a big
+   * file is read without regrowing); the file may still change under us. */
   size_t cap = 4096, n = 0;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    cap = (uint64_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
   char *buf = malloc(cap);
   int rc = buf ? 0 : -ENOMEM;
   while (rc == 0) {
