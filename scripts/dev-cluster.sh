@@ -149,7 +149,8 @@ up() {
   check_ports
 
   start iswift iswift/dev.conf "ISWIFT.SwiftProxyTCPPort=$swift_port" \
-    "ISWIFT.StoreDirPath=$state/iswift" "ISWIFT.LogFilePath=$state/log/iswift.log"
+    "ISWIFT.StoreDirPath=$state/iswift" "ISWIFT.LogFilePath=$state/log/iswift.log" \
+    "ISWIFT.LogToConsole=false"
   start ickpt ickpt/dev.conf "ICKPT.Port=$ickpt_port" "ICKPT.DataBasePath=$state/ickptDB" \
     "ICKPT.CertFilePath=$c/ickpt_cert.pem" "ICKPT.KeyFilePath=$c/ickpt_key.pem" \
     "ICKPT.CACertFilePath=$c/ca_cert.pem" "ICKPT.LogFilePath=$state/log/ickpt.log" \
@@ -175,7 +176,7 @@ up() {
   start iclient iclient/dev.conf "ICLIENT.MountPointDirPath=$mountpoint" \
     "ICLIENT.RetryRPCPort=$imgr_rpc" "ICLIENT.HTTPServerPort=$iclient_http" \
     "ICLIENT.RetryRPCCACertFilePath=$c/ca_cert.pem" "ICLIENT.AuthPlugInEnvValue=$auth" \
-    "ICLIENT.LogFilePath=$state/log/iclient.log"
+    "ICLIENT.LogFilePath=$state/log/iclient.log" "ICLIENT.LogToConsole=false"
   for _ in $(seq 50); do mountpoint -q "$mountpoint" && break; sleep 0.2; done
   mountpoint -q "$mountpoint" || die "iclient runs but $mountpoint is not mounted"
 
