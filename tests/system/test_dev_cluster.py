@@ -294,12 +294,22 @@ class HtmlPages(Base):
 
     def chromium(self, url, *args):
         profile = tempfile.mkdtemp(prefix="chromium-", dir=self.c.dir)
-        r = subprocess.run([self.browser] + CHROMIUM_FLAGS +
-                           ["--user-data-dir=" + profile] + list(args) + [url],
-                           capture_output=True, timeout=120, cwd=self.c.dir)
-        shutil.rmtree(profile, ignore_errors=True)
-        self.assertEqual(r.returncode, 0, "chromium %s: %s" % (url, r.stderr[-2000:]))
-        return r.stdout.decode(errors="replace")
+        # A session of its own, so that a hung browser goes with all of its
+        # helper processes.
+        p = subprocess.Popen([self.browser] + CHROMIUM_FLAGS +
+                             ["--user-data-dir=" + profile] + list(args) + [url],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.c.dir,
+                             start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            self.fail("chromium %s: no result in 120 s" % url)
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+        self.assertEqual(p.returncode, 0, "chromium %s: %s" % (url, err[-2000:]))
+        return out.decode(errors="replace")
 
     def screenshot(self, url, name):
         png = os.path.join(self.c.dir, name + ".png")
