@@ -100,6 +100,16 @@ static int fh_get(ic_fs *fs, uint64_t fh, uint64_t ino, bool dir, bool *append, 
   return rc;
 }
 
+/* Whether a handle of this mount still has the inode open. */
+static bool fh_any(ic_fs *fs, uint64_t ino) {
+  bool found = false;
+  pthread_mutex_lock(&fs->mu);
+  for (size_t i = 0; i < FH_BUCKETS && !found; i++)
+    for (fh_entry *e = fs->handles[i]; e && !found; e = e->next) found = e->ino == ino;
+  pthread_mutex_unlock(&fs->mu);
+  return found;
+}
+
 /* ---- holding inodes ---- */
 
 typedef struct held {
@@ -217,7 +227,7 @@ static void fill_stat(const ic_inode *in, struct stat *st) {
   mode_t type = a.type == ILAYOUT_INODE_TYPE_DIR    ? S_IFDIR
                 : a.type == ILAYOUT_INODE_TYPE_FILE ? S_IFREG
                                                     : S_IFLNK;
-  st->st_mode = type | (a.mode & ILAYOUT_INODE_MODE_MASK);
+  st->st_mode = type | (a.mode & IC_INODE_MODE_MASK);
   st->st_nlink = a.nlink;
   st->st_uid = (uid_t)a.uid;
   st->st_gid = (gid_t)a.gid;
@@ -247,15 +257,18 @@ static int flush_held(ic_fs *fs, held *h) { return ic_flush_inodes(fs->p.vol, h-
 
 static void reply_rc(fuse_req_t req, int rc) { fuse_reply_err(req, rc ? ic_fuse_errno(rc) : 0); }
 
-/* imgr forgets an inode whose last link went away (it defers while open). */
-static void delete_inode(ic_fs *fs, ic_inode *in) {
+/* imgr forgets an inode whose last link went away (it defers while open).
+ * One still open here stays cached, committed with no links, so that its
+ * handles keep reading and writing it until the last release (which
+ * forgets it); it reloads from imgr if evicted meanwhile. */
+static void delete_inode(ic_fs *fs, ic_inode *in, bool open) {
   ic_inode_req req = {fs->mount_id, in->ino};
   ic_rpc_err err = {{0}};
   int rc = fs->p.imgr->delete_inode_table_entry(fs->p.imgr_ctx, &req, &err);
   if (rc)
     log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
               err.msg);
-  ic_inode_forget_deleted(in);
+  if (!open) ic_inode_forget_deleted(in);
 }
 
 static int adjust_open(ic_fs *fs, uint64_t ino, int64_t adj) {
@@ -360,7 +373,7 @@ static void op_setattr_impl(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
              : ic_file_truncate(fs->p.vol, in, (uint64_t)attr->st_size);
   }
   if (rc == 0) {
-    if (to_set & FUSE_SET_ATTR_MODE) in->mode = attr->st_mode & ILAYOUT_INODE_MODE_MASK;
+    if (to_set & FUSE_SET_ATTR_MODE) in->mode = attr->st_mode & IC_INODE_MODE_MASK;
     if (to_set & FUSE_SET_ATTR_UID) in->uid = attr->st_uid;
     if (to_set & FUSE_SET_ATTR_GID) in->gid = attr->st_gid;
     if (to_set & FUSE_SET_ATTR_MTIME_NOW)
@@ -422,8 +435,14 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
   else if (strlen(name) > IC_NAME_MAX)
     rc = -ENAMETOOLONG;
   ic_inode *in = NULL;
+  /* A setgid directory passes its group on, and its setgid bit to subdirectories. */
+  uint64_t gid = ctx->gid;
+  if (rc == 0 && (dir->mode & S_ISGID)) {
+    gid = dir->gid;
+    if (type == ILAYOUT_INODE_TYPE_DIR) mode |= S_ISGID;
+  }
   if (rc == 0)
-    rc = ic_inode_create(fs->p.vol, type, (uint16_t)(mode & ~ctx->umask), ctx->uid, ctx->gid, &in);
+    rc = ic_inode_create(fs->p.vol, type, (uint16_t)(mode & ~ctx->umask), ctx->uid, gid, &in);
   if (rc) {
     release_all(fs, h);
     return rc;
@@ -529,12 +548,13 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
     if (rc == 0) rc = ic_inode_link_remove(child, child->ino, ".", 1);
   }
   bool gone = rc == 0 && child->nlinks == 0;
+  bool open = gone && fh_any(fs, child->ino);
   if (rc == 0) {
     dir->mtime_ns = dir->ctime_ns = child->ctime_ns = (int64_t)ut_wall_ns();
     ic_inode *commit[2] = {dir, child};
-    rc = ic_flush_inodes(fs->p.vol, commit, gone ? 1 : 2);
+    rc = ic_flush_inodes(fs->p.vol, commit, gone && !open ? 1 : 2);
   }
-  if (rc == 0 && gone) delete_inode(fs, child);
+  if (rc == 0 && gone) delete_inode(fs, child, open);
   release_all(fs, &h);
   reply_rc(req, rc);
 }
@@ -553,10 +573,62 @@ static void op_rmdir_impl(fuse_req_t req, fuse_ino_t parent, const char *name) {
 TIMED_OP(op_rmdir, IC_STAT_DoRmDirUsecs, (fuse_req_t req, fuse_ino_t parent, const char *name),
          (req, parent, name))
 
+/* Point directory d's entry `name` at inode `to` (was `from`), moving
+ * `from`'s link to (d, name) and, for a directory `to` now in d, its ".."
+ * and the ".." link from old parent `was` to d. */
+static int repoint_entry(ic_fs *fs, ic_inode *d, const char *name, ic_inode *to, ic_inode *was) {
+  size_t len = strlen(name);
+  ic_dirent e = {to->ino, to->type};
+  int rc = ic_dir_delete(fs->p.vol, d, name, len);
+  if (rc == 0) rc = ic_dir_insert(fs->p.vol, d, name, len, &e);
+  if (rc == 0) rc = ic_inode_link_add(to, d->ino, name, len);
+  if (rc == 0 && to->type == ILAYOUT_INODE_TYPE_DIR && was != d) {
+    ic_dirent up = {d->ino, ILAYOUT_INODE_TYPE_DIR};
+    rc = ic_dir_delete(fs->p.vol, to, "..", 2);
+    if (rc == 0) rc = ic_dir_insert(fs->p.vol, to, "..", 2, &up);
+    if (rc == 0) rc = ic_inode_link_remove(was, to->ino, "..", 2);
+    if (rc == 0) rc = ic_inode_link_add(d, to->ino, "..", 2);
+  }
+  return rc;
+}
+
+/* RENAME_EXCHANGE: both names exist and swap inodes (any types). */
+static void exchange_entries(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
+                             fuse_ino_t newdir, const char *newname) {
+  ic_fs *fs = fuse_req_userdata(req);
+  uint64_t dirs[2] = {olddir, newdir};
+  const char *names[2] = {oldname, newname};
+  ic_dirent found[2];
+  held h;
+  int rc = hold_entries(fs, dirs, names, 2, 0, &h, found);
+  if (rc) return reply_rc(req, rc);
+  ic_inode *od = held_find(&h, olddir), *nd = held_find(&h, newdir);
+  ic_inode *a = found[0].inode_number ? held_find(&h, found[0].inode_number) : NULL;
+  ic_inode *b = found[1].inode_number ? held_find(&h, found[1].inode_number) : NULL;
+  if (od->type != ILAYOUT_INODE_TYPE_DIR || nd->type != ILAYOUT_INODE_TYPE_DIR)
+    rc = -ENOTDIR;
+  else if (!a || !b)
+    rc = -ENOENT;
+  if (rc == 0 && a != b) {
+    rc = ic_inode_link_remove(a, od->ino, oldname, strlen(oldname));
+    if (rc == 0) rc = ic_inode_link_remove(b, nd->ino, newname, strlen(newname));
+    if (rc == 0) rc = repoint_entry(fs, nd, newname, a, od);
+    if (rc == 0) rc = repoint_entry(fs, od, oldname, b, nd);
+    if (rc == 0) {
+      int64_t now = (int64_t)ut_wall_ns();
+      od->mtime_ns = od->ctime_ns = nd->mtime_ns = nd->ctime_ns = a->ctime_ns = b->ctime_ns = now;
+      rc = flush_held(fs, &h);
+    }
+  }
+  release_all(fs, &h);
+  reply_rc(req, rc);
+}
+
 static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
                            fuse_ino_t newdir, const char *newname, unsigned int flags) {
   ic_fs *fs = fuse_req_userdata(req);
-  if (flags & ~RENAME_NOREPLACE) return reply_rc(req, -EINVAL); /* EXCHANGE, WHITEOUT */
+  if (flags == RENAME_EXCHANGE) return exchange_entries(req, olddir, oldname, newdir, newname);
+  if (flags & ~RENAME_NOREPLACE) return reply_rc(req, -EINVAL); /* WHITEOUT, both */
   uint64_t dirs[2] = {olddir, newdir};
   const char *names[2] = {oldname, newname};
   ic_dirent found[2];
@@ -611,16 +683,17 @@ static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldnam
     if (rc == 0) rc = ic_inode_link_add(nd, src->ino, "..", 2);
   }
   bool gone = rc == 0 && dst && dst->nlinks == 0;
+  bool open = gone && fh_any(fs, dst->ino);
   if (rc == 0) {
     int64_t now = (int64_t)ut_wall_ns();
     od->mtime_ns = od->ctime_ns = nd->mtime_ns = nd->ctime_ns = src->ctime_ns = now;
     ic_inode *commit[HOLD_MAX];
     size_t nc = 0;
     for (size_t i = 0; i < h.n; i++)
-      if (!(gone && h.in[i] == dst)) commit[nc++] = h.in[i];
+      if (!(gone && !open && h.in[i] == dst)) commit[nc++] = h.in[i];
     rc = ic_flush_inodes(fs->p.vol, commit, nc);
   }
-  if (rc == 0 && gone) delete_inode(fs, dst);
+  if (rc == 0 && gone) delete_inode(fs, dst, open);
   release_all(fs, &h);
   reply_rc(req, rc);
 }
@@ -828,7 +901,14 @@ static void release_common(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
   int rc = fh_get(fs, fi->fh, ino, dir, NULL, true);
   if (rc) return reply_rc(req, rc);
   if (!dir) rc = flush_ino(fs, ino, false);
+  /* The last close here of an unlinked inode: imgr removes it, we forget it. */
+  held h;
+  uint64_t n = ino;
+  bool hold_ok = hold(fs, &n, 1, &h) == 0;
   int rc2 = adjust_open(fs, ino, -1);
+  if (hold_ok && rc2 == 0 && h.in[0]->nlinks == 0 && !fh_any(fs, ino))
+    ic_inode_forget_deleted(h.in[0]);
+  if (hold_ok) release_all(fs, &h);
   reply_rc(req, rc ? rc : rc2);
 }
 
@@ -906,6 +986,86 @@ static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 }
 
 TIMED_OP(op_readdir, IC_STAT_DoReadDirUsecs,
+         (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
+         (req, ino, size, off, fi))
+
+/* An entry READDIRPLUS collected: its index, inode and name (in an arena). */
+typedef struct plus_entry {
+  uint64_t index;
+  ic_dirent e;
+  size_t name_at;
+} plus_entry;
+
+static bool dot_or_dotdot(const char *name) {
+  return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/* READDIRPLUS: readdir with each child's attributes, which saves the kernel
+ * a LOOKUP per name (ls -l). The names that fit are collected with the
+ * directory held; then each child is held alone, one inode at a time as in
+ * lookup (holding the directory too would take locks out of order); a child
+ * that went away meanwhile is left out. The kernel takes no lookup count for
+ * "." and "..", so they carry no inode. */
+static void op_readdirplus_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                                struct fuse_file_info *fi) {
+  ic_fs *fs = fuse_req_userdata(req);
+  held h;
+  int rc = hold_handle(fs, ino, fi, true, NULL, true, &h);
+  if (rc) return reply_rc(req, rc);
+  size_t cap = size / fuse_add_direntry_plus(req, NULL, 0, "", NULL, 0) + 1;
+  plus_entry *ents = malloc(cap * sizeof(*ents));
+  char *names = malloc(size + cap); /* each name is shorter than its entry */
+  char *buf = malloc(size ? size : 1);
+  size_t n = 0, est = 0, names_used = 0;
+  if (!ents || !names || !buf) rc = -ENOMEM;
+  for (uint64_t i = (uint64_t)off; rc == 0 && n < cap; i++) {
+    char name[IC_NAME_MAX + 1];
+    size_t len;
+    ic_dirent e;
+    rc = ic_dir_entry_at(fs->p.vol, h.in[0], i, name, &len, &e);
+    if (rc == -ENOENT) {
+      rc = 0;
+      break;
+    }
+    size_t need = rc ? 0 : fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+    if (rc || need > size - est) break;
+    est += need;
+    memcpy(names + names_used, name, len + 1);
+    ents[n++] = (plus_entry){i, e, names_used};
+    names_used += len + 1;
+  }
+  release_all(fs, &h);
+  size_t used = 0;
+  for (size_t k = 0; k < n && rc == 0; k++) {
+    const char *name = names + ents[k].name_at;
+    struct fuse_entry_param ep;
+    memset(&ep, 0, sizeof(ep));
+    if (dot_or_dotdot(name)) {
+      ep.attr.st_ino = ents[k].e.inode_number;
+      ep.attr.st_mode = S_IFDIR;
+    } else {
+      int hrc = hold_reader(fs, ents[k].e.inode_number, &h);
+      if (hrc == -ENOENT) continue;
+      if (hrc) {
+        rc = used ? 0 : hrc; /* return what is there; the error comes next time */
+        break;
+      }
+      fill_entry(fs, h.in[0], &ep);
+      release_all(fs, &h);
+    }
+    used += fuse_add_direntry_plus(req, buf + used, size - used, name, &ep,
+                                   (off_t)(ents[k].index + 1));
+  }
+  if (rc == 0)
+    fuse_reply_buf(req, buf, used);
+  else
+    reply_rc(req, rc);
+  free(buf);
+  free(names);
+  free(ents);
+}
+
+TIMED_OP(op_readdirplus, IC_STAT_DoReadDirPlusUsecs,
          (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
          (req, ino, size, off, fi))
 
@@ -1071,7 +1231,7 @@ TIMED_OP(op_lseek, IC_STAT_DoLSeekUsecs,
 /*
  * Not implemented (libfuse answers ENOSYS, and the kernel then falls back):
  * getlk/setlk/flock (kernel-local locks), access (default_permissions),
- * bmap, ioctl, poll, readdirplus (plain readdir is used), copy_file_range,
+ * bmap, ioctl, poll, copy_file_range,
  * retrieve_reply, write_buf.
  */
 static const struct fuse_lowlevel_ops OPS = {
@@ -1097,6 +1257,7 @@ static const struct fuse_lowlevel_ops OPS = {
     .fsync = op_fsync,
     .opendir = op_opendir,
     .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .fsyncdir = op_fsyncdir,
     .statfs = op_statfs,
