@@ -306,6 +306,7 @@ static void op_lookup_impl(fuse_req_t req, fuse_ino_t parent, const char *name) 
   ic_fs *fs = fuse_req_userdata(req);
   ic_dirent e;
   held h;
+  if (strlen(name) > IC_NAME_MAX) return reply_rc(req, -ENAMETOOLONG); /* no such name */
   int rc = hold_reader(fs, parent, &h);
   if (rc == 0) {
     rc = ic_dir_lookup(fs->p.vol, h.in[0], name, strlen(name), &e);
@@ -687,6 +688,7 @@ static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldnam
   if (rc == 0) {
     int64_t now = (int64_t)ut_wall_ns();
     od->mtime_ns = od->ctime_ns = nd->mtime_ns = nd->ctime_ns = src->ctime_ns = now;
+    if (dst) dst->ctime_ns = now; /* it lost a link */
     ic_inode *commit[HOLD_MAX];
     size_t nc = 0;
     for (size_t i = 0; i < h.n; i++)

@@ -136,8 +136,9 @@ def main():
     summary = os.path.join(out_dir, "pjdfstest.summary")
     env = test_iclient.Env(iclient_args=["ICLIENT.FUSEAllowOther=true"]).up()
     try:
-        r = subprocess.run(["bash", SCRIPT, env.mnt, summary],
-                           env=dict(os.environ, PJDFSTEST_LOG=summary + ".log"))
+        run_env = dict(os.environ, PJDFSTEST_LOG=summary + ".log")
+        run_env.setdefault("PJDFSTEST_TIMEOUT", "1800")
+        r = subprocess.run(["bash", SCRIPT, env.mnt, summary], env=run_env)
         if r.returncode not in (0, 1):
             print("FAIL: pjdfstest.sh exited with %d" % r.returncode)
             return 1
