@@ -232,8 +232,12 @@ static void fill_stat(const ic_inode *in, struct stat *st) {
   st->st_uid = (uid_t)a.uid;
   st->st_gid = (gid_t)a.gid;
   if (a.type == ILAYOUT_INODE_TYPE_FILE) {
+    /* Blocks: the bytes of data and extent-map pages the file references
+     * (holes and overwritten bytes take none), not ceil(size/512). */
+    uint64_t used = 0;
+    for (size_t i = 0; i < in->nlayout; i++) used += in->layout[i].bytes_referenced;
     st->st_size = (off_t)a.size;
-    st->st_blocks = (blkcnt_t)((a.size + 511) / 512);
+    st->st_blocks = (blkcnt_t)((used + 511) / 512);
     st->st_blksize = 512;
   } else if (a.type == ILAYOUT_INODE_TYPE_SYMLINK) {
     st->st_size = (off_t)in->symlink_len; /* readlink buffers need it (the original: 0) */
@@ -1110,7 +1114,7 @@ static void op_setxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, c
   if (rc) return reply_rc(req, rc);
   rc = ic_inode_xattr_set(h.in[0], name, value, size, f);
   if (rc == 0) {
-    h.in[0]->mtime_ns = h.in[0]->ctime_ns = (int64_t)ut_wall_ns();
+    h.in[0]->ctime_ns = (int64_t)ut_wall_ns(); /* an attribute change: ctime only */
     rc = flush_held(fs, &h);
   }
   release_all(fs, &h);
@@ -1168,7 +1172,7 @@ static void op_removexattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name
   if (rc) return reply_rc(req, rc);
   rc = ic_inode_xattr_remove(h.in[0], name);
   if (rc == 0) {
-    h.in[0]->mtime_ns = h.in[0]->ctime_ns = (int64_t)ut_wall_ns();
+    h.in[0]->ctime_ns = (int64_t)ut_wall_ns(); /* an attribute change: ctime only */
     rc = flush_held(fs, &h);
   }
   release_all(fs, &h);

@@ -18,6 +18,8 @@ for all cases:
   - renameat2 RENAME_NOREPLACE and RENAME_EXCHANGE (file/file and file/dir
     across directories: contents, "..", link counts, after a remount too);
   - flock and fcntl record locks conflict between two processes on the mount;
+  - st_blocks counts the bytes referenced (a sparse file takes few), and
+    setxattr changes ctime only;
   - readdirplus: `ls -l`-style listings are served by READDIRPLUS (iclient's
     DoReadDirPlusUsecs count grows) and agree with lstat.
 
@@ -263,6 +265,34 @@ class TestPosix(unittest.TestCase):
         self.remount()
         self.assertEqual(mode_of(self.p("suid", "sgiddir")), 0o2775)
         self.assertEqual(os.stat(self.p("suid", "sgiddir", "sub")).st_gid, 65533)
+
+    # ---- st_blocks, xattr times ----
+
+    def test_blocks_and_xattr_ctime(self):
+        dense, sparse = self.p("dense"), self.p("sparse")
+        write_file(dense, test_iclient.pattern(3, test_iclient.MiB))
+        with open(sparse, "wb") as f:
+            f.truncate(100 * test_iclient.MiB)
+            f.seek(50 * test_iclient.MiB)
+            f.write(b"x" * 4096)
+        for _ in range(2):  # before and after a remount (from the committed heads)
+            b = os.stat(dense).st_blocks
+            self.assertTrue(2048 <= b <= 2048 + 64, b)
+            st = os.stat(sparse)
+            self.assertEqual(st.st_size, 100 * test_iclient.MiB)
+            self.assertTrue(8 <= st.st_blocks <= 8 + 64, st.st_blocks)
+            self.remount()
+        # an overwrite references no more bytes than before
+        with open(dense, "r+b") as f:
+            f.write(b"y" * 65536)
+        self.assertTrue(2048 <= os.stat(dense).st_blocks <= 2048 + 64)
+        os.utime(dense, ns=(10**18, 10**18))
+        before = os.stat(dense)
+        time.sleep(0.01)
+        os.setxattr(dense, "user.k", b"v")
+        after = os.stat(dense)
+        self.assertEqual(after.st_mtime_ns, before.st_mtime_ns)
+        self.assertGreater(after.st_ctime_ns, before.st_ctime_ns)
 
     # ---- EXDEV ----
 
