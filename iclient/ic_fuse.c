@@ -100,16 +100,6 @@ static int fh_get(ic_fs *fs, uint64_t fh, uint64_t ino, bool dir, bool *append, 
   return rc;
 }
 
-/* Whether a handle of this mount still has the inode open. */
-static bool fh_any(ic_fs *fs, uint64_t ino) {
-  bool found = false;
-  pthread_mutex_lock(&fs->mu);
-  for (size_t i = 0; i < FH_BUCKETS && !found; i++)
-    for (fh_entry *e = fs->handles[i]; e && !found; e = e->next) found = e->ino == ino;
-  pthread_mutex_unlock(&fs->mu);
-  return found;
-}
-
 /* ---- holding inodes ---- */
 
 typedef struct held {
@@ -257,42 +247,21 @@ static void fill_entry(ic_fs *fs, const ic_inode *in, struct fuse_entry_param *e
   e->entry_timeout = secs(fs->p.entry_valid_ns);
 }
 
-static int flush_held(ic_fs *fs, held *h) { return ic_flush_inodes(fs->p.vol, h->in, h->n); }
+/* The held inodes changed together: they join one commit group. */
+static void changed_held(ic_fs *fs, held *h) { ic_volume_changed(fs->p.vol, h->in, h->n); }
 
 static void reply_rc(fuse_req_t req, int rc) { fuse_reply_err(req, rc ? ic_fuse_errno(rc) : 0); }
 
-/* imgr forgets an inode whose last link went away (it defers while open).
- * One still open here stays cached, committed with no links, so that its
- * handles keep reading and writing it until the last release (which
- * forgets it); it reloads from imgr if evicted meanwhile. */
-static void delete_inode(ic_fs *fs, ic_inode *in, bool open) {
-  ic_inode_req req = {fs->mount_id, in->ino};
-  ic_rpc_err err = {{0}};
-  int rc = fs->p.imgr->delete_inode_table_entry(fs->p.imgr_ctx, &req, &err);
-  if (rc)
-    log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
-              err.msg);
-  if (!open) ic_inode_forget_deleted(in);
-}
-
-static int adjust_open(ic_fs *fs, uint64_t ino, int64_t adj) {
-  ic_adjust_open_count_req req = {fs->mount_id, ino, adj};
-  ic_rpc_err err = {{0}};
-  int rc = fs->p.imgr->adjust_inode_table_entry_open_count(fs->p.imgr_ctx, &req, &err);
-  if (rc)
-    log_error("iclient: AdjustInodeTableEntryOpenCount(%016llX, %lld) failed: %s",
-              (unsigned long long)ino, (long long)adj, err.msg);
-  return rc;
-}
-
 /* ---- operations ----
  * Each op_x_impl is wrapped by TIMED_OP into op_x, which records its
- * duration in the op's Do<Op>Usecs stat. */
+ * duration in the op's Do<Op>Usecs stat and then, holding nothing, commits
+ * the dirty set if the op pushed it over its caps. */
 #define TIMED_OP(name, stat, params, args)                                                         \
   static void name params {                                                                        \
     uint64_t t0 = ut_now_ns();                                                                     \
     name##_impl args;                                                                              \
     ic_stat_since(stat, t0);                                                                       \
+    ic_volume_backpressure();                                                                      \
   }
 
 static void op_init_impl(void *ud, struct fuse_conn_info *conn) {
@@ -390,7 +359,6 @@ static void op_setattr_impl(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
       in->ctime_ns = now;
       in->dirty = true;
     }
-    rc = flush_held(fs, &h);
   }
   struct stat st;
   if (rc == 0) fill_stat(in, &st);
@@ -421,8 +389,8 @@ static void op_readlink_impl(fuse_req_t req, fuse_ino_t ino) {
 
 TIMED_OP(op_readlink, IC_STAT_DoReadLinkUsecs, (fuse_req_t req, fuse_ino_t ino), (req, ino))
 
-/* Create name in parent: a new inode of `type` linked there and flushed
- * together with the parent. On success the new inode stays held in h (the
+/* Create name in parent: a new inode of `type` linked there, in one commit
+ * group with the parent. On success the new inode stays held in h (the
  * last one) for the caller, which releases everything. */
 static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8_t type,
                       mode_t mode, const char *target, held *h, ic_inode **out) {
@@ -467,8 +435,10 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
   if (rc == 0 && target) rc = ic_inode_set_symlink(in, target, strlen(target));
   if (rc == 0) {
     dir->mtime_ns = dir->ctime_ns = (int64_t)ut_wall_ns();
-    rc = flush_held(fs, h);
+  } else {
+    ic_inode_unlinked(in); /* half made: never committed */
   }
+  changed_held(fs, h);
   if (rc) {
     release_all(fs, h);
     return rc;
@@ -552,14 +522,11 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
     rc = ic_inode_link_remove(dir, child->ino, "..", 2);
     if (rc == 0) rc = ic_inode_link_remove(child, child->ino, ".", 1);
   }
-  bool gone = rc == 0 && child->nlinks == 0;
-  bool open = gone && fh_any(fs, child->ino);
   if (rc == 0) {
     dir->mtime_ns = dir->ctime_ns = child->ctime_ns = (int64_t)ut_wall_ns();
-    ic_inode *commit[2] = {dir, child};
-    rc = ic_flush_inodes(fs->p.vol, commit, gone && !open ? 1 : 2);
+    if (child->nlinks == 0) ic_inode_unlinked(child);
   }
-  if (rc == 0 && gone) delete_inode(fs, child, open);
+  changed_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
 }
@@ -578,9 +545,9 @@ static void op_rmdir_impl(fuse_req_t req, fuse_ino_t parent, const char *name) {
 TIMED_OP(op_rmdir, IC_STAT_DoRmDirUsecs, (fuse_req_t req, fuse_ino_t parent, const char *name),
          (req, parent, name))
 
-/* Point directory d's entry `name` at inode `to` (was `from`), moving
- * `from`'s link to (d, name) and, for a directory `to` now in d, its ".."
- * and the ".." link from old parent `was` to d. */
+/* Point directory d's existing entry `name` at inode `to`, which gets the
+ * link (d, name); a directory `to` that came from parent `was` also gets its
+ * ".." pointed at d, and its ".." link moves from `was` to d. */
 static int repoint_entry(ic_fs *fs, ic_inode *d, const char *name, ic_inode *to, ic_inode *was) {
   size_t len = strlen(name);
   ic_dirent e = {to->ino, to->type};
@@ -622,9 +589,9 @@ static void exchange_entries(fuse_req_t req, fuse_ino_t olddir, const char *oldn
     if (rc == 0) {
       int64_t now = (int64_t)ut_wall_ns();
       od->mtime_ns = od->ctime_ns = nd->mtime_ns = nd->ctime_ns = a->ctime_ns = b->ctime_ns = now;
-      rc = flush_held(fs, &h);
     }
   }
+  changed_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
 }
@@ -687,19 +654,13 @@ static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldnam
     if (rc == 0) rc = ic_inode_link_remove(od, src->ino, "..", 2);
     if (rc == 0) rc = ic_inode_link_add(nd, src->ino, "..", 2);
   }
-  bool gone = rc == 0 && dst && dst->nlinks == 0;
-  bool open = gone && fh_any(fs, dst->ino);
   if (rc == 0) {
     int64_t now = (int64_t)ut_wall_ns();
     od->mtime_ns = od->ctime_ns = nd->mtime_ns = nd->ctime_ns = src->ctime_ns = now;
     if (dst) dst->ctime_ns = now; /* it lost a link */
-    ic_inode *commit[HOLD_MAX];
-    size_t nc = 0;
-    for (size_t i = 0; i < h.n; i++)
-      if (!(gone && !open && h.in[i] == dst)) commit[nc++] = h.in[i];
-    rc = ic_flush_inodes(fs->p.vol, commit, nc);
+    if (dst && dst->nlinks == 0) ic_inode_unlinked(dst);
   }
-  if (rc == 0 && gone) delete_inode(fs, dst, open);
+  changed_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
 }
@@ -730,8 +691,8 @@ static void op_link_impl(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
   if (rc == 0) rc = ic_inode_link_add(in, dir->ino, newname, len);
   if (rc == 0) {
     dir->mtime_ns = dir->ctime_ns = in->ctime_ns = (int64_t)ut_wall_ns();
-    rc = flush_held(fs, &h);
   }
+  changed_held(fs, &h);
   struct fuse_entry_param ep;
   if (rc == 0) fill_entry(fs, in, &ep);
   release_all(fs, &h);
@@ -743,21 +704,19 @@ TIMED_OP(op_link, IC_STAT_DoLinkUsecs,
          (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname),
          (req, ino, newparent, newname))
 
-/* Open an inode that is held: O_TRUNC truncates for real (Size 0, flushed),
- * then imgr counts the open and a handle is made. */
+/* Open an inode that is held: O_TRUNC truncates for real (Size 0), then
+ * imgr counts the open and a handle is made. */
 static int open_held(ic_fs *fs, ic_inode *in, struct fuse_file_info *fi) {
   if (in->type == ILAYOUT_INODE_TYPE_DIR) return -EISDIR;
   if (in->type != ILAYOUT_INODE_TYPE_FILE) return -ELOOP;
   int rc = 0;
-  if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+  if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY)
     rc = ic_file_truncate(fs->p.vol, in, 0);
-    if (rc == 0) rc = ic_flush_inodes(fs->p.vol, &in, 1);
-  }
-  if (rc == 0) rc = adjust_open(fs, in->ino, 1);
+  if (rc == 0) rc = ic_inode_open(fs->p.vol, in);
   uint64_t fh;
   if (rc == 0) {
     rc = fh_open(fs, in->ino, (fi->flags & O_APPEND) != 0, false, &fh);
-    if (rc) (void)adjust_open(fs, in->ino, -1);
+    if (rc) (void)ic_inode_close(fs->p.vol, in);
   }
   if (rc == 0) fi->fh = fh;
   return rc;
@@ -853,13 +812,10 @@ TIMED_OP(op_write, IC_STAT_DoWriteUsecs,
           struct fuse_file_info *fi),
          (req, ino, buf, size, off, fi))
 
-/* Flush one inode's pending changes (FLUSH, FSYNC, FSYNCDIR, RELEASE). */
+/* Commit an inode's changes with their group (FSYNC, FSYNCDIR); with
+ * `checkpoint`, imgr then makes them durable (Flush). */
 static int flush_ino(ic_fs *fs, uint64_t ino, bool checkpoint) {
-  held h;
-  int rc = hold(fs, &ino, 1, &h);
-  if (rc) return rc;
-  rc = flush_held(fs, &h);
-  release_all(fs, &h);
+  int rc = ic_volume_flush(fs->p.vol, ino);
   if (rc == 0 && checkpoint) {
     ic_mount_id_req req = {fs->mount_id};
     ic_rpc_err err = {{0}};
@@ -869,11 +825,11 @@ static int flush_ino(ic_fs *fs, uint64_t ino, bool checkpoint) {
   return rc;
 }
 
+/* close(): write-back, nothing to do (fsync commits; other clients see the
+ * changes through the lease interrupts). */
 static void op_flush_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
-  int rc = fh_get(fs, fi->fh, ino, false, NULL, false);
-  if (rc == 0) rc = flush_ino(fs, ino, false);
-  reply_rc(req, rc);
+  reply_rc(req, fh_get(fs, fi->fh, ino, false, NULL, false));
 }
 
 TIMED_OP(op_flush, IC_STAT_DoFlushUsecs,
@@ -905,17 +861,13 @@ TIMED_OP(op_fsyncdir, IC_STAT_DoFSyncDirUsecs,
 static void release_common(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool dir) {
   ic_fs *fs = fuse_req_userdata(req);
   int rc = fh_get(fs, fi->fh, ino, dir, NULL, true);
-  if (rc) return reply_rc(req, rc);
-  if (!dir) rc = flush_ino(fs, ino, false);
-  /* The last close here of an unlinked inode: imgr removes it, we forget it. */
   held h;
-  uint64_t n = ino;
-  bool hold_ok = hold(fs, &n, 1, &h) == 0;
-  int rc2 = adjust_open(fs, ino, -1);
-  if (hold_ok && rc2 == 0 && h.in[0]->nlinks == 0 && !fh_any(fs, ino))
-    ic_inode_forget_deleted(h.in[0]);
-  if (hold_ok) release_all(fs, &h);
-  reply_rc(req, rc ? rc : rc2);
+  if (rc == 0) rc = hold_reader(fs, ino, &h);
+  if (rc == 0) {
+    rc = ic_inode_close(fs->p.vol, h.in[0]);
+    release_all(fs, &h);
+  }
+  reply_rc(req, rc);
 }
 
 static void op_release_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -939,13 +891,13 @@ static void op_opendir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
   int rc = hold_reader(fs, ino, &h);
   if (rc) return reply_rc(req, rc);
   if (h.in[0]->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
-  release_all(fs, &h);
-  if (rc == 0) rc = adjust_open(fs, ino, 1);
+  if (rc == 0) rc = ic_inode_open(fs->p.vol, h.in[0]);
   uint64_t fh;
   if (rc == 0) {
     rc = fh_open(fs, ino, false, true, &fh);
-    if (rc) (void)adjust_open(fs, ino, -1);
+    if (rc) (void)ic_inode_close(fs->p.vol, h.in[0]);
   }
+  release_all(fs, &h);
   if (rc) return reply_rc(req, rc);
   fi->fh = fh;
   fuse_reply_open(req, fi);
@@ -1115,7 +1067,6 @@ static void op_setxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, c
   rc = ic_inode_xattr_set(h.in[0], name, value, size, f);
   if (rc == 0) {
     h.in[0]->ctime_ns = (int64_t)ut_wall_ns(); /* an attribute change: ctime only */
-    rc = flush_held(fs, &h);
   }
   release_all(fs, &h);
   reply_rc(req, rc);
@@ -1173,7 +1124,6 @@ static void op_removexattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name
   rc = ic_inode_xattr_remove(h.in[0], name);
   if (rc == 0) {
     h.in[0]->ctime_ns = (int64_t)ut_wall_ns(); /* an attribute change: ctime only */
-    rc = flush_held(fs, &h);
   }
   release_all(fs, &h);
   reply_rc(req, rc);
@@ -1201,7 +1151,6 @@ static void op_fallocate_impl(fuse_req_t req, fuse_ino_t ino, int mode, off_t of
     rc = ic_file_truncate(fs->p.vol, in, end);
   else if (mode & FALLOC_FL_PUNCH_HOLE)
     rc = ic_file_punch_hole(fs->p.vol, in, (uint64_t)off, (uint64_t)len);
-  if (rc == 0) rc = flush_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
 }

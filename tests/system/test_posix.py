@@ -314,6 +314,7 @@ class TestPosix(unittest.TestCase):
 
     def test_unlink_open_file(self):
         data = test_iclient.pattern(7, 3 * test_iclient.MiB + 5)
+        inodes = os.statvfs(self.m).f_files  # imgr's inode count (+ a constant)
         fd = os.open(self.p("open-unlinked"), os.O_RDWR | os.O_CREAT, 0o644)
         fd2 = os.open(self.p("open-unlinked"), os.O_RDONLY)
         try:
@@ -345,6 +346,9 @@ class TestPosix(unittest.TestCase):
             self.assertEqual(f.read(), b"old contents")
             self.assertEqual(os.fstat(f.fileno()).st_nlink, 0)
         self.assertEqual(read_file(self.p("victim")), b"new contents")
+        # imgr removed both once closed: only the two names left count
+        self.remount()
+        self.assertEqual(os.statvfs(self.m).f_files, inodes + 2)
 
     # ---- renameat2 ----
 
