@@ -564,19 +564,32 @@ static int repoint_entry(ic_fs *fs, ic_inode *d, const char *name, ic_inode *to,
   return rc;
 }
 
+/* Hold a rename's two directories and the inodes their names name:
+ * in[0] old dir, in[1] new dir, in[2] and in[3] the named inodes (NULL when
+ * absent). */
+static int hold_rename(ic_fs *fs, fuse_ino_t olddir, const char *oldname, fuse_ino_t newdir,
+                       const char *newname, held *h, ic_inode *in[4]) {
+  uint64_t dirs[2] = {olddir, newdir};
+  const char *names[2] = {oldname, newname};
+  ic_dirent found[2];
+  int rc = hold_entries(fs, dirs, names, 2, 0, h, found);
+  if (rc) return rc;
+  in[0] = held_find(h, olddir);
+  in[1] = held_find(h, newdir);
+  for (int i = 0; i < 2; i++)
+    in[2 + i] = found[i].inode_number ? held_find(h, found[i].inode_number) : NULL;
+  return 0;
+}
+
 /* RENAME_EXCHANGE: both names exist and swap inodes (any types). */
 static void exchange_entries(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
                              fuse_ino_t newdir, const char *newname) {
   ic_fs *fs = fuse_req_userdata(req);
-  uint64_t dirs[2] = {olddir, newdir};
-  const char *names[2] = {oldname, newname};
-  ic_dirent found[2];
   held h;
-  int rc = hold_entries(fs, dirs, names, 2, 0, &h, found);
+  ic_inode *in[4];
+  int rc = hold_rename(fs, olddir, oldname, newdir, newname, &h, in);
   if (rc) return reply_rc(req, rc);
-  ic_inode *od = held_find(&h, olddir), *nd = held_find(&h, newdir);
-  ic_inode *a = found[0].inode_number ? held_find(&h, found[0].inode_number) : NULL;
-  ic_inode *b = found[1].inode_number ? held_find(&h, found[1].inode_number) : NULL;
+  ic_inode *od = in[0], *nd = in[1], *a = in[2], *b = in[3];
   if (od->type != ILAYOUT_INODE_TYPE_DIR || nd->type != ILAYOUT_INODE_TYPE_DIR)
     rc = -ENOTDIR;
   else if (!a || !b)
@@ -601,15 +614,11 @@ static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldnam
   ic_fs *fs = fuse_req_userdata(req);
   if (flags == RENAME_EXCHANGE) return exchange_entries(req, olddir, oldname, newdir, newname);
   if (flags & ~RENAME_NOREPLACE) return reply_rc(req, -EINVAL); /* WHITEOUT, both */
-  uint64_t dirs[2] = {olddir, newdir};
-  const char *names[2] = {oldname, newname};
-  ic_dirent found[2];
   held h;
-  int rc = hold_entries(fs, dirs, names, 2, 0, &h, found);
+  ic_inode *in[4];
+  int rc = hold_rename(fs, olddir, oldname, newdir, newname, &h, in);
   if (rc) return reply_rc(req, rc);
-  ic_inode *od = held_find(&h, olddir), *nd = held_find(&h, newdir);
-  ic_inode *src = found[0].inode_number ? held_find(&h, found[0].inode_number) : NULL;
-  ic_inode *dst = found[1].inode_number ? held_find(&h, found[1].inode_number) : NULL;
+  ic_inode *od = in[0], *nd = in[1], *src = in[2], *dst = in[3];
   size_t olen = strlen(oldname), nlen = strlen(newname);
   bool src_dir = src && src->type == ILAYOUT_INODE_TYPE_DIR;
   if (od->type != ILAYOUT_INODE_TYPE_DIR || nd->type != ILAYOUT_INODE_TYPE_DIR)
@@ -906,6 +915,13 @@ static void op_opendir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 TIMED_OP(op_opendir, IC_STAT_DoOpenDirUsecs,
          (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
 
+/* Entry i of a held directory: 0, 1 past the last one, or a negative errno. */
+static int entry_or_end(ic_fs *fs, ic_inode *dir, uint64_t i, char name[IC_NAME_MAX + 1],
+                        size_t *len, ic_dirent *e) {
+  int rc = ic_dir_entry_at(fs->p.vol, dir, i, name, len, e);
+  return rc == -ENOENT ? 1 : rc;
+}
+
 /* Offsets are entry indexes in name order; entry k carries offset k+1. */
 static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                             struct fuse_file_info *fi) {
@@ -920,12 +936,11 @@ static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
     char name[IC_NAME_MAX + 1];
     size_t len;
     ic_dirent e;
-    rc = ic_dir_entry_at(fs->p.vol, h.in[0], i, name, &len, &e);
-    if (rc == -ENOENT) {
-      rc = 0;
+    rc = entry_or_end(fs, h.in[0], i, name, &len, &e);
+    if (rc) {
+      rc = rc > 0 ? 0 : rc;
       break;
     }
-    if (rc) break;
     struct stat st = {0};
     st.st_ino = e.inode_number;
     st.st_mode = (e.inode_type == ILAYOUT_INODE_TYPE_DIR    ? S_IFDIR
@@ -980,13 +995,13 @@ static void op_readdirplus_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off
     char name[IC_NAME_MAX + 1];
     size_t len;
     ic_dirent e;
-    rc = ic_dir_entry_at(fs->p.vol, h.in[0], i, name, &len, &e);
-    if (rc == -ENOENT) {
-      rc = 0;
+    rc = entry_or_end(fs, h.in[0], i, name, &len, &e);
+    if (rc) {
+      rc = rc > 0 ? 0 : rc;
       break;
     }
-    size_t need = rc ? 0 : fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
-    if (rc || need > size - est) break;
+    size_t need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+    if (need > size - est) break;
     est += need;
     memcpy(names + names_used, name, len + 1);
     ents[n++] = (plus_entry){i, e, names_used};
