@@ -5,7 +5,7 @@ Usage: test_pjdfstest.py PATH-TO-iclient PATH-TO-imgr PATH-TO-iswift EXPECTED-LI
 
 Starts iswift + imgr + iclient (test_iclient.Env, with FUSEAllowOther so that
 pjdfstest's non-root cases reach the mount), runs
-/work/shared/scripts/pjdfstest.sh (PJDFSTEST_SCRIPT overrides the path) on the
+../shared/scripts/pjdfstest.sh beside the repository (PJDFSTEST_SCRIPT overrides the path) on the
 mount and compares its per-file failed cases with EXPECTED-LIST. That file has
 one line per test file that is allowed to fail:
 
@@ -31,7 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_iclient  # noqa: E402
 import test_imgr  # noqa: E402
 
-SCRIPT = os.environ.get("PJDFSTEST_SCRIPT", "/work/shared/scripts/pjdfstest.sh")
+# The workplace's script, beside the repository (as test.sh finds swift-aio.sh).
+SCRIPT = os.environ.get("PJDFSTEST_SCRIPT") or os.path.join(
+    test_imgr.SRC, "..", "shared", "scripts", "pjdfstest.sh")
 
 
 def parse_ranges(text):
