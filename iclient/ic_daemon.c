@@ -279,6 +279,8 @@ int ic_daemon_stop(ic_daemon *d) {
     ic_fs_unmount(d->fs);
     ic_fs_destroy(d->fs);
   }
+  if (d->vol && d->mounted && ic_volume_flush_all(d->vol)) /* write-back: commit what is left */
+    log_error("iclient: some changes could not be committed before unmounting");
   ut_http_server_stop(d->http);
   if (d->rpc) {
     ic_rpc_keepalive_stop(d->rpc);

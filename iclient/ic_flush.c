@@ -6,6 +6,7 @@
 
 #include "ic_inode_internal.h"
 #include "logger.h"
+#include "utils.h"
 
 /* The head as encoded: arrays borrowed from the inode except the layout,
  * which leaves out the active log segment when it references nothing. */
@@ -144,22 +145,41 @@ static int write_segment(ic_volume *v, ic_inode *in) {
   return 0;
 }
 
+typedef struct segments {
+  ic_volume *v;
+  ic_inode **dirty;
+} segments;
+
+static int segment_one(void *ctx, size_t i) {
+  segments *s = ctx;
+  return write_segment(s->v, s->dirty[i]);
+}
+
+/* Each dirty inode's log segment, PUT IC_COMMIT_THREADS at a time. */
+static int write_segments(ic_volume *v, ic_inode *const *inodes, size_t n, size_t *ndirty) {
+  segments s = {v, malloc((n ? n : 1) * sizeof(ic_inode *))};
+  if (!s.dirty) return -ENOMEM;
+  *ndirty = 0;
+  for (size_t i = 0; i < n; i++)
+    if (inodes[i]->dirty) s.dirty[(*ndirty)++] = inodes[i];
+  int rc = ut_parallel(*ndirty, IC_COMMIT_THREADS, segment_one, &s);
+  free(s.dirty);
+  return rc;
+}
+
 int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
   size_t ndirty = 0, nderef = 0;
-  int rc = 0;
   for (size_t i = 0; i < n; i++)
     if (inodes[i]->dirty && inodes[i]->lease != IC_LEASE_STATE_EXCLUSIVE) {
       log_error("iclient: inode %016llX changed without an exclusive lease",
                 (unsigned long long)inodes[i]->ino);
       return -ENOLCK;
     }
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    if (!inodes[i]->dirty) continue;
-    rc = write_segment(v, inodes[i]);
-    ndirty++;
-    nderef += inodes[i]->nderef;
-  }
+  int rc = ic_volume_ask_new_leases(v, inodes, n);
+  if (rc == 0) rc = write_segments(v, inodes, n, &ndirty);
   if (rc || ndirty == 0) return rc;
+  for (size_t i = 0; i < n; i++)
+    if (inodes[i]->dirty) nderef += inodes[i]->nderef;
 
   ic_inode_table_entry *entries = calloc(ndirty, sizeof(*entries));
   uint64_t *deref = calloc(nderef + 1, sizeof(*deref));
@@ -189,6 +209,7 @@ int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
   } else {
     for (size_t i = 0; i < n; i++) {
       ic_inode *in = inodes[i];
+      if (in->dirty) in->known = true;
       in->dirty = false;
       in->d_count = in->d_written = in->d_referenced = 0;
       in->nderef = 0;

@@ -296,6 +296,7 @@ int ic_inode_load(ic_volume *v, ic_inode *in) {
   in->head_obj = rep.inode_head_object_number;
   in->head_len = rep.inode_head_length;
   in->loaded = true;
+  in->known = true;
   return 0;
 }
 
@@ -310,7 +311,7 @@ int ic_inode_create_at(ic_volume *v, uint64_t ino, uint8_t type, uint16_t mode, 
                        uint64_t gid, ic_inode **out) {
   if (type > ILAYOUT_INODE_TYPE_SYMLINK) return -EINVAL;
   ic_inode *in;
-  int rc = ic_inode_get(v, ino, &in);
+  int rc = ic_inode_get_new(v, ino, &in);
   if (rc) return rc;
   if (in->loaded) { /* the number is in use */
     ic_inode_put(v, in);

@@ -46,11 +46,26 @@ struct ic_inode {
   bool evicting;
   ic_inode *hnext, *lru_prev, *lru_next;
   ic_lease_state lease; /* written with the inode lock held too */
-  uint64_t dirty_since; /* ut_now_ns() when its last user left it dirty; 0 = idle */
+  /* Write-back (ic_internal.h): in the dirty set, since marked_at, in the
+   * commit group whose union-find root uf leads to; dnext/dprev link the
+   * dirty set; marked_bytes is put_len as last counted in dirty_bytes;
+   * gsize is the group's size, kept at its root. */
+  bool marked;
+  size_t gsize;
+  uint64_t marked_at;
+  ic_inode *uf, *dnext, *dprev;
+  size_t marked_bytes;
 
   /* Under the inode lock. */
   bool loaded;
   bool dirty;
+  bool delete_pending; /* last link gone: never committed again (ic_inode_unlinked) */
+  bool known;          /* imgr has a table entry for it (loaded, or committed) */
+  /* A new inode's exclusive lease is only asked for when it is first
+   * committed: until then no other client can know its number. */
+  bool lease_unasked;
+  uint32_t opens;      /* this client's open handles (kept across lease loss) */
+  bool open_told;      /* imgr counts one open of this mount (ic_inode_open) */
   uint8_t type;
   uint64_t size;
   int64_t mtime_ns, ctime_ns;
@@ -97,13 +112,28 @@ struct ic_volume {
   uint64_t next_nonce, nonces_left;
   bool nonce_fetching;
 
+  ic_inode *dirty_head; /* the dirty set (marked inodes) */
+  size_t nmarked;
+  uint64_t dirty_bytes;
+
   pthread_t flusher;
   bool flusher_running, stopping;
   pthread_cond_t flusher_cv; /* wakes the flusher early on stop */
 };
 
+/* Log segment PUTs and deletes of one commit run this many at a time. */
+#define IC_COMMIT_THREADS 8
+
 /* ic_volume.c: imgr rejected a commit for a missing lease (ic_flush.c). */
 void ic_volume_lease_lost(ic_volume *v, ic_inode *in);
+
+/* ic_volume.c: a new inode number, locked and referenced like
+ * ic_inode_get, with an exclusive lease not asked for yet (lease_unasked)
+ * unless the inode is already cached with a lease or loaded. */
+int ic_inode_get_new(ic_volume *v, uint64_t inode_number, ic_inode **out);
+/* Ask imgr for the exclusive leases of the held new inodes among these
+ * (lease_unasked), IC_COMMIT_THREADS at a time: before their first commit. */
+int ic_volume_ask_new_leases(ic_volume *v, ic_inode *const *inodes, size_t n);
 
 /* ic_inode.c */
 int ic_inode_payload(ic_volume *v, ic_inode *in, sm_tree **out);

@@ -120,6 +120,49 @@ int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_le
  * lease is kept and the error returned (imgr retries the interrupt). */
 int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t inode_number);
 
+/* ---- write-back (group commit) -----------------------------------------
+ * Operations change inodes in memory; commits happen later, in groups. An
+ * operation that changed several inodes together (create: directory + new
+ * inode; rename: up to four) calls ic_volume_changed with them all still
+ * held: they join one commit group, merged with the groups they were in. A
+ * group is only ever committed whole, in one PutInodeTableEntries, so that
+ * no commit (and no crash) exposes half an operation, such as a directory
+ * entry naming an inode imgr does not have yet. An inode its last user
+ * leaves dirty (a write) joins the dirty set in a group of its own.
+ *
+ * Commits happen: for fsync/fsyncdir (ic_volume_flush), on a lease
+ * interrupt, FileFlushTriggerDuration after a group became dirty (the
+ * flusher), at unmount (ic_volume_flush_all), and when the dirty set passes
+ * its caps: InodeCacheLimit / 2 inodes or 4 x FileFlushTriggerSize bytes of
+ * unwritten log segments (ic_volume_backpressure). A file's own log segment
+ * is still written when it reaches FileFlushTriggerSize (ic_file_write):
+ * committing a file alone never exposes another inode, files name none. */
+void ic_volume_changed(ic_volume *v, ic_inode *const *inodes, size_t n);
+/* Commit the group holding ino, if it is dirty. The members are locked in
+ * ascending order, so the caller must hold no inode. */
+int ic_volume_flush(ic_volume *v, uint64_t ino);
+/* Commit every group dirty when called. Holding no inode. */
+int ic_volume_flush_all(ic_volume *v);
+/* Call holding no inode, after an operation: if this thread pushed the
+ * dirty set over a cap, commit everything now (the writer pays, which holds
+ * memory to the caps). */
+void ic_volume_backpressure(void);
+/* The held inode lost its last link (unlink, rmdir, rename over it). It is
+ * not committed again; once the operation's group is committed, imgr is
+ * told to delete it (DeleteInodeTableEntry: deferred by imgr while open)
+ * and its cached state is dropped. */
+void ic_inode_unlinked(ic_inode *in);
+/* Open handles of the held inode (open, opendir; release, releasedir).
+ * imgr counts a mount's opens of the inodes it knows, so that deleting one
+ * waits for its last close (AdjustInodeTableEntryOpenCount); it is told of
+ * the first open and the last close only, and of a new inode's opens once
+ * that is committed. Errors are imgr's (-EIO, -ENOLCK); close of an inode
+ * that is not open is -EBADF. */
+int ic_inode_open(ic_volume *v, ic_inode *in);
+int ic_inode_close(ic_volume *v, ic_inode *in);
+/* Dirty inodes in the dirty set and their unwritten bytes (stats). */
+void ic_volume_dirty_stats(ic_volume *v, size_t *inodes, uint64_t *bytes);
+
 /* ---- inodes ------------------------------------------------------------
  * ic_inode_get returns the inode locked and referenced, with an exclusive
  * lease held (requested, or promoted from shared, when missing);

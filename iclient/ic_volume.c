@@ -288,6 +288,15 @@ static int inode_get(ic_volume *v, uint64_t ino, ic_lease_state want, ic_inode *
   return 0;
 }
 
+int ic_inode_get_new(ic_volume *v, uint64_t ino, ic_inode **out) {
+  int rc = inode_get(v, ino, IC_LEASE_STATE_NONE, out);
+  if (rc == 0 && !(*out)->loaded && (*out)->lease == IC_LEASE_STATE_NONE) {
+    set_lease(v, *out, IC_LEASE_STATE_EXCLUSIVE);
+    (*out)->lease_unasked = true;
+  }
+  return rc;
+}
+
 int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {
   return inode_get(v, ino, IC_LEASE_STATE_EXCLUSIVE, out);
 }
@@ -312,6 +321,8 @@ const char *ic_lease_state_name(ic_lease_state s) {
                                          : "None";
 }
 
+static int flush_group(ic_volume *v, ic_inode *seed);
+
 int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
   if (type != IC_RPC_INTERRUPT_DEMOTE && type != IC_RPC_INTERRUPT_RELEASE) return -EINVAL;
   pthread_mutex_lock(&v->mu);
@@ -321,13 +332,18 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
   if (act && in->refs++ == 0) lru_unlink(v, in);
   pthread_mutex_unlock(&v->mu);
   if (!act) return 0;
-  pthread_mutex_lock(&in->lock); /* waits for the current user */
-  int rc = 0;
+  /* Its changes go first, with their whole group (which locks the inode,
+   * waiting for its current user): imgr hands the inode on once we answer. */
+  int rc = flush_group(v, in);
+  pthread_mutex_lock(&in->lock);
   bool demote = type == IC_RPC_INTERRUPT_DEMOTE;
+  if (rc) goto out;
   if (demote && in->lease != IC_LEASE_STATE_EXCLUSIVE) goto out;
   if (in->lease == IC_LEASE_STATE_NONE) goto out; /* released meanwhile */
-  if (in->dirty) rc = ic_flush_inodes(v, &in, 1);
-  if (rc) goto out;
+  if (in->dirty || in->delete_pending) {
+    rc = -EAGAIN; /* changed again meanwhile: imgr repeats the interrupt */
+    goto out;
+  }
   if (demote) {
     rc = lease_request(v, ino, IC_LEASE_REQUEST_DEMOTE, IC_LEASE_RESPONSE_DEMOTED);
     if (rc == 0) set_lease(v, in, IC_LEASE_STATE_SHARED);
@@ -343,15 +359,28 @@ out:
   return rc;
 }
 
+static void dirty_set_check_caps(ic_volume *v);
+static void unmark(ic_volume *v, ic_inode *in);
+static void mark(ic_volume *v, ic_inode *in);
+
 void ic_inode_put(ic_volume *v, ic_inode *in) {
   /* Read under the inode lock: nobody can change it once refs reach 0. */
-  bool idle = !in->dirty && in->put_obj == 0;
+  bool idle = !in->dirty && in->put_obj == 0 && !in->delete_pending;
+  bool keep = !idle || in->opens > 0; /* open counts must not be forgotten */
+  size_t put_len = in->put_len;
   pthread_mutex_unlock(&in->lock);
   pthread_mutex_lock(&v->mu);
   bool over = false;
+  if (!idle) {
+    mark(v, in);
+    v->dirty_bytes += put_len - in->marked_bytes;
+    in->marked_bytes = put_len;
+    dirty_set_check_caps(v);
+  } else if (in->marked && in->uf == in && in->gsize == 1) {
+    unmark(v, in); /* committed on its own (ic_flush_inodes) */
+  }
   if (--in->refs == 0) {
-    if (idle) lru_append(v, in); /* dirty inodes stay until flushed */
-    in->dirty_since = idle ? 0 : ut_now_ns();
+    if (!keep && !in->marked) lru_append(v, in); /* dirty inodes stay until committed */
     over = v->ninodes > v->p.inode_cache_limit;
   }
   pthread_mutex_unlock(&v->mu);
@@ -369,20 +398,319 @@ int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_le
   return rc;
 }
 
-/* ---- the file flusher (FileFlushTriggerDuration, iclient.md 6.4) ---- */
+/* ---- write-back: the dirty set and commit groups (ic_internal.h) ----
+ * Under the table mutex. The groups are a union-find forest over the marked
+ * inodes: uf is the parent, a root points to itself. Marked inodes are
+ * never evicted, so the pointers stay valid until the group is committed,
+ * when every member leaves the set together. */
 
-#define FLUSH_BATCH 64
+static __thread ic_volume *tl_over_caps; /* backpressure owed by this thread */
 
-/* Inode numbers left dirty for at least the trigger duration (mu held). */
-static size_t due_inodes(ic_volume *v, uint64_t now, uint64_t *out) {
-  size_t n = 0;
-  for (size_t i = 0; i < v->nbuckets && n < FLUSH_BATCH; i++)
-    for (ic_inode *in = v->buckets[i]; in && n < FLUSH_BATCH; in = in->hnext)
-      if (in->refs == 0 && in->dirty_since && now - in->dirty_since >= v->p.file_flush_trigger_ns)
-        out[n++] = in->ino;
-  return n;
+static ic_inode *uf_find(ic_inode *in) {
+  while (in->uf != in) {
+    in->uf = in->uf->uf; /* path halving */
+    in = in->uf;
+  }
+  return in;
 }
 
+static void mark(ic_volume *v, ic_inode *in) {
+  if (in->marked) return;
+  in->marked = true;
+  in->marked_at = ut_now_ns();
+  in->uf = in;
+  in->gsize = 1;
+  in->dprev = NULL;
+  in->dnext = v->dirty_head;
+  if (v->dirty_head) v->dirty_head->dprev = in;
+  v->dirty_head = in;
+  v->nmarked++;
+}
+
+static void unmark(ic_volume *v, ic_inode *in) {
+  if (!in->marked) return;
+  in->marked = false;
+  if (in->dprev)
+    in->dprev->dnext = in->dnext;
+  else
+    v->dirty_head = in->dnext;
+  if (in->dnext) in->dnext->dprev = in->dprev;
+  in->dnext = in->dprev = NULL;
+  in->uf = NULL;
+  v->nmarked--;
+  v->dirty_bytes -= in->marked_bytes;
+  in->marked_bytes = 0;
+}
+
+static void dirty_set_check_caps(ic_volume *v) {
+  if (v->nmarked > v->p.inode_cache_limit / 2 + 1 ||
+      v->dirty_bytes > 4 * v->p.file_flush_trigger_size)
+    tl_over_caps = v;
+}
+
+void ic_volume_changed(ic_volume *v, ic_inode *const *inodes, size_t n) {
+  pthread_mutex_lock(&v->mu);
+  ic_inode *root = NULL;
+  for (size_t i = 0; i < n; i++) {
+    ic_inode *in = inodes[i];
+    if (!in->dirty && !in->delete_pending) continue;
+    mark(v, in);
+    ic_inode *r = uf_find(in);
+    if (!root) {
+      root = r;
+    } else if (r != root) {
+      r->uf = root;
+      root->gsize += r->gsize;
+      if (r->marked_at < root->marked_at) root->marked_at = r->marked_at; /* oldest change */
+    }
+  }
+  dirty_set_check_caps(v);
+  pthread_mutex_unlock(&v->mu);
+}
+
+/* Inodes handled IC_COMMIT_THREADS at a time (ut_parallel). */
+typedef struct member_batch {
+  ic_volume *v;
+  ic_inode *const *m;
+} member_batch;
+
+void ic_inode_unlinked(ic_inode *in) { in->delete_pending = true; }
+
+static int ask_lease_one(void *ctx, size_t i) {
+  member_batch *d = ctx;
+  ic_inode *in = d->m[i];
+  if (!in->lease_unasked) return 0;
+  int rc = lease_request(d->v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+  if (rc == 0) in->lease_unasked = false;
+  return rc;
+}
+
+int ic_volume_ask_new_leases(ic_volume *v, ic_inode *const *inodes, size_t n) {
+  member_batch b = {v, inodes};
+  return ut_parallel(n, IC_COMMIT_THREADS, ask_lease_one, &b);
+}
+
+void ic_volume_dirty_stats(ic_volume *v, size_t *inodes, uint64_t *bytes) {
+  pthread_mutex_lock(&v->mu);
+  *inodes = v->nmarked;
+  *bytes = v->dirty_bytes;
+  pthread_mutex_unlock(&v->mu);
+}
+
+static void pin(ic_volume *v, ic_inode *in) {
+  if (in->refs++ == 0) lru_unlink(v, in);
+}
+
+static int cmp_ino(const void *a, const void *b) {
+  uint64_t x = (*(ic_inode *const *)a)->ino, y = (*(ic_inode *const *)b)->ino;
+  return x < y ? -1 : x > y;
+}
+
+/* The members of seed's group, pinned (mu held). NULL with *n 0 when seed
+ * is not marked; NULL with *n nonzero when out of memory. */
+static ic_inode **group_members(ic_volume *v, ic_inode *seed, size_t *n) {
+  *n = 0;
+  if (!seed->marked) return NULL;
+  ic_inode *root = uf_find(seed);
+  size_t cap = 16;
+  ic_inode **m = malloc(cap * sizeof(*m));
+  for (ic_inode *in = v->dirty_head; m && in; in = in->dnext) {
+    if (uf_find(in) != root) continue;
+    if (*n == cap) {
+      ic_inode **p = realloc(m, (cap *= 2) * sizeof(*m));
+      if (!p) {
+        free(m);
+        m = NULL;
+        break;
+      }
+      m = p;
+    }
+    m[(*n)++] = in;
+  }
+  if (!m) {
+    *n = 1;
+    return NULL;
+  }
+  for (size_t i = 0; i < *n; i++) pin(v, m[i]);
+  return m;
+}
+
+/* Still exactly seed's group (mu held)? Members are locked by the caller,
+ * so nobody can change them; a new inode may only have joined. */
+static bool group_unchanged(ic_volume *v, ic_inode *seed, ic_inode **m, size_t n) {
+  if (!seed->marked) return false;
+  ic_inode *root = uf_find(seed);
+  size_t count = 0;
+  for (ic_inode *in = v->dirty_head; in; in = in->dnext) count += uf_find(in) == root;
+  for (size_t i = 0; i < n && count == n; i++)
+    if (!m[i]->marked || uf_find(m[i]) != root) return false;
+  return count == n;
+}
+
+static int adjust_open(ic_volume *v, uint64_t ino, int64_t adj) {
+  ic_adjust_open_count_req req = {v->mount_id, ino, adj};
+  ic_rpc_err err = {{0}};
+  int rc = v->imgr->adjust_inode_table_entry_open_count(v->imgr_ctx, &req, &err);
+  if (rc)
+    log_error("iclient: AdjustInodeTableEntryOpenCount(%016llX, %lld) failed: %s",
+              (unsigned long long)ino, (long long)adj, err.msg);
+  return rc;
+}
+
+int ic_inode_open(ic_volume *v, ic_inode *in) {
+  if (in->opens == UINT32_MAX) return -EMFILE;
+  if (in->opens == 0 && in->known && !in->open_told) {
+    int rc = adjust_open(v, in->ino, 1);
+    if (rc) return rc;
+    in->open_told = true;
+  }
+  in->opens++;
+  return 0;
+}
+
+int ic_inode_close(ic_volume *v, ic_inode *in) {
+  if (in->opens == 0) return -EBADF;
+  if (--in->opens > 0 || !in->open_told) return 0;
+  in->open_told = false;
+  return adjust_open(v, in->ino, -1);
+}
+
+static void delete_inode(ic_volume *v, ic_inode *in) {
+  if (in->lease_unasked) { /* never committed: imgr never heard of it */
+    in->lease_unasked = false;
+    set_lease(v, in, IC_LEASE_STATE_NONE);
+  }
+  if (in->known) {
+    in->known = false;
+    ic_inode_req req = {v->mount_id, in->ino};
+    ic_rpc_err err = {{0}};
+    if (v->imgr->delete_inode_table_entry(v->imgr_ctx, &req, &err))
+      log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
+                err.msg);
+    /* imgr now stops the inode's lease and would interrupt us for it: give
+     * it back first (an rm -rf would otherwise flood us with interrupts). */
+    if (in->lease != IC_LEASE_STATE_NONE)
+      (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
+    set_lease(v, in, IC_LEASE_STATE_NONE);
+  }
+  ic_inode_forget_deleted(in);
+  in->delete_pending = false;
+}
+
+static int delete_one(void *ctx, size_t i) {
+  member_batch *d = ctx;
+  if (d->m[i]->delete_pending) delete_inode(d->v, d->m[i]);
+  return 0;
+}
+
+/* After the first commit of inodes opened meanwhile: imgr counts them. */
+static int tell_opens(ic_volume *v, ic_inode **m, size_t n) {
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (m[i]->opens == 0 || m[i]->open_told || !m[i]->known) continue;
+    rc = adjust_open(v, m[i]->ino, 1);
+    m[i]->open_told = rc == 0;
+  }
+  return rc;
+}
+
+/* Commit the locked members: a lost lease is asked for again, then one
+ * PutInodeTableEntries (ic_flush_inodes), then imgr hears of opens and
+ * deletes. */
+static int commit_members(ic_volume *v, ic_inode **m, size_t n) {
+  ic_inode **commit = malloc((n ? n : 1) * sizeof(*commit));
+  if (!commit) return -ENOMEM;
+  size_t nc = 0;
+  for (size_t i = 0; i < n; i++)
+    if (m[i]->dirty && !m[i]->delete_pending) commit[nc++] = m[i];
+  int rc = 0;
+  for (size_t i = 0; i < nc && rc == 0; i++) rc = lease_ensure(v, commit[i], IC_LEASE_STATE_EXCLUSIVE);
+  if (rc == 0) rc = ic_flush_inodes(v, commit, nc);
+  if (rc == 0) rc = tell_opens(v, commit, nc);
+  free(commit);
+  member_batch d = {v, m};
+  if (rc == 0) (void)ut_parallel(n, IC_COMMIT_THREADS, delete_one, &d); /* failures logged */
+  return rc;
+}
+
+#define GROUP_LOCK_TRIES 100
+
+static int flush_group(ic_volume *v, ic_inode *seed) {
+  for (int attempt = 0; attempt < GROUP_LOCK_TRIES; attempt++) {
+    size_t n;
+    pthread_mutex_lock(&v->mu);
+    ic_inode **m = group_members(v, seed, &n);
+    pthread_mutex_unlock(&v->mu);
+    if (!m) return n ? -ENOMEM : 0;
+    qsort(m, n, sizeof(*m), cmp_ino);
+    for (size_t i = 0; i < n; i++) pthread_mutex_lock(&m[i]->lock);
+    pthread_mutex_lock(&v->mu);
+    bool same = group_unchanged(v, seed, m, n);
+    pthread_mutex_unlock(&v->mu);
+    int rc = same ? commit_members(v, m, n) : 0;
+    if (same && rc == 0) {
+      pthread_mutex_lock(&v->mu);
+      for (size_t i = 0; i < n; i++) unmark(v, m[i]);
+      pthread_mutex_unlock(&v->mu);
+    }
+    for (size_t i = 0; i < n; i++) ic_inode_put(v, m[i]); /* unlock, unpin */
+    free(m);
+    if (same) return rc;
+  }
+  return -EAGAIN; /* the group kept growing under us: the next round gets it */
+}
+
+int ic_volume_flush(ic_volume *v, uint64_t ino) {
+  pthread_mutex_lock(&v->mu);
+  ic_inode *in = v->buckets[bucket_of(v, ino)];
+  while (in && in->ino != ino) in = in->hnext;
+  bool act = in && in->marked;
+  if (act) pin(v, in);
+  pthread_mutex_unlock(&v->mu);
+  if (!act) return 0;
+  int rc = flush_group(v, in);
+  pthread_mutex_lock(&in->lock);
+  ic_inode_put(v, in);
+  return rc;
+}
+
+/* Commit every group with a change older than cutoff; the first error is
+ * returned (the failed group stays dirty for a later round). */
+static int flush_older(ic_volume *v, uint64_t cutoff) {
+  int first = 0;
+  size_t budget;
+  pthread_mutex_lock(&v->mu);
+  budget = v->nmarked; /* each round commits a group or gives up on one */
+  for (;;) {
+    ic_inode *seed = v->dirty_head;
+    while (seed && uf_find(seed)->marked_at > cutoff) seed = seed->dnext;
+    if (!seed || budget-- == 0) break;
+    pin(v, seed);
+    pthread_mutex_unlock(&v->mu);
+    int rc = flush_group(v, seed);
+    if (rc && !first) first = rc;
+    if (rc)
+      log_warn("iclient: commit of the group of inode %016llX failed: %d",
+               (unsigned long long)seed->ino, rc);
+    pthread_mutex_lock(&seed->lock);
+    ic_inode_put(v, seed);
+    pthread_mutex_lock(&v->mu);
+  }
+  pthread_mutex_unlock(&v->mu);
+  return first;
+}
+
+int ic_volume_flush_all(ic_volume *v) { return flush_older(v, ut_now_ns()); }
+
+void ic_volume_backpressure(void) {
+  ic_volume *v = tl_over_caps;
+  if (!v) return;
+  tl_over_caps = NULL;
+  (void)ic_volume_flush_all(v); /* failures are logged; the groups stay dirty */
+}
+
+/* The flusher: commits groups FileFlushTriggerDuration after their first
+ * change (iclient.md 6.4). */
 static void *flusher_main(void *arg) {
   ic_volume *v = arg;
   uint64_t period = v->p.file_flush_trigger_ns / 4 + 1;
@@ -395,18 +723,8 @@ static void *flusher_main(void *arg) {
     ts.tv_nsec = (long)(at % 1000000000u);
     pthread_cond_timedwait(&v->flusher_cv, &v->mu, &ts);
     if (v->stopping) break;
-    uint64_t due[FLUSH_BATCH];
-    size_t n = due_inodes(v, ut_now_ns(), due);
     pthread_mutex_unlock(&v->mu);
-    for (size_t i = 0; i < n; i++) {
-      ic_inode *in;
-      if (ic_inode_get(v, due[i], &in)) continue;
-      int rc = ic_flush_inodes(v, &in, 1);
-      if (rc) /* stays dirty: retried on the next round */
-        log_warn("iclient: timed flush of inode %016llX failed: %d", (unsigned long long)due[i],
-                 rc);
-      ic_inode_put(v, in);
-    }
+    (void)flush_older(v, ut_now_ns() - v->p.file_flush_trigger_ns);
     pthread_mutex_lock(&v->mu);
   }
   pthread_mutex_unlock(&v->mu);

@@ -593,6 +593,8 @@ class TestSwiftTokenInvalidated(unittest.TestCase):
                 name = os.path.join(e.mnt, "after%d" % round_)
                 with open(name, "wb") as f:
                     f.write(b"after")
+                    f.flush()
+                    os.fsync(f.fileno())  # the commit meets the rejected token
                 with open(name, "rb") as f:
                     self.assertEqual(f.read(), b"after")
             self.assertIn("AuthToken rejected by imgr; renewing the mount", tail(e.iclient_log))
@@ -616,13 +618,19 @@ class TestImgrRestartUnderClient(unittest.TestCase):
             e.start_iclient()
             with open(os.path.join(e.mnt, "kept"), "wb") as f:
                 f.write(b"kept")
+                f.flush()
+                os.fsync(f.fileno())  # committed (write-back otherwise)
             self.assertEqual(e.c.stop_imgr(), 0)
             e.start_imgr()
             e.mkmount("-s")
-            with self.assertRaises(OSError) as cm:
-                with open(os.path.join(e.mnt, "new"), "wb") as f:
-                    f.write(b"x")
-            self.assertEqual(cm.exception.errno, errno.EIO)
+            fd = os.open(os.path.join(e.mnt, "new"), os.O_CREAT | os.O_WRONLY)
+            try:
+                os.write(fd, b"x")  # in memory (write-back): the commit fails
+                with self.assertRaises(OSError) as cm:
+                    os.fsync(fd)
+                self.assertEqual(cm.exception.errno, errno.EIO)
+            finally:
+                os.close(fd)
             self.assertIsNone(e.iclient.poll())
             self.assertEqual(e.stop_iclient(), 0)
             self.assertIn("imgr does not know this mount any more", tail(e.iclient_log))
