@@ -271,7 +271,9 @@ class TestFiveGiB(unittest.TestCase):
         written_sha = h.hexdigest()
         say("  5 GiB write + fsync: %.0f MB/s" % (write_mbs * MiB / 1e6))
         # Nothing was read, so the read cache holds no lines; one file is
-        # dirty; it has one extent per log segment.
+        # dirty (its segment is written at FileFlushTriggerSize; the dirty
+        # set's cap, 4 x FileFlushTriggerSize, matters only for many files);
+        # it has one extent per log segment.
         extents = self.SIZE // trigger + 1
         check_rss(self, pid, "after the 5 GiB write",
                   budget(conf, baseline, 1, extents, 2, read_cache=False))
