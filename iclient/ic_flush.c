@@ -73,7 +73,8 @@ static int head_view_build(ic_inode *in, bool keep_put, head_view *hv) {
  * deltas; on failure the inode keeps everything for a retry. */
 static int write_segment(ic_volume *v, ic_inode *in) {
   if (!in->loaded) return -EINVAL;
-  int rc = 0;
+  int rc = ic_sealed_wait(v, in); /* the head names their extents */
+  if (rc) return rc;
   if (in->payload) {
     sm_ref root;
     rc = sm_flush(in->payload, &root);
@@ -122,14 +123,7 @@ static int write_segment(ic_volume *v, ic_inode *in) {
     in->put_len = head_at;
     return -EIO;
   }
-  pe = ic_layout_find(in, in->put_obj);
-  if (keep) {
-    in->d_count += 1;
-    in->d_written += (int64_t)pe->bytes_written;
-    in->d_referenced += (int64_t)pe->bytes_referenced;
-  } else {
-    *pe = in->layout[--in->nlayout];
-  }
+  ic_put_fold(in, ic_layout_find(in, in->put_obj), keep);
   /* The previous head is garbage now unless its object holds live bytes. */
   if (in->head_obj != 0 && !ic_layout_find(in, in->head_obj)) {
     rc = ic_deref_add(in, in->head_obj);

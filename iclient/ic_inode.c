@@ -12,6 +12,7 @@
 #define IC_MAX_HEAD_LEN ((uint64_t)64 << 20)
 
 void ic_inode_free_state(ic_inode *in) {
+  ic_sealed_discard(in->vol, in);
   for (size_t i = 0; i < in->nlinks; i++) free(in->links[i].name);
   free(in->links);
   for (size_t i = 0; i < in->nstreams; i++) {
@@ -106,6 +107,16 @@ int ic_layout_unref(ic_inode *in, uint64_t obj, uint64_t len) {
     *e = in->layout[--in->nlayout];
   }
   return 0;
+}
+
+void ic_put_fold(ic_inode *in, ilayout_layout_entry_v1 *pe, bool keep) {
+  if (keep) {
+    in->d_count += 1;
+    in->d_written += (int64_t)pe->bytes_written;
+    in->d_referenced += (int64_t)pe->bytes_referenced;
+  } else {
+    *pe = in->layout[--in->nlayout];
+  }
 }
 
 /* Append to the log segment, starting one if none is active. */

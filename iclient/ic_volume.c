@@ -46,6 +46,12 @@ int ic_volume_create(const ic_volume_params *p, ic_volume **out) {
   pthread_mutex_init(&v->mu, NULL);
   pthread_cond_init(&v->cv, NULL);
   pthread_cond_init(&v->flusher_cv, NULL);
+  pthread_mutex_init(&v->seal_mu, NULL);
+  pthread_cond_init(&v->seal_cv, NULL);
+  if (ic_upload_start(v)) {
+    ic_volume_destroy(v);
+    return -EAGAIN;
+  }
   if (p->file_flush_trigger_ns > 0) {
     if (pthread_create(&v->flusher, NULL, flusher_main, v) != 0) {
       ic_volume_destroy(v);
@@ -72,6 +78,7 @@ void ic_volume_destroy(ic_volume *v) {
     pthread_mutex_unlock(&v->mu);
     pthread_join(v->flusher, NULL);
   }
+  ic_upload_stop(v);
   for (size_t i = 0; i < v->nbuckets; i++) {
     for (ic_inode *in = v->buckets[i], *next; in; in = next) {
       next = in->hnext;
@@ -83,6 +90,8 @@ void ic_volume_destroy(ic_volume *v) {
   sm_cache_destroy(v->node_cache); /* after the trees attached to it */
   pthread_cond_destroy(&v->cv);
   pthread_cond_destroy(&v->flusher_cv);
+  pthread_cond_destroy(&v->seal_cv);
+  pthread_mutex_destroy(&v->seal_mu);
   pthread_mutex_destroy(&v->mu);
   free(v->mount_id);
   free(v);
