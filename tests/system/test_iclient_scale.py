@@ -177,6 +177,17 @@ FUSE_HEADER = 4096
 # One extent map entry in memory: u64 key + 24-byte value, with the node's
 # per-entry overhead (generous).
 TREE_ENTRY_BYTES = 64
+
+
+def sealed_cap_segments():
+    """Full log segments may wait for their background PUT (ic_upload.c) up
+    to IC_SEALED_CAP_SEGMENTS x FileFlushTriggerSize bytes in all: a code
+    constant (ic_inode_internal.h), not a config key."""
+    with open(os.path.join(test_iclient.SRC, "iclient", "ic_inode_internal.h")) as f:
+        m = re.search(r"#define IC_SEALED_CAP_SEGMENTS (\d+)", f.read())
+    return int(m.group(1)) if m else 0
+
+
 # Memory no configuration caps but that does not grow with the data: thread
 # stacks in use, libcurl's connections, the logger, malloc's bookkeeping.
 UNCAPPED_ALLOWANCE = 8 * MiB
@@ -192,9 +203,12 @@ def budget(conf, baseline, dirty_inodes, file_extents, cached_inodes, read_cache
     nodes = 2 * (file_extents // (keys // 2) + 1)  # leaves at least half full, plus the inner nodes
     terms = [
         ("baseline (idle after mount)", baseline, "VmHWM measured"),
-        ("log-segment buffers", dirty_inodes * (trigger + max_write + 64 * KiB),
+        ("log segments being filled", dirty_inodes * (trigger + max_write + 64 * KiB),
          "%d dirty inodes x (FileFlushTriggerSize %d + FUSEMaxWrite %d + 64 KiB head/nodes)"
          % (dirty_inodes, trigger, max_write)),
+        ("segments being uploaded", sealed_cap_segments() * (trigger + max_write),
+         "IC_SEALED_CAP_SEGMENTS %d x (FileFlushTriggerSize + FUSEMaxWrite)"
+         % sealed_cap_segments()),
         ("FUSE request buffers", FUSE_MAX_THREADS * (max_write + max_read + FUSE_HEADER),
          "%d threads x (FUSEMaxWrite + FUSEMaxRead + %d)" % (FUSE_MAX_THREADS, FUSE_HEADER)),
         ("B+tree pages", nodes * keys * TREE_ENTRY_BYTES,
