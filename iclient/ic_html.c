@@ -90,6 +90,7 @@ char *ic_html_status_page(const ic_html_status *s) {
   row_text(f, "Read cache hit ratio", "rcache-ratio", ratio);
   row_num(f, "Read cache lines", "rcache-lines", r->lines);
   row_num(f, "Read cache evictions", "rcache-evictions", r->evictions);
+  row_num(f, "Read-ahead lines fetched", "rcache-prefetches", r->prefetches);
   fputs("</table></section>", f);
 
   fputs("<section><h2>Operations</h2><table><tr><th>Statistic</th><th>Count</th></tr>", f);

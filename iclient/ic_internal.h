@@ -51,10 +51,19 @@ extern const ic_store_ops ic_store_swift_ops;
  * so lines never go stale. Thread-safe. */
 typedef struct ic_rcache ic_rcache;
 typedef struct ic_rcache_stats {
-  uint64_t hits, misses, evictions, lines;
+  uint64_t hits, misses, evictions, lines, prefetches;
 } ic_rcache_stats;
+/* Read-ahead: a miss on line n of an object that looks read in order (n is
+ * 0, or line n-1 is cached) queues lines n+1 .. n+prefetch_lines, which
+ * IC_RCACHE_PREFETCHERS threads fetch meanwhile, within max_lines (they
+ * take a free or evictable line, never wait for one); at most
+ * IC_RCACHE_PREFETCH_QUEUE are queued. Lines past the object's end fail
+ * quietly. prefetch_lines 0: none. */
+#define IC_RCACHE_PREFETCHERS 2
+#define IC_READ_AHEAD_LINES 4 /* what the volume asks for */
+#define IC_RCACHE_PREFETCH_QUEUE 64
 int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_size,
-                     uint64_t max_lines, ic_rcache **out);
+                     uint64_t max_lines, uint64_t prefetch_lines, ic_rcache **out);
 void ic_rcache_destroy(ic_rcache *rc);
 /* Copy object bytes [off, off+len) into buf through the cache. -EIO if the
  * object is shorter or the store fails (the failed line is not kept). */

@@ -1,4 +1,6 @@
-/* ic_rcache: the read cache of object bytes (iclient.md 5.2). */
+/* ic_rcache: the read cache of object bytes (iclient.md 5.2), with
+ * read-ahead: on Swift every line is a round trip, so a reader going
+ * through an object in order would otherwise wait for each one in turn. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +20,22 @@ typedef struct line {
   struct line *lru_prev, *lru_next; /* only READY lines nobody uses */
 } line;
 
+typedef struct prefetch_req {
+  uint64_t object_number, line_number;
+} prefetch_req;
+
 struct ic_rcache {
   const ic_store_ops *store;
   void *store_ctx;
-  uint64_t line_size, max_lines;
+  uint64_t line_size, max_lines, prefetch_lines;
   pthread_mutex_t mu;
-  pthread_cond_t cv; /* a fill finished or a line became evictable */
+  pthread_cond_t cv;    /* a fill finished or a line became evictable */
+  pthread_cond_t pf_cv; /* read-ahead queued, or stopping */
+  prefetch_req pf_q[IC_RCACHE_PREFETCH_QUEUE];
+  size_t pf_head, pf_len;
+  pthread_t pf_threads[IC_RCACHE_PREFETCHERS];
+  unsigned npf_threads;
+  bool stopping;
   line **buckets;
   size_t nbuckets;           /* power of two */
   uint64_t nlines;           /* lines in the hash, filling ones included */
@@ -37,8 +49,10 @@ static size_t bucket_of(const ic_rcache *rc, uint64_t obj, uint64_t ln) {
   return (size_t)(h & (rc->nbuckets - 1));
 }
 
+static void *prefetcher_main(void *arg);
+
 int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_size,
-                     uint64_t max_lines, ic_rcache **out) {
+                     uint64_t max_lines, uint64_t prefetch_lines, ic_rcache **out) {
   if (!store || line_size == 0 || max_lines == 0 || line_size > SIZE_MAX / 2) return -EINVAL;
   ic_rcache *rc = calloc(1, sizeof(*rc));
   if (!rc) return -ENOMEM;
@@ -46,6 +60,7 @@ int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_s
   rc->store_ctx = store_ctx;
   rc->line_size = line_size;
   rc->max_lines = max_lines;
+  rc->prefetch_lines = prefetch_lines;
   rc->nbuckets = 64;
   while (rc->nbuckets < max_lines && rc->nbuckets < ((size_t)1 << 16)) rc->nbuckets <<= 1;
   rc->buckets = calloc(rc->nbuckets, sizeof(*rc->buckets));
@@ -55,12 +70,22 @@ int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_s
   }
   pthread_mutex_init(&rc->mu, NULL);
   pthread_cond_init(&rc->cv, NULL);
+  pthread_cond_init(&rc->pf_cv, NULL);
+  if (prefetch_lines > 0)
+    while (rc->npf_threads < IC_RCACHE_PREFETCHERS &&
+           pthread_create(&rc->pf_threads[rc->npf_threads], NULL, prefetcher_main, rc) == 0)
+      rc->npf_threads++;
   *out = rc;
   return 0;
 }
 
 void ic_rcache_destroy(ic_rcache *rc) {
   if (!rc) return;
+  pthread_mutex_lock(&rc->mu);
+  rc->stopping = true;
+  pthread_cond_broadcast(&rc->pf_cv);
+  pthread_mutex_unlock(&rc->mu);
+  for (unsigned i = 0; i < rc->npf_threads; i++) pthread_join(rc->pf_threads[i], NULL);
   for (size_t i = 0; i < rc->nbuckets; i++) {
     for (line *l = rc->buckets[i], *next; l; l = next) {
       next = l->hnext;
@@ -69,6 +94,7 @@ void ic_rcache_destroy(ic_rcache *rc) {
     }
   }
   free(rc->buckets);
+  pthread_cond_destroy(&rc->pf_cv);
   pthread_cond_destroy(&rc->cv);
   pthread_mutex_destroy(&rc->mu);
   free(rc);
@@ -115,12 +141,108 @@ static void line_release(ic_rcache *rc, line *l) {
   pthread_cond_broadcast(&rc->cv);
 }
 
+static line *line_find(ic_rcache *rc, uint64_t obj, uint64_t ln) {
+  line *l = rc->buckets[bucket_of(rc, obj, ln)];
+  while (l && !(l->object_number == obj && l->line_number == ln)) l = l->hnext;
+  return l;
+}
+
+/* Below max_lines by evicting the least recently used free line: true, or
+ * false when every line is in use (mu held). */
+static bool line_room(ic_rcache *rc) {
+  if (rc->nlines < rc->max_lines) return true;
+  line *victim = rc->lru_head;
+  if (!victim) return false;
+  lru_unlink(rc, victim);
+  hash_unlink(rc, victim);
+  free(victim->buf);
+  free(victim);
+  rc->stats.evictions++;
+  return true;
+}
+
+/* A new FILLING line in the hash, referenced once by its filler (mu held). */
+static line *line_new(ic_rcache *rc, uint64_t obj, uint64_t ln) {
+  line *l = calloc(1, sizeof(*l));
+  uint8_t *buf = l ? malloc(rc->line_size) : NULL;
+  if (!buf) {
+    free(l);
+    return NULL;
+  }
+  l->object_number = obj;
+  l->line_number = ln;
+  l->buf = buf;
+  l->state = LINE_FILLING;
+  l->refs = 1;
+  size_t b = bucket_of(rc, obj, ln);
+  l->hnext = rc->buckets[b];
+  rc->buckets[b] = l;
+  rc->nlines++;
+  return l;
+}
+
+/* GET the line's bytes (mu dropped meanwhile): READY, or on failure out of
+ * the hash, FAILED and released (then -EIO). `quiet`: read-ahead past an
+ * object's end is expected to fail. */
+static int line_fill(ic_rcache *rc, line *l, bool quiet) {
+  pthread_mutex_unlock(&rc->mu);
+  size_t got = 0;
+  int rc_get = rc->store->get(rc->store_ctx, l->object_number, l->line_number * rc->line_size,
+                              rc->line_size, l->buf, &got);
+  pthread_mutex_lock(&rc->mu);
+  if (rc_get) {
+    if (!quiet)
+      log_error("iclient: read cache fill of object %016llX line %llu failed: %d",
+                (unsigned long long)l->object_number, (unsigned long long)l->line_number,
+                rc_get);
+    hash_unlink(rc, l);
+    l->state = LINE_FAILED;
+    pthread_cond_broadcast(&rc->cv);
+    line_release(rc, l);
+    return -EIO;
+  }
+  l->len = got;
+  l->state = LINE_READY;
+  pthread_cond_broadcast(&rc->cv);
+  return 0;
+}
+
+/* Queue read-ahead after a miss on line ln of obj (mu held). */
+static void prefetch_after_miss(ic_rcache *rc, uint64_t obj, uint64_t ln) {
+  if (rc->prefetch_lines == 0 || (ln > 0 && !line_find(rc, obj, ln - 1))) return;
+  for (uint64_t i = 1; i <= rc->prefetch_lines; i++) {
+    if (rc->pf_len == IC_RCACHE_PREFETCH_QUEUE) break;
+    if (line_find(rc, obj, ln + i)) continue;
+    rc->pf_q[(rc->pf_head + rc->pf_len++) % IC_RCACHE_PREFETCH_QUEUE] =
+        (prefetch_req){obj, ln + i};
+  }
+  pthread_cond_signal(&rc->pf_cv);
+}
+
+static void *prefetcher_main(void *arg) {
+  ic_rcache *rc = arg;
+  pthread_mutex_lock(&rc->mu);
+  for (;;) {
+    while (rc->pf_len == 0 && !rc->stopping) pthread_cond_wait(&rc->pf_cv, &rc->mu);
+    if (rc->stopping) break;
+    prefetch_req r = rc->pf_q[rc->pf_head];
+    rc->pf_head = (rc->pf_head + 1) % IC_RCACHE_PREFETCH_QUEUE;
+    rc->pf_len--;
+    if (line_find(rc, r.object_number, r.line_number) || !line_room(rc)) continue;
+    line *l = line_new(rc, r.object_number, r.line_number);
+    if (!l) continue;
+    rc->stats.prefetches++;
+    if (line_fill(rc, l, true) == 0) line_release(rc, l); /* unused yet: evictable */
+  }
+  pthread_mutex_unlock(&rc->mu);
+  return NULL;
+}
+
 /* Get the line referenced and READY, filling it if needed (mu held on entry
  * and exit; dropped during the fill and while waiting). */
 static int line_acquire(ic_rcache *rc, uint64_t obj, uint64_t ln, line **out) {
   for (;;) {
-    line *l = rc->buckets[bucket_of(rc, obj, ln)];
-    while (l && !(l->object_number == obj && l->line_number == ln)) l = l->hnext;
+    line *l = line_find(rc, obj, ln);
     if (l) {
       if (l->refs == 0) lru_unlink(rc, l);
       l->refs++;
@@ -133,55 +255,15 @@ static int line_acquire(ic_rcache *rc, uint64_t obj, uint64_t ln, line **out) {
       *out = l;
       return 0;
     }
-    if (rc->nlines >= rc->max_lines) {
-      if (!rc->lru_head) { /* every line is in use: wait for one */
-        pthread_cond_wait(&rc->cv, &rc->mu);
-        continue; /* the line may have appeared meanwhile */
-      }
-      line *victim = rc->lru_head;
-      lru_unlink(rc, victim);
-      hash_unlink(rc, victim);
-      free(victim->buf);
-      free(victim);
-      rc->stats.evictions++;
-      continue;
-    }
-    break;
+    if (line_room(rc)) break;
+    pthread_cond_wait(&rc->cv, &rc->mu); /* every line is in use: wait for one */
   }
-  line *l = calloc(1, sizeof(*l));
-  uint8_t *buf = l ? malloc(rc->line_size) : NULL;
-  if (!buf) {
-    free(l);
-    return -ENOMEM;
-  }
-  l->object_number = obj;
-  l->line_number = ln;
-  l->buf = buf;
-  l->state = LINE_FILLING;
-  l->refs = 1;
-  size_t b = bucket_of(rc, obj, ln);
-  l->hnext = rc->buckets[b];
-  rc->buckets[b] = l;
-  rc->nlines++;
+  prefetch_after_miss(rc, obj, ln);
+  line *l = line_new(rc, obj, ln);
+  if (!l) return -ENOMEM;
   rc->stats.misses++;
-
-  pthread_mutex_unlock(&rc->mu);
-  size_t got = 0;
-  int rc_get = rc->store->get(rc->store_ctx, obj, ln * rc->line_size, rc->line_size, l->buf, &got);
-  pthread_mutex_lock(&rc->mu);
-
-  if (rc_get) {
-    log_error("iclient: read cache fill of object %016llX line %llu failed: %d",
-              (unsigned long long)obj, (unsigned long long)ln, rc_get);
-    hash_unlink(rc, l);
-    l->state = LINE_FAILED;
-    pthread_cond_broadcast(&rc->cv);
-    line_release(rc, l);
-    return -EIO;
-  }
-  l->len = got;
-  l->state = LINE_READY;
-  pthread_cond_broadcast(&rc->cv);
+  int err = line_fill(rc, l, false);
+  if (err) return err;
   *out = l;
   return 0;
 }

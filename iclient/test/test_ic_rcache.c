@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ic_internal.h"
 #include "ic_test_doubles.h"
@@ -32,7 +33,7 @@ static void test_every_offset(void **state) {
   fill_store(&s, OBJ, OBJ_LEN);
   ic_rcache *rc;
   /* 64-byte lines: an object spans 16 lines, the last one short. */
-  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 4, &rc), 0);
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 4, 0, &rc), 0);
   uint8_t buf[300];
   for (uint64_t off = 0; off < OBJ_LEN; off += 37) {
     for (uint64_t len = 1; len <= 300 && off + len <= OBJ_LEN; len += 61) {
@@ -56,7 +57,7 @@ static void test_past_end_and_failures(void **state) {
   ic_mem_store_init(&s);
   fill_store(&s, OBJ, OBJ_LEN);
   ic_rcache *rc;
-  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 128, 8, &rc), 0);
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 128, 8, 0, &rc), 0);
   uint8_t buf[256];
   /* Ends one byte past the object: inside the short last line. */
   assert_int_equal(ic_rcache_read(rc, OBJ, OBJ_LEN - 10, 11, buf), -EIO);
@@ -103,8 +104,9 @@ static void test_threads_within_cap(void **state) {
   ic_mem_store_init(&s);
   for (uint64_t o = 100; o < 103; o++) fill_store(&s, o, OBJ_LEN);
   ic_rcache *rc;
-  /* Fewer lines than readers may need at once: some wait for a free line. */
-  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 32, 3, &rc), 0);
+  /* Fewer lines than readers may need at once: some wait for a free line,
+   * and read-ahead competes for them too. */
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 32, 3, 2, &rc), 0);
   pthread_t t[4];
   reader_arg a[4];
   for (int i = 0; i < 4; i++) {
@@ -122,11 +124,56 @@ static void test_threads_within_cap(void **state) {
   ic_mem_store_fini(&s);
 }
 
+/* Reading an object in order: the lines ahead are fetched meanwhile, so the
+ * reader itself misses only the first line; a random reader triggers none;
+ * lines past the end fail quietly and are not kept. */
+static void test_read_ahead(void **state) {
+  (void)state;
+  ic_mem_store s;
+  ic_mem_store_init(&s);
+  fill_store(&s, OBJ, OBJ_LEN); /* 16 lines of 64 bytes, the last short */
+  ic_rcache *rc;
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 16, 4, &rc), 0);
+  uint8_t buf[64];
+  for (uint64_t off = 0; off < OBJ_LEN; off += 64) {
+    uint64_t len = OBJ_LEN - off < 64 ? OBJ_LEN - off : 64;
+    assert_int_equal(ic_rcache_read(rc, OBJ, off, len, buf), 0);
+    for (uint64_t i = 0; i < len; i++) assert_int_equal(buf[i], pattern(OBJ, off + i));
+    if (off == 0) { /* let the first read-ahead land before going on */
+      ic_rcache_stats st;
+      for (int tries = 0; tries < 2000; tries++) {
+        ic_rcache_stats_get(rc, &st);
+        if (st.lines >= 5) break;
+        usleep(1000);
+      }
+      assert_true(st.lines >= 5);
+    }
+  }
+  ic_rcache_stats st;
+  ic_rcache_stats_get(rc, &st);
+  assert_true(st.prefetches >= 4);
+  assert_true(st.hits + st.misses >= 16);
+  assert_true(st.misses < 16); /* the reader did not fetch every line itself */
+  assert_true(st.lines <= 16); /* nothing past the end was kept */
+  ic_rcache_destroy(rc);
+
+  /* Random lines: no neighbour cached, so no read-ahead (beyond line 0). */
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 16, 4, &rc), 0);
+  const uint64_t lines[] = {9, 3, 13, 6};
+  for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+    assert_int_equal(ic_rcache_read(rc, OBJ, lines[i] * 64, 8, buf), 0);
+  ic_rcache_stats_get(rc, &st);
+  assert_int_equal(st.prefetches, 0);
+  ic_rcache_destroy(rc);
+  ic_mem_store_fini(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_offset),
       cmocka_unit_test(test_past_end_and_failures),
       cmocka_unit_test(test_threads_within_cap),
+      cmocka_unit_test(test_read_ahead),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
