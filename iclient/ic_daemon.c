@@ -73,6 +73,12 @@ static void on_interrupt(void *ctx, uint32_t type, uint64_t ino) {
              rc);
 }
 
+/* imgr forgot the mount and ic_rpc mounted again: the old leases are gone. */
+static void on_remount(void *ctx) {
+  ic_daemon *d = ctx;
+  ic_volume_leases_reset(d->vol);
+}
+
 static int rpc_start(ic_daemon *d) {
   ic_rpc_params p = {
       .host = d->cfg.retry_rpc_public_ip_addr,
@@ -246,6 +252,7 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   rc = ic_volume_create(&vp, &d->vol);
   if (rc == 0 && d->rpc) {
     ic_rpc_set_upcall(d->rpc, on_interrupt, d);
+    ic_rpc_set_remount(d->rpc, on_remount, d);
     if (d->cfg.mount_keep_alive_period_ns)
       rc = ic_rpc_keepalive_start(d->rpc, d->mount_id);
   }
@@ -283,6 +290,7 @@ int ic_daemon_stop(ic_daemon *d) {
   if (d->rpc) {
     ic_rpc_keepalive_stop(d->rpc);
     ic_rpc_set_upcall(d->rpc, NULL, NULL); /* Unmount releases every lease */
+    ic_rpc_set_remount(d->rpc, NULL, NULL);
   }
   if (d->mounted) {
     ic_mount_id_req req = {d->mount_id};

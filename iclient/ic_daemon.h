@@ -17,7 +17,9 @@
  * imgr is reached through d->imgr/d->imgr_ctx when the caller sets them
  * before ic_daemon_start (tests: an in-process double); left NULL, start
  * creates the retryrpc client (ic_rpc.h) from the RetryRPC* keys, delivers
- * imgr's upcalls to ic_volume_lease_interrupt once the volume exists, and
+ * imgr's upcalls to ic_volume_lease_interrupt once the volume exists,
+ * resets the volume's leases when the client mounts again after imgr
+ * forgot the mount (ic_rpc.h, ic_volume_leases_reset), and
  * keeps the mount alive with RenewMount every MountKeepAlivePeriod. Stop detaches
  * the upcalls and the keep-alive before Unmount and destroys the client
  * after it.

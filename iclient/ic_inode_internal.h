@@ -21,6 +21,8 @@
 #ifndef PFS_IC_INODE_INTERNAL_H
 #define PFS_IC_INODE_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "ic_internal.h"
 
 typedef struct ic_link {
@@ -46,6 +48,7 @@ struct ic_inode {
   bool evicting;
   ic_inode *hnext, *lru_prev, *lru_next;
   ic_lease_state lease; /* written with the inode lock held too */
+  uint64_t lease_gen;   /* the volume's lease_gen when granted: older = lost */
   uint64_t dirty_since; /* ut_now_ns() when its last user left it dirty; 0 = idle */
 
   /* Under the inode lock. */
@@ -76,6 +79,10 @@ struct ic_inode {
   size_t put_len, put_cap;
 
   uint64_t head_obj, head_len; /* where the newest head was PUT */
+  /* The head imgr had committed when this state was loaded or last
+   * committed (0: imgr does not know the inode). After a lost lease, dirty
+   * state is sent again only if imgr still has this head. */
+  uint64_t base_obj;
 };
 
 struct ic_volume {
@@ -97,13 +104,26 @@ struct ic_volume {
   uint64_t next_nonce, nonces_left;
   bool nonce_fetching;
 
+  /* Bumped when every lease died at once (imgr forgot the mount): an
+   * inode's lease counts only if granted under the current value. */
+  _Atomic uint64_t lease_gen;
+
   pthread_t flusher;
   bool flusher_running, stopping;
   pthread_cond_t flusher_cv; /* wakes the flusher early on stop */
 };
 
-/* ic_volume.c: imgr rejected a commit for a missing lease (ic_flush.c). */
-void ic_volume_lease_lost(ic_volume *v, ic_inode *in);
+/* ic_volume.c, for ic_flush.c. The lease held on a held inode (NONE when
+ * it was lost with the mount). */
+ic_lease_state ic_volume_lease_of(ic_volume *v, const ic_inode *in);
+/* The held inode has no valid lease though it had one or is dirty (lost
+ * with the mount, or expired): clean, forget its cache; dirty, take an
+ * exclusive lease again and keep the changes if imgr still has base_obj,
+ * else drop them (-EIO). */
+int ic_volume_lease_recover(ic_volume *v, ic_inode *in);
+/* Take an exclusive lease on a held inode again and read the head imgr
+ * has for it now (*imgr_head, 0 if imgr does not know the inode). */
+int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t *imgr_head);
 
 /* ic_inode.c */
 int ic_inode_payload(ic_volume *v, ic_inode *in, sm_tree **out);

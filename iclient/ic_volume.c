@@ -196,7 +196,7 @@ static void evict(ic_volume *v, bool all) {
     ic_inode *in = victims;
     victims = in->lru_next;
     in->lru_next = NULL;
-    if (in->lease != IC_LEASE_STATE_NONE) /* failing only means imgr drops it with the mount */
+    if (ic_volume_lease_of(v, in) != IC_LEASE_STATE_NONE) /* failing: imgr drops it with the mount */
       (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
     pthread_mutex_lock(&v->mu);
     hash_unlink(v, in);
@@ -221,12 +221,67 @@ size_t ic_volume_inodes_cached(ic_volume *v) {
 static void set_lease(ic_volume *v, ic_inode *in, ic_lease_state s) {
   pthread_mutex_lock(&v->mu);
   in->lease = s;
+  in->lease_gen = atomic_load(&v->lease_gen);
   pthread_mutex_unlock(&v->mu);
+}
+
+ic_lease_state ic_volume_lease_of(ic_volume *v, const ic_inode *in) {
+  return in->lease_gen == atomic_load(&v->lease_gen) ? in->lease : IC_LEASE_STATE_NONE;
+}
+
+void ic_volume_leases_reset(ic_volume *v) {
+  atomic_fetch_add(&v->lease_gen, 1);
+  log_warn("iclient: every lease was lost with the mount: each cached inode asks again on its "
+           "next use");
+}
+
+static int head_at_imgr(ic_volume *v, ic_inode *in, uint64_t *head) {
+  ic_inode_req req = {v->mount_id, in->ino};
+  ic_get_inode_table_entry_reply rep = {0, 0};
+  ic_rpc_err err = {{0}};
+  int rc = v->imgr->get_inode_table_entry(v->imgr_ctx, &req, &rep, &err);
+  if (rc == -ENOENT) rc = 0; /* EUnknownInodeNumber: never committed */
+  if (rc)
+    log_error("iclient: GetInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
+              err.msg);
+  *head = rep.inode_head_object_number;
+  return rc;
+}
+
+int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t *imgr_head) {
+  int rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+  if (rc == 0) set_lease(v, in, IC_LEASE_STATE_EXCLUSIVE);
+  return rc ? rc : head_at_imgr(v, in, imgr_head);
+}
+
+int ic_volume_lease_recover(ic_volume *v, ic_inode *in) {
+  set_lease(v, in, IC_LEASE_STATE_NONE);
+  if (!in->dirty) { /* the cache may be stale: another client, or an imgr that lost commits */
+    ic_inode_free_state(in);
+    in->loaded = false;
+    return 0;
+  }
+  uint64_t head;
+  int rc = ic_volume_lease_regain(v, in, &head);
+  if (rc == 0 && head != in->base_obj) {
+    log_error("iclient: inode %016llX: its unsaved changes were made to head %016llX but imgr "
+              "now has %016llX: they are dropped (EIO)", (unsigned long long)in->ino,
+              (unsigned long long)in->base_obj, (unsigned long long)head);
+    ic_inode_forget_deleted(in); /* reloaded on next use */
+    rc = -EIO;
+  }
+  return rc;
 }
 
 /* Make sure the held inode has at least `want` (NONE: no lease wanted). */
 static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
-  if (in->lease >= want) return 0;
+  ic_lease_state have = ic_volume_lease_of(v, in);
+  if (have >= want) return 0;
+  /* A lease died with the mount, or imgr expired the lease of a dirty one. */
+  if (have == IC_LEASE_STATE_NONE && (in->lease != IC_LEASE_STATE_NONE || in->dirty)) {
+    int rc = ic_volume_lease_recover(v, in);
+    if (rc || ic_volume_lease_of(v, in) >= want) return rc;
+  }
   int rc;
   if (want == IC_LEASE_STATE_SHARED)
     rc = lease_request(v, in->ino, IC_LEASE_REQUEST_SHARED, IC_LEASE_RESPONSE_SHARED);
@@ -296,16 +351,6 @@ int ic_inode_get_shared(ic_volume *v, uint64_t ino, ic_inode **out) {
   return inode_get(v, ino, IC_LEASE_STATE_SHARED, out);
 }
 
-void ic_volume_lease_lost(ic_volume *v, ic_inode *in) {
-  log_error("iclient: inode %016llX: lease lost (expired by imgr)%s", (unsigned long long)in->ino,
-            in->dirty ? "; its changes will be sent again under a new lease" : "");
-  if (!in->dirty) { /* the cache may be stale now: reload on next use */
-    ic_inode_free_state(in);
-    in->loaded = false;
-  }
-  set_lease(v, in, IC_LEASE_STATE_NONE);
-}
-
 const char *ic_lease_state_name(ic_lease_state s) {
   return s == IC_LEASE_STATE_SHARED      ? "SharedGranted"
          : s == IC_LEASE_STATE_EXCLUSIVE ? "ExclusiveGranted"
@@ -317,15 +362,16 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
   pthread_mutex_lock(&v->mu);
   ic_inode *in = v->buckets[bucket_of(v, ino)];
   while (in && in->ino != ino) in = in->hnext;
-  bool act = in && !in->evicting && in->lease != IC_LEASE_STATE_NONE;
+  bool act = in && !in->evicting && ic_volume_lease_of(v, in) != IC_LEASE_STATE_NONE;
   if (act && in->refs++ == 0) lru_unlink(v, in);
   pthread_mutex_unlock(&v->mu);
   if (!act) return 0;
   pthread_mutex_lock(&in->lock); /* waits for the current user */
   int rc = 0;
   bool demote = type == IC_RPC_INTERRUPT_DEMOTE;
-  if (demote && in->lease != IC_LEASE_STATE_EXCLUSIVE) goto out;
-  if (in->lease == IC_LEASE_STATE_NONE) goto out; /* released meanwhile */
+  ic_lease_state held = ic_volume_lease_of(v, in);
+  if (demote && held != IC_LEASE_STATE_EXCLUSIVE) goto out;
+  if (held == IC_LEASE_STATE_NONE) goto out; /* released meanwhile */
   if (in->dirty) rc = ic_flush_inodes(v, &in, 1);
   if (rc) goto out;
   if (demote) {
@@ -364,7 +410,7 @@ int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_le
   pthread_mutex_lock(&v->mu);
   for (size_t i = 0; i < v->nbuckets && rc == 0; i++)
     for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext)
-      rc = fn(ctx, in->ino, in->lease);
+      rc = fn(ctx, in->ino, ic_volume_lease_of(v, in));
   pthread_mutex_unlock(&v->mu);
   return rc;
 }
