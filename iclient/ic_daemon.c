@@ -62,8 +62,9 @@ static int imgr_mount(ic_daemon *d) {
 /* imgr's RPCInterrupt upcalls (iclient.md 4.3), on retryrpc's upcall thread. */
 static void on_interrupt(void *ctx, uint32_t type, uint64_t ino) {
   ic_daemon *d = ctx;
-  if (type == IC_RPC_INTERRUPT_UNMOUNT) {
-    log_warn("iclient: imgr sent RPCInterrupt Unmount (ignored, as the original)");
+  if (type == IC_RPC_INTERRUPT_UNMOUNT) { /* the original ignored it */
+    log_warn("iclient: imgr sent RPCInterrupt Unmount: mounting again");
+    (void)ic_rpc_mount_lost(d->rpc); /* a failure is logged; the next call tries again */
     return;
   }
   int rc = ic_volume_lease_interrupt(d->vol, type, ino);

@@ -248,20 +248,38 @@ static int flush_held(ic_fs *fs, held *h) { return ic_flush_inodes(fs->p.vol, h-
 static void reply_rc(fuse_req_t req, int rc) { fuse_reply_err(req, rc ? ic_fuse_errno(rc) : 0); }
 
 /* imgr forgets an inode whose last link went away (it defers while open). */
-static void delete_inode(ic_fs *fs, ic_inode *in) {
+static int delete1(ic_fs *fs, ic_inode *in, ic_rpc_err *err) {
   ic_inode_req req = {fs->mount_id, in->ino};
+  return fs->p.imgr->delete_inode_table_entry(fs->p.imgr_ctx, &req, err);
+}
+
+static void delete_inode(ic_fs *fs, ic_inode *in) {
   ic_rpc_err err = {{0}};
-  int rc = fs->p.imgr->delete_inode_table_entry(fs->p.imgr_ctx, &req, &err);
+  int rc = delete1(fs, in, &err);
+  if (rc == -ENOLCK && ic_inode_lease_refresh(fs->p.vol, in) == 0) rc = delete1(fs, in, &err);
   if (rc)
     log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
               err.msg);
   ic_inode_forget_deleted(in);
 }
 
-static int adjust_open(ic_fs *fs, uint64_t ino, int64_t adj) {
+static int adjust1(ic_fs *fs, uint64_t ino, int64_t adj, ic_rpc_err *err) {
   ic_adjust_open_count_req req = {fs->mount_id, ino, adj};
+  return fs->p.imgr->adjust_inode_table_entry_open_count(fs->p.imgr_ctx, &req, err);
+}
+
+/* held: the inode if the caller holds it, else NULL. EMissingLease right
+ * after imgr forgot the mount: the lease is taken again, the count sent
+ * once more. */
+static int adjust_open(ic_fs *fs, uint64_t ino, int64_t adj, ic_inode *held_in) {
   ic_rpc_err err = {{0}};
-  int rc = fs->p.imgr->adjust_inode_table_entry_open_count(fs->p.imgr_ctx, &req, &err);
+  int rc = adjust1(fs, ino, adj, &err);
+  if (rc == -ENOLCK) {
+    held h;
+    int rrc = held_in ? ic_inode_lease_refresh(fs->p.vol, held_in) : hold_reader(fs, ino, &h);
+    if (!held_in && rrc == 0) release_all(fs, &h);
+    if (rrc == 0) rc = adjust1(fs, ino, adj, &err);
+  }
   if (rc)
     log_error("iclient: AdjustInodeTableEntryOpenCount(%016llX, %lld) failed: %s",
               (unsigned long long)ino, (long long)adj, err.msg);
@@ -674,11 +692,11 @@ static int open_held(ic_fs *fs, ic_inode *in, struct fuse_file_info *fi) {
     rc = ic_file_truncate(fs->p.vol, in, 0);
     if (rc == 0) rc = ic_flush_inodes(fs->p.vol, &in, 1);
   }
-  if (rc == 0) rc = adjust_open(fs, in->ino, 1);
+  if (rc == 0) rc = adjust_open(fs, in->ino, 1, in);
   uint64_t fh;
   if (rc == 0) {
     rc = fh_open(fs, in->ino, (fi->flags & O_APPEND) != 0, false, &fh);
-    if (rc) (void)adjust_open(fs, in->ino, -1);
+    if (rc) (void)adjust_open(fs, in->ino, -1, in);
   }
   if (rc == 0) fi->fh = fh;
   return rc;
@@ -828,7 +846,7 @@ static void release_common(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
   int rc = fh_get(fs, fi->fh, ino, dir, NULL, true);
   if (rc) return reply_rc(req, rc);
   if (!dir) rc = flush_ino(fs, ino, false);
-  int rc2 = adjust_open(fs, ino, -1);
+  int rc2 = adjust_open(fs, ino, -1, NULL);
   reply_rc(req, rc ? rc : rc2);
 }
 
@@ -854,11 +872,11 @@ static void op_opendir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
   if (rc) return reply_rc(req, rc);
   if (h.in[0]->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
   release_all(fs, &h);
-  if (rc == 0) rc = adjust_open(fs, ino, 1);
+  if (rc == 0) rc = adjust_open(fs, ino, 1, NULL);
   uint64_t fh;
   if (rc == 0) {
     rc = fh_open(fs, ino, false, true, &fh);
-    if (rc) (void)adjust_open(fs, ino, -1);
+    if (rc) (void)adjust_open(fs, ino, -1, NULL);
   }
   if (rc) return reply_rc(req, rc);
   fi->fh = fh;

@@ -141,6 +141,13 @@ void ic_volume_leases_reset(ic_volume *v);
 int ic_inode_get(ic_volume *v, uint64_t inode_number, ic_inode **out);
 int ic_inode_get_shared(ic_volume *v, uint64_t inode_number, ic_inode **out);
 void ic_inode_put(ic_volume *v, ic_inode *in);
+/* An imgr request about the held inode failed with EMissingLease: if its
+ * lease died with the mount since ic_inode_get checked it (imgr restarted
+ * and the client mounted again during the request), take the same lease
+ * again (reloading the head if it was loaded) so the request can be sent
+ * once more: 0. Else -ENOLCK (imgr really took the lease), or the error
+ * of taking it. */
+int ic_inode_lease_refresh(ic_volume *v, ic_inode *in);
 /* Load the head (GetInodeTableEntry + tail GET + decode) if not loaded.
  * -ENOENT if imgr does not know the inode, -EIO/-EINVAL on storage/decoding
  * failures. */

@@ -384,6 +384,12 @@ static int remount(ic_rpc_client *c, const char *stale, ic_rpc_err *err) {
   return rc;
 }
 
+int ic_rpc_mount_lost(ic_rpc_client *c) {
+  char id[IC_MOUNT_ID_MAX];
+  ic_rpc_err err = {{0}};
+  return current_mount(c, id) ? remount(c, id, &err) : -ENOTCONN;
+}
+
 /* send1 with the recoveries (see ic_rpc.h): once more on a new retryrpc
  * session after ESTALE; RenewMount and once more on EAuthTokenRejected
  * (iclient.md 2.2); a remount and once more on EUnknownMountID. A

@@ -98,6 +98,9 @@ void ic_rpc_set_upcall(ic_rpc_client *c, ic_rpc_upcall_fn fn, void *ctx);
  * which may hold inode locks: it must not wait for any inode. */
 typedef void (*ic_rpc_remount_fn)(void *ctx);
 void ic_rpc_set_remount(ic_rpc_client *c, ic_rpc_remount_fn fn, void *ctx);
+/* imgr said it unmounted us (RPCInterrupt Unmount): remount now, as on
+ * EUnknownMountID. -ENOTCONN before the first Mount. */
+int ic_rpc_mount_lost(ic_rpc_client *c);
 /* Remounts done so far. */
 uint64_t ic_rpc_remounts(ic_rpc_client *c);
 

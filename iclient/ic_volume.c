@@ -274,7 +274,7 @@ int ic_volume_lease_recover(ic_volume *v, ic_inode *in) {
 }
 
 /* Make sure the held inode has at least `want` (NONE: no lease wanted). */
-static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
+static int lease_ensure1(ic_volume *v, ic_inode *in, ic_lease_state want) {
   ic_lease_state have = ic_volume_lease_of(v, in);
   if (have >= want) return 0;
   /* A lease died with the mount, or imgr expired the lease of a dirty one. */
@@ -301,6 +301,16 @@ static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
   } else
     rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
   if (rc == 0) set_lease(v, in, want);
+  return rc;
+}
+
+/* lease_ensure1, once more if every lease died during it: a Promote (or a
+ * Release) sent when imgr had forgotten the mount is answered under the
+ * new one, where we hold nothing. */
+static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
+  uint64_t gen = atomic_load(&v->lease_gen);
+  int rc = lease_ensure1(v, in, want);
+  if (rc && gen != atomic_load(&v->lease_gen)) rc = lease_ensure1(v, in, want);
   return rc;
 }
 
@@ -341,6 +351,14 @@ static int inode_get(ic_volume *v, uint64_t ino, ic_lease_state want, ic_inode *
   }
   *out = in;
   return 0;
+}
+
+int ic_inode_lease_refresh(ic_volume *v, ic_inode *in) {
+  if (in->lease == IC_LEASE_STATE_NONE || ic_volume_lease_of(v, in) == in->lease)
+    return -ENOLCK; /* not lost with a mount: imgr really took it */
+  bool loaded = in->loaded;
+  int rc = lease_ensure(v, in, in->lease);
+  return rc == 0 && loaded ? ic_inode_load(v, in) : rc;
 }
 
 int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {

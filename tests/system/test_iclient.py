@@ -22,7 +22,8 @@ Further cases, each with a cluster of its own: two iclients on one volume
 keep-alive against imgr's MountTimeout, retryrpc over TLS (icert's
 certificates; a client trusting another CA is refused), Swift forgetting
 every token (EAuthTokenRejected, re-auth, RenewMount, retry), and imgr
-restarted under a mounted iclient (EIO, no crash, clean stop).
+stopped and restarted under a mounted iclient (EIO while it is down, then
+a remount and the operations resume).
 
 Needs root and /dev/fuse (skips otherwise). Everything started is stopped
 and the mount point detached on failure.
@@ -30,6 +31,7 @@ and the mount point detached on failure.
 import errno
 import hashlib
 import os
+import re
 import shutil
 import signal
 import stat
@@ -534,7 +536,8 @@ class TestTwoClients(unittest.TestCase):
 
 class TestKeepAlive(unittest.TestCase):
     """imgr unmounts a mount that is silent for MountTimeout; iclient's
-    RenewMount keep-alive prevents that (and without it, it happens)."""
+    RenewMount keep-alive prevents that (and without it, it happens, and
+    the client mounts again)."""
 
     def test_idle_mounts(self):
         e = Env(imgr_args=["IMGR.MountTimeout=2s"])
@@ -543,22 +546,28 @@ class TestKeepAlive(unittest.TestCase):
             e.start_iclient("ICLIENT.MountKeepAlivePeriod=300ms")
             with open(os.path.join(e.mnt, "kept"), "wb") as f:
                 f.write(b"before")
-            silent, _ = e.start_other("mnt_silent", "ICLIENT.MountKeepAlivePeriod=0s")
+            silent, silent_log = e.start_other("mnt_silent", "ICLIENT.MountKeepAlivePeriod=0s")
             os.listdir(silent)
+            kept_id = re.search(r"mount (\S+) of volume testvol by client", e.imgr_log()).group(1)
             time.sleep(4.5)  # more than twice MountTimeout, both idle
             log = e.imgr_log()
-            self.assertEqual(log.count("no RPC within MountTimeout"), 1, log[-3000:])
+            # the silent one is unmounted (and, told so, mounts again); the
+            # kept-alive one never is
+            self.assertGreaterEqual(log.count("no RPC within MountTimeout"), 1, log[-3000:])
+            self.assertNotIn("mount %s of volume testvol unmounted" % kept_id, log)
             # the kept-alive mount still works (new names need imgr)
             with open(os.path.join(e.mnt, "kept2"), "wb") as f:
                 f.write(b"after")
             with open(os.path.join(e.mnt, "kept"), "rb") as f:
                 self.assertEqual(f.read(), b"before")
-            self.assertEqual(e.imgr_log().count("no RPC within MountTimeout"), 1)
-            # the silent one lost its mount: its imgr calls now fail with EIO
-            with self.assertRaises(OSError) as cm:
-                with open(os.path.join(silent, "new_file"), "wb") as f:
-                    f.write(b"x")
-            self.assertEqual(cm.exception.errno, errno.EIO)
+            self.assertNotIn("mount %s of volume testvol unmounted" % kept_id, e.imgr_log())
+            self.assertNotIn("remounted", tail(e.iclient_log))
+            # the silent one lost its mount: it mounts again and goes on
+            with open(os.path.join(silent, "new_file"), "wb") as f:
+                f.write(b"x")
+            with open(os.path.join(e.mnt, "new_file"), "rb") as f:
+                self.assertEqual(f.read(), b"x")
+            self.assertIn("remounted testvol as mount", tail(silent_log))
         finally:
             e.close()
 
@@ -605,30 +614,69 @@ class TestSwiftTokenInvalidated(unittest.TestCase):
 
 
 class TestImgrRestartUnderClient(unittest.TestCase):
-    """imgr restarted while an iclient stays mounted: the mount is gone at
-    imgr, so operations fail with EIO (no remount is attempted), the process
-    lives on and stops cleanly; a new iclient then finds the data."""
+    """imgr stopped and restarted while an iclient stays mounted. While imgr
+    is down, operations that need it fail with EIO within the RPC timeout
+    (2 x RetryRPCDeadlineIO) instead of hanging; when it is back (same
+    retryrpc port, volume served again) iclient mounts again (a new MountID,
+    leases asked again) and operations resume, nothing fsynced is lost, and
+    a new iclient finds everything too."""
 
     def test_imgr_restart(self):
         e = Env()
         try:
             e.format_volume()
-            e.start_iclient()
+            e.start_iclient("ICLIENT.RetryRPCDeadlineIO=1s")
+            kept = pattern(11, 200000)
             with open(os.path.join(e.mnt, "kept"), "wb") as f:
-                f.write(b"kept")
+                f.write(kept)
+                os.fsync(f.fileno())
             self.assertEqual(e.c.stop_imgr(), 0)
+            # imgr down: EIO, each within the timeout (2 s) plus slack
+            for what in ("statfs", "create"):
+                t0 = time.time()
+                with self.assertRaises(OSError) as cm:
+                    if what == "statfs":
+                        os.statvfs(e.mnt)
+                    else:
+                        with open(os.path.join(e.mnt, "while_down"), "wb") as f:
+                            f.write(b"x")
+                            os.fsync(f.fileno())
+                self.assertEqual(cm.exception.errno, errno.EIO, what)
+                self.assertLess(time.time() - t0, 8, what)
+            self.assertIsNone(e.iclient.poll())
             e.start_imgr()
             e.mkmount("-s")
-            with self.assertRaises(OSError) as cm:
-                with open(os.path.join(e.mnt, "new"), "wb") as f:
-                    f.write(b"x")
-            self.assertEqual(cm.exception.errno, errno.EIO)
-            self.assertIsNone(e.iclient.poll())
+            # back: the next operations remount and work
+            new = pattern(12, 300000)
+            with open(os.path.join(e.mnt, "new"), "wb") as f:
+                f.write(new)
+                os.fsync(f.fileno())
+            with open(os.path.join(e.mnt, "kept"), "rb") as f:
+                self.assertEqual(f.read(), kept)
+            os.mkdir(os.path.join(e.mnt, "dir_after"))
+            os.rename(os.path.join(e.mnt, "new"), os.path.join(e.mnt, "dir_after", "new"))
+            fd = os.open(os.path.join(e.mnt, "dir_after"), os.O_RDONLY)
+            os.fsync(fd)  # the rename, checkpointed: it survives the SIGKILL below
+            os.close(fd)
+            os.statvfs(e.mnt)
+            self.assertIn("remounted testvol as mount", tail(e.iclient_log))
+            # a second restart, by SIGKILL this time
+            self.assertEqual(e.c.stop_imgr(signal.SIGKILL), -signal.SIGKILL)
+            e.start_imgr()
+            e.mkmount("-s")
+            with open(os.path.join(e.mnt, "dir_after", "new"), "rb") as f:
+                self.assertEqual(f.read(), new)
+            with open(os.path.join(e.mnt, "after_kill"), "wb") as f:
+                f.write(b"after kill")
+                os.fsync(f.fileno())
             self.assertEqual(e.stop_iclient(), 0)
-            self.assertIn("imgr does not know this mount any more", tail(e.iclient_log))
             e.start_iclient()
             with open(os.path.join(e.mnt, "kept"), "rb") as f:
-                self.assertEqual(f.read(), b"kept")
+                self.assertEqual(f.read(), kept)
+            with open(os.path.join(e.mnt, "dir_after", "new"), "rb") as f:
+                self.assertEqual(f.read(), new)
+            with open(os.path.join(e.mnt, "after_kill"), "rb") as f:
+                self.assertEqual(f.read(), b"after kill")
         finally:
             e.close()
 
