@@ -68,6 +68,9 @@ static void on_interrupt(void *ctx, uint32_t type, uint64_t ino) {
     return;
   }
   int rc = ic_volume_lease_interrupt(d->vol, type, ino);
+  /* Released: another client changes it now; the kernel must not serve
+   * its cached attributes and pages until the attribute timeout. */
+  if (rc == 0 && type == IC_RPC_INTERRUPT_RELEASE) ic_fs_invalidate(d->fs, ino);
   if (rc)
     log_warn("iclient: RPCInterrupt %s of inode %016llX failed: %d (imgr will repeat it)",
              type == IC_RPC_INTERRUPT_DEMOTE ? "Demote" : "Release", (unsigned long long)ino,

@@ -534,6 +534,40 @@ class TestTwoClients(unittest.TestCase):
             self.assertEqual(p.returncode, 0, out[-3000:])
 
 
+class TestInvalidation(unittest.TestCase):
+    """Two clients whose kernels cache attributes and entries for 60 s: a
+    change on one is seen by the other at once, because a lease imgr takes
+    back (Release interrupt) makes iclient invalidate the kernel's copy of
+    that inode (fuse_lowlevel_notify_inval_inode)."""
+
+    def test_changes_seen_before_the_timeouts(self):
+        long = ["ICLIENT.FUSEAttrValidDuration=60s", "ICLIENT.FUSEEntryValidDuration=60s"]
+        e = Env(iclient_args=long).up()
+        try:
+            a = e.mnt
+            b, _ = e.start_other("mnt_b")
+            fa, fb = os.path.join(a, "f"), os.path.join(b, "f")
+            with open(fa, "wb") as f:
+                f.write(b"one")
+            with open(fb, "rb") as f:  # b caches f's attributes and pages
+                self.assertEqual(f.read(), b"one")
+            self.assertEqual(os.stat(fb).st_size, 3)
+            for i in range(3):
+                data = b"longer %d " % i * (i + 2)
+                with open(fa, "wb") as f:  # a takes the lease: b's is released
+                    f.write(data)
+                # within 2 s, far below the 60 s the kernel would otherwise wait
+                wait_for(lambda: self.assertEqual(os.stat(fb).st_size, len(data)),
+                         "b sees the size", timeout=2)
+                with open(fb, "rb") as f:
+                    self.assertEqual(f.read(), data)
+            os.chmod(fa, 0o600)
+            wait_for(lambda: self.assertEqual(stat.S_IMODE(os.stat(fb).st_mode), 0o600),
+                     "b sees the mode", timeout=2)
+        finally:
+            e.close()
+
+
 class TestKeepAlive(unittest.TestCase):
     """imgr unmounts a mount that is silent for MountTimeout; iclient's
     RenewMount keep-alive prevents that (and without it, it happens, and
