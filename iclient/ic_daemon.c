@@ -277,7 +277,10 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
       .allow_other = d->cfg.fuse_allow_other,
       .fsname = d->cfg.volume_name,
   };
+  /* Deliveries read d->fs (invalidations): none may run while it is set. */
+  if (d->rpc) ic_rpc_set_upcall(d->rpc, NULL, NULL);
   rc = ic_fs_create(&fp, &d->fs);
+  if (d->rpc) ic_rpc_set_upcall(d->rpc, on_interrupt, d);
   if (rc == 0) {
     rc = ic_fs_mount(d->fs, d->cfg.mount_point_dir_path);
     if (rc) log_error("iclient: mounting %s failed: %d", d->cfg.mount_point_dir_path, rc);
@@ -288,6 +291,7 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
 int ic_daemon_stop(ic_daemon *d) {
   if (d->fs) {
     ic_fs_unmount(d->fs);
+    if (d->rpc) ic_rpc_set_upcall(d->rpc, NULL, NULL); /* they may use d->fs */
     ic_fs_destroy(d->fs);
   }
   ut_http_server_stop(d->http);

@@ -241,7 +241,8 @@ class TestSwiftFaults(unittest.TestCase):
         # imgr's own Swift requests meet the faults too: give it retries
         e = test_iclient.Env(imgr_args=["IMGR.SwiftRetryLimit=6", "IMGR.SwiftRetryDelay=20ms"],
                              iclient_args=ICLIENT_ARGS + ["ICLIENT.ReadCacheLineCountMax=4",
-                                                          "ICLIENT.SwiftTimeout=1s"])
+                                                          "ICLIENT.SwiftTimeout=1s",
+                                                          "ICLIENT.SwiftRetryLimit=5"])
         acked = {}
         try:
             e.c.start_iswift()  # again on its port, now with the admin API
@@ -256,8 +257,9 @@ class TestSwiftFaults(unittest.TestCase):
             e.mkmount("-fs")
             e.start_iclient()
             # Faults iclient's retries absorb: everything succeeds.
-            for kind, kw in (("503s", {"error_rate": 20}), ("latency", {"latency_ms": 150}),
-                             ("drops", {"drop_rate": 20})):
+            # (10% of requests fail: with 6 attempts a request fails 1 in 10^6)
+            for kind, kw in (("503s", {"error_rate": 10}), ("latency", {"latency_ms": 150}),
+                             ("drops", {"drop_rate": 10})):
                 self.faults(port, **kw)
                 for i in range(4):
                     name = os.path.join(e.mnt, "%s_%d" % (kind, i))
