@@ -228,14 +228,6 @@ class TestSwiftFaults(unittest.TestCase):
         s, _, b = test_imgr.req(port, "POST", "/admin/faults?" + q)
         self.assertEqual(s, 200, b)
 
-    def write(self, path, data):
-        with open(path, "wb") as f:
-            f.write(data)
-            os.fsync(f.fileno())
-        fd = os.open(os.path.dirname(path), os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-
     def test_faults(self):
         rng = random.Random(SEED)
         # imgr's own Swift requests meet the faults too: give it retries
@@ -245,14 +237,7 @@ class TestSwiftFaults(unittest.TestCase):
                                                           "ICLIENT.SwiftRetryLimit=5"])
         acked = {}
         try:
-            e.c.start_iswift()  # again on its port, now with the admin API
-            port = e.c.swift_port
-            e.c.iswift.terminate()
-            e.c.iswift.wait()
-            e.c.iswift = subprocess.Popen([test_imgr.ISWIFT, os.path.join(e.c.dir, "iswift.conf"),
-                                           "ISWIFT.SwiftProxyTCPPort=%d" % port,
-                                           "ISWIFT.FaultAdminEnabled=true"])
-            test_iclient.wait_for(lambda: test_imgr.req(port, "GET", "/info"), "iswift", 20)
+            port = e.start_iswift_admin()
             e.start_imgr()
             e.mkmount("-fs")
             e.start_iclient()
@@ -264,7 +249,7 @@ class TestSwiftFaults(unittest.TestCase):
                 for i in range(4):
                     name = os.path.join(e.mnt, "%s_%d" % (kind, i))
                     data = rng.randbytes(rng.randrange(1, 3000000))
-                    self.write(name, data)
+                    test_iclient.write_synced(name, data)
                     acked[name] = data
                 for name, data in acked.items():  # reads go to Swift (a 4-line cache)
                     with open(name, "rb") as f:
@@ -277,7 +262,8 @@ class TestSwiftFaults(unittest.TestCase):
                 self.faults(port, **kw)
                 t0 = time.time()
                 with self.assertRaises(OSError) as cm:
-                    self.write(os.path.join(e.mnt, "during_outage"), rng.randbytes(200000))
+                    test_iclient.write_synced(os.path.join(e.mnt, "during_outage"),
+                                              rng.randbytes(200000))
                 self.assertEqual(cm.exception.errno, errno.EIO)
                 with self.assertRaises(OSError):
                     with open(big, "rb") as f:
@@ -289,7 +275,7 @@ class TestSwiftFaults(unittest.TestCase):
                 self.faults(port, error_rate=0, latency_ms=0)
                 print("%s: EIO after %.1f s" % (kw, took), file=sys.stderr)
             # Healthy again: works, nothing acknowledged lost.
-            self.write(os.path.join(e.mnt, "after"), b"after")
+            test_iclient.write_synced(os.path.join(e.mnt, "after"), b"after")
             for name, data in acked.items():
                 with open(name, "rb") as f:
                     self.assertEqual(f.read(), data, name)

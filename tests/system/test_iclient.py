@@ -179,6 +179,19 @@ class Env:
     def log_tail(self):
         return tail(self.iclient_log)
 
+    def start_iswift_admin(self):
+        """Start iswift, then again on its port with the fault/admin API
+        (POST /admin/faults, /admin/reauth); returns the port."""
+        self.c.start_iswift()
+        port = self.c.swift_port
+        self.c.iswift.terminate()
+        self.c.iswift.wait()
+        self.c.iswift = subprocess.Popen([test_imgr.ISWIFT, os.path.join(self.c.dir, "iswift.conf"),
+                                          "ISWIFT.SwiftProxyTCPPort=%d" % port,
+                                          "ISWIFT.FaultAdminEnabled=true"])
+        wait_for(lambda: test_imgr.req(port, "GET", "/info"), "iswift", timeout=20)
+        return port
+
     @staticmethod
     def stop(p, mnt):
         p.send_signal(signal.SIGTERM)
@@ -199,6 +212,18 @@ class Env:
                 p.wait()
             subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
         self.c.close()
+
+
+def write_synced(path, data):
+    """Write, fsync the file and its directory: durable once this returns."""
+    with open(path, "wb") as f:
+        f.write(data)
+        os.fsync(f.fileno())
+    fd = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def tail(path):
@@ -615,15 +640,7 @@ class TestSwiftTokenInvalidated(unittest.TestCase):
     def test_reauth(self):
         e = Env(imgr_args=["IMGR.AuthTokenCheckInterval=100ms"])
         try:
-            # iswift again on its port, now with the admin API
-            e.c.start_iswift()
-            port = e.c.swift_port
-            e.c.iswift.terminate()
-            e.c.iswift.wait()
-            e.c.iswift = subprocess.Popen([test_imgr.ISWIFT, os.path.join(e.c.dir, "iswift.conf"),
-                                           "ISWIFT.SwiftProxyTCPPort=%d" % port,
-                                           "ISWIFT.FaultAdminEnabled=true"])
-            wait_for(lambda: test_imgr.req(port, "GET", "/info"), "iswift", timeout=20)
+            port = e.start_iswift_admin()
             e.start_imgr()
             e.mkmount("-fs")
             e.start_iclient()
@@ -661,9 +678,7 @@ class TestImgrRestartUnderClient(unittest.TestCase):
             e.format_volume()
             e.start_iclient("ICLIENT.RetryRPCDeadlineIO=1s")
             kept = pattern(11, 200000)
-            with open(os.path.join(e.mnt, "kept"), "wb") as f:
-                f.write(kept)
-                os.fsync(f.fileno())
+            write_synced(os.path.join(e.mnt, "kept"), kept)
             self.assertEqual(e.c.stop_imgr(), 0)
             # imgr down: EIO, each within the timeout (2 s) plus slack
             for what in ("statfs", "create"):
@@ -672,9 +687,7 @@ class TestImgrRestartUnderClient(unittest.TestCase):
                     if what == "statfs":
                         os.statvfs(e.mnt)
                     else:
-                        with open(os.path.join(e.mnt, "while_down"), "wb") as f:
-                            f.write(b"x")
-                            os.fsync(f.fileno())
+                        write_synced(os.path.join(e.mnt, "while_down"), b"x")
                 self.assertEqual(cm.exception.errno, errno.EIO, what)
                 self.assertLess(time.time() - t0, 8, what)
             self.assertIsNone(e.iclient.poll())
@@ -682,9 +695,7 @@ class TestImgrRestartUnderClient(unittest.TestCase):
             e.mkmount("-s")
             # back: the next operations remount and work
             new = pattern(12, 300000)
-            with open(os.path.join(e.mnt, "new"), "wb") as f:
-                f.write(new)
-                os.fsync(f.fileno())
+            write_synced(os.path.join(e.mnt, "new"), new)
             with open(os.path.join(e.mnt, "kept"), "rb") as f:
                 self.assertEqual(f.read(), kept)
             os.mkdir(os.path.join(e.mnt, "dir_after"))
@@ -700,9 +711,7 @@ class TestImgrRestartUnderClient(unittest.TestCase):
             e.mkmount("-s")
             with open(os.path.join(e.mnt, "dir_after", "new"), "rb") as f:
                 self.assertEqual(f.read(), new)
-            with open(os.path.join(e.mnt, "after_kill"), "wb") as f:
-                f.write(b"after kill")
-                os.fsync(f.fileno())
+            write_synced(os.path.join(e.mnt, "after_kill"), b"after kill")
             self.assertEqual(e.stop_iclient(), 0)
             e.start_iclient()
             with open(os.path.join(e.mnt, "kept"), "rb") as f:
