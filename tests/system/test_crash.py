@@ -12,7 +12,8 @@ stale FUSE mount is detached (fusermount3 -u -z) and iclient started again,
 and every recorded file must read back byte for byte (files being written
 at the kill may be partial or missing: they were never recorded). After an
 imgr kill the writer keeps going through the outage (EIO) and the remount.
-Then iclient is stopped and, once imgr is quiet (two walks agree), the volume is walked through imgr's inspection API (checkpoint ->
+Then iclient is stopped and, once imgr is quiet (two walks agree), the volume
+is walked through imgr's inspection API (checkpoint ->
 superblock -> inode table -> inode heads -> layouts and extents): every
 object referenced must exist in Swift, and extents must lie within their
 objects; unreferenced objects are garbage (reported, allowed).
