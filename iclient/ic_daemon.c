@@ -59,6 +59,12 @@ static int imgr_mount(ic_daemon *d) {
   return 0;
 }
 
+/* A released directory's names: the kernel forgets its entries for them. */
+static void on_dir_released(void *ctx, uint64_t dir, const char *name, size_t len) {
+  ic_daemon *d = ctx;
+  ic_fs_invalidate_entry(d->fs, dir, name, len);
+}
+
 /* imgr's RPCInterrupt upcalls (iclient.md 4.3), on retryrpc's upcall thread. */
 static void on_interrupt(void *ctx, uint32_t type, uint64_t ino) {
   ic_daemon *d = ctx;
@@ -281,6 +287,7 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   if (d->rpc) ic_rpc_set_upcall(d->rpc, NULL, NULL);
   rc = ic_fs_create(&fp, &d->fs);
   if (d->rpc) ic_rpc_set_upcall(d->rpc, on_interrupt, d);
+  if (rc == 0) ic_volume_set_dir_released(d->vol, on_dir_released, d);
   if (rc == 0) {
     rc = ic_fs_mount(d->fs, d->cfg.mount_point_dir_path);
     if (rc) log_error("iclient: mounting %s failed: %d", d->cfg.mount_point_dir_path, rc);
@@ -292,6 +299,7 @@ int ic_daemon_stop(ic_daemon *d) {
   if (d->fs) {
     ic_fs_unmount(d->fs);
     if (d->rpc) ic_rpc_set_upcall(d->rpc, NULL, NULL); /* they may use d->fs */
+    if (d->vol) ic_volume_set_dir_released(d->vol, NULL, NULL);
     ic_fs_destroy(d->fs);
   }
   ut_http_server_stop(d->http);

@@ -63,6 +63,9 @@ void ic_fs_unmount(ic_fs *fs);
  * mounted: nothing. */
 void ic_fs_invalidate(ic_fs *fs, uint64_t ino);
 
+/* The same for the kernel's cached entry `name` in directory parent. */
+void ic_fs_invalidate_entry(ic_fs *fs, uint64_t parent, const char *name, size_t len);
+
 /* If dir is a stale FUSE mount (ENOTCONN), detach it. 0 if dir is usable. */
 int ic_mount_point_prepare(const char *dir);
 

@@ -107,6 +107,8 @@ struct ic_volume {
   /* Bumped when every lease died at once (imgr forgot the mount): an
    * inode's lease counts only if granted under the current value. */
   _Atomic uint64_t lease_gen;
+  ic_volume_dir_released_fn dir_released; /* under mu */
+  void *dir_released_ctx;
 
   pthread_t flusher;
   bool flusher_running, stopping;

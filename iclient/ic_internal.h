@@ -128,6 +128,15 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t inode_number
  * to (else they are dropped and the operation fails with EIO). */
 void ic_volume_leases_reset(ic_volume *v);
 
+/* After a Release interrupt dropped the cache of a directory whose tree
+ * was open, fn gets each name that tree held (the first
+ * IC_DIR_RELEASED_NAMES_MAX in name order), with no lock held: the kernel's
+ * cached entries under it may be stale now (another client changes the
+ * directory). fn NULL: none. */
+#define IC_DIR_RELEASED_NAMES_MAX 1024
+typedef void (*ic_volume_dir_released_fn)(void *ctx, uint64_t dir, const char *name, size_t len);
+void ic_volume_set_dir_released(ic_volume *v, ic_volume_dir_released_fn fn, void *ctx);
+
 /* ---- inodes ------------------------------------------------------------
  * ic_inode_get returns the inode locked and referenced, with an exclusive
  * lease held (requested, or promoted from shared, when missing);

@@ -375,6 +375,38 @@ const char *ic_lease_state_name(ic_lease_state s) {
                                          : "None";
 }
 
+void ic_volume_set_dir_released(ic_volume *v, ic_volume_dir_released_fn fn, void *ctx) {
+  pthread_mutex_lock(&v->mu);
+  v->dir_released = fn;
+  v->dir_released_ctx = ctx;
+  pthread_mutex_unlock(&v->mu);
+}
+
+/* The names of a held directory's open tree, NUL-separated, for
+ * dir_released (best effort: what cannot be read is left out). */
+static char *dir_names(ic_volume *v, ic_inode *in, size_t *n) {
+  *n = 0;
+  if (in->type != ILAYOUT_INODE_TYPE_DIR || !in->payload) return NULL;
+  size_t cap = 4096, used = 0;
+  char *buf = malloc(cap);
+  for (uint64_t i = 0; buf && i < IC_DIR_RELEASED_NAMES_MAX; i++) {
+    char name[IC_NAME_MAX + 1];
+    size_t len;
+    ic_dirent e;
+    if (ic_dir_entry_at(v, in, i, name, &len, &e)) break;
+    if (cap - used < len + 1) {
+      char *p = realloc(buf, cap * 2);
+      if (!p) break;
+      buf = p;
+      cap *= 2;
+    }
+    memcpy(buf + used, name, len + 1);
+    used += len + 1;
+    (*n)++;
+  }
+  return buf;
+}
+
 int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
   if (type != IC_RPC_INTERRUPT_DEMOTE && type != IC_RPC_INTERRUPT_RELEASE) return -EINVAL;
   pthread_mutex_lock(&v->mu);
@@ -386,6 +418,8 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
   if (!act) return 0;
   pthread_mutex_lock(&in->lock); /* waits for the current user */
   int rc = 0;
+  char *names = NULL;
+  size_t nnames = 0;
   bool demote = type == IC_RPC_INTERRUPT_DEMOTE;
   ic_lease_state held = ic_volume_lease_of(v, in);
   if (demote && held != IC_LEASE_STATE_EXCLUSIVE) goto out;
@@ -396,11 +430,24 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
     rc = lease_request(v, ino, IC_LEASE_REQUEST_DEMOTE, IC_LEASE_RESPONSE_DEMOTED);
     if (rc == 0) set_lease(v, in, IC_LEASE_STATE_SHARED);
   } else {
+    pthread_mutex_lock(&v->mu);
+    ic_volume_dir_released_fn fn = v->dir_released;
+    void *fctx = v->dir_released_ctx;
+    pthread_mutex_unlock(&v->mu);
+    if (fn) names = dir_names(v, in, &nnames);
     /* Another client will change the inode: nothing cached may be reused. */
     ic_inode_free_state(in);
     in->loaded = false;
     rc = lease_request(v, ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
     set_lease(v, in, IC_LEASE_STATE_NONE); /* either way: imgr will expire it */
+    ic_inode_put(v, in);
+    for (size_t i = 0, off = 0; i < nnames; i++) { /* no lock held: the kernel may wait */
+      size_t len = strlen(names + off);
+      fn(fctx, ino, names + off, len);
+      off += len + 1;
+    }
+    free(names);
+    return rc;
   }
 out:
   ic_inode_put(v, in);

@@ -563,7 +563,8 @@ class TestInvalidation(unittest.TestCase):
     """Two clients whose kernels cache attributes and entries for 60 s: a
     change on one is seen by the other at once, because a lease imgr takes
     back (Release interrupt) makes iclient invalidate the kernel's copy of
-    that inode (fuse_lowlevel_notify_inval_inode)."""
+    that inode (fuse_lowlevel_notify_inval_inode) and, for a directory, of
+    the entries it had cached (fuse_lowlevel_notify_inval_entry)."""
 
     def test_changes_seen_before_the_timeouts(self):
         long = ["ICLIENT.FUSEAttrValidDuration=60s", "ICLIENT.FUSEEntryValidDuration=60s"]
@@ -589,6 +590,18 @@ class TestInvalidation(unittest.TestCase):
             os.chmod(fa, 0o600)
             wait_for(lambda: self.assertEqual(stat.S_IMODE(os.stat(fb).st_mode), 0o600),
                      "b sees the mode", timeout=2)
+            # names: b's kernel has d/x cached; a renames, then unlinks it
+            os.mkdir(os.path.join(a, "d"))
+            with open(os.path.join(a, "d", "x"), "wb") as f:
+                f.write(b"x")
+            self.assertEqual(os.stat(os.path.join(b, "d", "x")).st_size, 1)
+            os.rename(os.path.join(a, "d", "x"), os.path.join(a, "d", "y"))
+            wait_for(lambda: self.assertFalse(os.path.exists(os.path.join(b, "d", "x"))),
+                     "b sees the rename", timeout=2)
+            self.assertEqual(os.stat(os.path.join(b, "d", "y")).st_size, 1)
+            os.unlink(os.path.join(a, "d", "y"))
+            wait_for(lambda: self.assertFalse(os.path.exists(os.path.join(b, "d", "y"))),
+                     "b sees the unlink", timeout=2)
         finally:
             e.close()
 
