@@ -83,10 +83,42 @@ static void on_interrupt(void *ctx, uint32_t type, uint64_t ino) {
              rc);
 }
 
-/* imgr forgot the mount and ic_rpc mounted again: the old leases are gone. */
+/* imgr forgot the mount and ic_rpc mounted again: the old leases and open
+ * counts are gone. */
 static void on_remount(void *ctx) {
   ic_daemon *d = ctx;
   ic_volume_leases_reset(d->vol);
+  pthread_mutex_lock(&d->reopen_mu);
+  d->reopen_wanted = true;
+  pthread_cond_signal(&d->reopen_cv);
+  pthread_mutex_unlock(&d->reopen_mu);
+}
+
+static void *reopen_main(void *arg) {
+  ic_daemon *d = arg;
+  pthread_mutex_lock(&d->reopen_mu);
+  for (;;) {
+    while (!d->reopen_wanted && !d->reopen_stop) pthread_cond_wait(&d->reopen_cv, &d->reopen_mu);
+    if (d->reopen_stop) break;
+    d->reopen_wanted = false;
+    pthread_mutex_unlock(&d->reopen_mu);
+    int rc = ic_fs_reopen_all(d->fs);
+    if (rc) log_error("iclient: counting the open handles again failed: %d", rc);
+    pthread_mutex_lock(&d->reopen_mu);
+  }
+  pthread_mutex_unlock(&d->reopen_mu);
+  return NULL;
+}
+
+static void reopen_stop(ic_daemon *d) {
+  if (!d->reopen_inited) return;
+  pthread_mutex_lock(&d->reopen_mu);
+  d->reopen_stop = true;
+  pthread_cond_signal(&d->reopen_cv);
+  bool running = d->reopen_running;
+  d->reopen_running = false;
+  pthread_mutex_unlock(&d->reopen_mu);
+  if (running) pthread_join(d->reopen_thread, NULL);
 }
 
 static int rpc_start(ic_daemon *d) {
@@ -220,6 +252,9 @@ static int http_start(ic_daemon *d) {
 
 int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   char err[CONF_ERR_MAX] = "";
+  pthread_mutex_init(&d->reopen_mu, NULL);
+  pthread_cond_init(&d->reopen_cv, NULL);
+  d->reopen_inited = true;
   int rc = ic_config_load(conf, &d->cfg, err, sizeof(err));
   if (rc) {
     log_error("iclient: %s", err);
@@ -292,10 +327,17 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
     rc = ic_fs_mount(d->fs, d->cfg.mount_point_dir_path);
     if (rc) log_error("iclient: mounting %s failed: %d", d->cfg.mount_point_dir_path, rc);
   }
+  if (rc == 0) {
+    pthread_mutex_lock(&d->reopen_mu);
+    rc = -pthread_create(&d->reopen_thread, NULL, reopen_main, d);
+    d->reopen_running = rc == 0;
+    pthread_mutex_unlock(&d->reopen_mu);
+  }
   return rc;
 }
 
 int ic_daemon_stop(ic_daemon *d) {
+  reopen_stop(d); /* before the file system goes */
   if (d->fs) {
     ic_fs_unmount(d->fs);
     if (d->rpc) ic_rpc_set_upcall(d->rpc, NULL, NULL); /* they may use d->fs */
@@ -320,6 +362,10 @@ int ic_daemon_stop(ic_daemon *d) {
   swift_auth_input_free(&d->auth);
   ic_config_free(&d->cfg);
   if (d->stats_registered) ic_stats_unregister();
+  if (d->reopen_inited) {
+    pthread_cond_destroy(&d->reopen_cv);
+    pthread_mutex_destroy(&d->reopen_mu);
+  }
   const ic_imgr_ops *imgr = d->rpc ? NULL : d->imgr; /* the caller's, if any */
   void *ctx = d->rpc ? NULL : d->imgr_ctx;
   memset(d, 0, sizeof(*d));

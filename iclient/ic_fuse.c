@@ -286,6 +286,44 @@ static int adjust_open(ic_fs *fs, uint64_t ino, int64_t adj, ic_inode *held_in) 
   return rc;
 }
 
+int ic_fs_reopen_all(ic_fs *fs) {
+  size_t n = 0, cap = 0;
+  uint64_t *inos = NULL;
+  int rc = 0;
+  pthread_mutex_lock(&fs->mu);
+  for (size_t b = 0; b < FH_BUCKETS && rc == 0; b++)
+    for (fh_entry *e = fs->handles[b]; e && rc == 0; e = e->next) {
+      if (n == cap) {
+        size_t ncap = cap ? 2 * cap : 64;
+        uint64_t *p = realloc(inos, ncap * sizeof(*inos));
+        if (!p) {
+          rc = -ENOMEM;
+          break;
+        }
+        inos = p;
+        cap = ncap;
+      }
+      inos[n++] = e->ino;
+    }
+  pthread_mutex_unlock(&fs->mu);
+  size_t sent = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    held h; /* the lease imgr wants for the count, under the new mount */
+    int hrc = hold_reader(fs, inos[i], &h);
+    if (hrc == 0) release_all(fs, &h);
+    ic_rpc_err err = {{0}};
+    if (hrc == 0) hrc = adjust1(fs, inos[i], 1, &err);
+    if (hrc)
+      log_warn("iclient: open count of inode %016llX not sent again: %d %s",
+               (unsigned long long)inos[i], hrc, err.msg);
+    else
+      sent++;
+  }
+  free(inos);
+  if (n) log_info("iclient: %zu of %zu open handles counted again at imgr", sent, n);
+  return rc;
+}
+
 /* ---- operations ----
  * Each op_x_impl is wrapped by TIMED_OP into op_x, which records its
  * duration in the op's Do<Op>Usecs stat. */

@@ -692,6 +692,10 @@ class TestImgrRestartUnderClient(unittest.TestCase):
             e.start_iclient("ICLIENT.RetryRPCDeadlineIO=1s")
             kept = pattern(11, 200000)
             write_synced(os.path.join(e.mnt, "kept"), kept)
+            held = os.path.join(e.mnt, "held_open")
+            write_synced(held, b"open across the restart")
+            held_fd = os.open(held, os.O_RDONLY)
+            held_ino = os.fstat(held_fd).st_ino
             self.assertEqual(e.c.stop_imgr(), 0)
             # imgr down: EIO, each within the timeout (2 s) plus slack
             for what in ("statfs", "create"):
@@ -718,6 +722,20 @@ class TestImgrRestartUnderClient(unittest.TestCase):
             os.close(fd)
             os.statvfs(e.mnt)
             self.assertIn("remounted testvol as mount", tail(e.iclient_log))
+            # the open handle is counted at the new imgr: an unlink keeps
+            # the inode until the last close
+            wait_for(lambda: self.assertIn("1 of 1 open handles counted again",
+                                           tail(e.iclient_log)), "open counts sent again")
+            os.unlink(held)
+            time.sleep(1.2)  # checkpoints (500 ms) and deletes would have run
+
+            def inode_status():
+                return test_imgr.req(e.c.port, "GET", "/volume/testvol/inode/%d" % held_ino,
+                                     headers={"Accept": "application/json"})[0]
+            self.assertEqual(inode_status(), 200)
+            self.assertEqual(os.pread(held_fd, 100, 0), b"open across the restart")
+            os.close(held_fd)
+            wait_for(lambda: self.assertNotEqual(inode_status(), 200), "removed at last close")
             # a second restart, by SIGKILL this time
             self.assertEqual(e.c.stop_imgr(signal.SIGKILL), -signal.SIGKILL)
             e.start_imgr()
