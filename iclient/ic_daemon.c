@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ic_html.h"
 #include "ic_stats.h"
 #include "logger.h"
 
@@ -102,7 +103,7 @@ static void *reopen_main(void *arg) {
     if (d->reopen_stop) break;
     d->reopen_wanted = false;
     pthread_mutex_unlock(&d->reopen_mu);
-    int rc = ic_fs_reopen_all(d->fs);
+    int rc = ic_volume_reopen_all(d->vol);
     if (rc) log_error("iclient: counting the open handles again failed: %d", rc);
     pthread_mutex_lock(&d->reopen_mu);
   }
@@ -217,6 +218,57 @@ static int post_leases(const ut_http_request *req, ut_http_reply *rep, void *ctx
   return rc ? rc : ut_http_reply_text(rep, 200, "text/plain", "%s", "");
 }
 
+typedef struct lease_tally {
+  uint64_t shared, exclusive;
+} lease_tally;
+
+static int tally_lease(void *ctx, uint64_t ino, ic_lease_state s) {
+  (void)ino;
+  lease_tally *t = ctx;
+  if (s == IC_LEASE_STATE_SHARED) t->shared++;
+  if (s == IC_LEASE_STATE_EXCLUSIVE) t->exclusive++;
+  return 0;
+}
+
+/* The operations the status page counts: the busiest FUSE calls and the
+ * RPCs that carry a mount's traffic to imgr. */
+static const ic_stat PAGE_COUNTS[] = {
+    IC_STAT_DoLookupUsecs, IC_STAT_DoGetAttrUsecs, IC_STAT_DoReadUsecs,
+    IC_STAT_DoWriteUsecs,  IC_STAT_DoCreateUsecs,  IC_STAT_DoMkDirUsecs,
+    IC_STAT_DoUnlinkUsecs, IC_STAT_DoRenameUsecs,  IC_STAT_DoFSyncUsecs,
+    IC_STAT_LeaseUsecs,    IC_STAT_FlushUsecs,     IC_STAT_PutInodeTableEntriesUsecs,
+};
+#define NPAGE_COUNTS (sizeof(PAGE_COUNTS) / sizeof(PAGE_COUNTS[0]))
+
+/* GET / and /index.html: the status page, figures read now. */
+static int get_index(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
+  if (strcmp(req->path, "") != 0 && strcmp(req->path, "/index.html") != 0) return -ENOENT;
+  ic_daemon *d = ctx;
+  lease_tally leases = {0, 0};
+  int rc = ic_volume_list_inodes(d->vol, tally_lease, &leases);
+  if (rc) return rc;
+  ic_html_count counts[NPAGE_COUNTS];
+  for (size_t i = 0; i < NPAGE_COUNTS; i++)
+    counts[i] = (ic_html_count){ic_stat_name(PAGE_COUNTS[i]), ic_stat_count(PAGE_COUNTS[i])};
+  ic_html_status st = {
+      .volume_name = d->cfg.volume_name,
+      .mount_id = d->mount_id,
+      .mount_point = d->cfg.mount_point_dir_path,
+      .uptime_s = (ut_now_ns() - d->started_ns) / 1000000000u,
+      .inodes_cached = ic_volume_inodes_cached(d->vol),
+      .leases_shared = leases.shared,
+      .leases_exclusive = leases.exclusive,
+      .counts = counts,
+      .ncounts = NPAGE_COUNTS,
+  };
+  ic_rcache_stats_get(ic_volume_rcache(d->vol), &st.rcache);
+  char *page = ic_html_status_page(&st);
+  if (!page) return -ENOMEM;
+  rc = ut_http_reply_bytes(rep, 200, "text/html; charset=utf-8", page, strlen(page));
+  free(page);
+  return rc;
+}
+
 static int timed_std(const ut_http_request *req, ut_http_reply *rep, void *ctx) {
   const ic_timed_route *r = ctx;
   uint64_t t0 = ut_now_ns();
@@ -227,7 +279,7 @@ static int timed_std(const ut_http_request *req, ut_http_reply *rep, void *ctx) 
 
 static int http_start(ic_daemon *d) {
   if (d->cfg.http_server_port == 0) return 0;
-  ut_http_route std[4], routes[7];
+  ut_http_route std[4], routes[8];
   size_t n = ut_http_std_routes(NULL, std); /* /config is ours: redacted */
   for (size_t i = 0; i < n; i++) {
     ic_stat st = strcmp(std[i].prefix, "/stats") == 0     ? IC_STAT_GetStatsUsecs
@@ -239,6 +291,7 @@ static int http_start(ic_daemon *d) {
   routes[n++] = (ut_http_route){"GET", "/config", get_config, d};
   routes[n++] = (ut_http_route){"GET", "/leases", get_leases, d};
   routes[n++] = (ut_http_route){"POST", "/leases/", post_leases, d};
+  routes[n++] = (ut_http_route){"GET", "", get_index, d}; /* last: "" matches every path */
   /* Plain HTTP, as the original (no TLS keys among iclient's settings). */
   ut_http_config hc = {.addr = d->cfg.http_server_ip_addr,
                        .port = d->cfg.http_server_port,
@@ -255,6 +308,7 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   pthread_mutex_init(&d->reopen_mu, NULL);
   pthread_cond_init(&d->reopen_cv, NULL);
   d->reopen_inited = true;
+  d->started_ns = ut_now_ns();
   int rc = ic_config_load(conf, &d->cfg, err, sizeof(err));
   if (rc) {
     log_error("iclient: %s", err);
@@ -344,6 +398,8 @@ int ic_daemon_stop(ic_daemon *d) {
     if (d->vol) ic_volume_set_dir_released(d->vol, NULL, NULL);
     ic_fs_destroy(d->fs);
   }
+  if (d->vol && d->mounted && ic_volume_flush_all(d->vol)) /* write-back: commit what is left */
+    log_error("iclient: some changes could not be committed before unmounting");
   ut_http_server_stop(d->http);
   if (d->rpc) {
     ic_rpc_keepalive_stop(d->rpc);

@@ -7,7 +7,8 @@
  * (built into swiftclient; AuthPlugInPath is ignored); Mount at imgr, retried
  * for MountRetryDuration while imgr answers with a transport error; the
  * volume (inode cache, read cache, payload node cache); the HTTP server
- * (HTTPServerPort 0 = none): /stats, /metrics, /version, /config (redacted),
+ * (HTTPServerPort 0 = none): / and /index.html (the status page, ic_html.h),
+ * /stats, /metrics, /version, /config (redacted),
  * /leases, POST /leases/demote and /leases/release (demote or release
  * every lease held, flushing first); the FUSE mount (a stale mount point is
  * detached first).
@@ -60,6 +61,7 @@ typedef struct ic_daemon {
   ic_volume *vol;
   ic_fs *fs;
   ut_http_server *http;
+  uint64_t started_ns; /* ut_now_ns() at start, for the status page's uptime */
   /* After a remount, a thread of its own counts the open handles again
    * (ic_fs_reopen_all takes inode locks; the remount may run under one). */
   pthread_mutex_t reopen_mu;

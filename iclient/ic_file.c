@@ -149,13 +149,7 @@ int ic_file_write(ic_volume *v, ic_inode *in, uint64_t off, const void *data, si
   if (off + len > in->size) in->size = off + len;
   in->mtime_ns = in->ctime_ns = (int64_t)ut_wall_ns();
   in->dirty = true;
-  if (in->put_len >= v->p.file_flush_trigger_size) {
-    ic_inode *one = in;
-    rc = ic_flush_inodes(v, &one, 1);
-    if (rc) /* the data is safe in the inode; the next flush retries */
-      log_warn("iclient: inode %016llX: size-triggered flush failed: %d",
-               (unsigned long long)in->ino, rc);
-  }
+  if (in->put_len >= v->p.file_flush_trigger_size) return ic_seal_segment(v, in);
   return 0;
 }
 
@@ -187,7 +181,7 @@ int ic_file_read(ic_volume *v, ic_inode *in, uint64_t off, size_t len, void *buf
         break;
       }
       memcpy(dst + (s - off), in->put_buf + src, f - s);
-    } else {
+    } else if ((rc = ic_sealed_copy(v, in, e.object_number, src, f - s, dst + (s - off))) == 1) {
       rc = ic_rcache_read(v->rcache, e.object_number, src, f - s, dst + (s - off));
     }
   }

@@ -6,6 +6,7 @@
 
 #include "ic_inode_internal.h"
 #include "logger.h"
+#include "utils.h"
 
 /* The head as encoded: arrays borrowed from the inode except the layout,
  * which leaves out the active log segment when it references nothing. */
@@ -72,7 +73,8 @@ static int head_view_build(ic_inode *in, bool keep_put, head_view *hv) {
  * deltas; on failure the inode keeps everything for a retry. */
 static int write_segment(ic_volume *v, ic_inode *in) {
   if (!in->loaded) return -EINVAL;
-  int rc = 0;
+  int rc = ic_sealed_wait(v, in); /* the head names their extents */
+  if (rc) return rc;
   if (in->payload) {
     sm_ref root;
     rc = sm_flush(in->payload, &root);
@@ -121,14 +123,7 @@ static int write_segment(ic_volume *v, ic_inode *in) {
     in->put_len = head_at;
     return -EIO;
   }
-  pe = ic_layout_find(in, in->put_obj);
-  if (keep) {
-    in->d_count += 1;
-    in->d_written += (int64_t)pe->bytes_written;
-    in->d_referenced += (int64_t)pe->bytes_referenced;
-  } else {
-    *pe = in->layout[--in->nlayout];
-  }
+  ic_put_fold(in, ic_layout_find(in, in->put_obj), keep);
   /* The previous head is garbage now unless its object holds live bytes. */
   if (in->head_obj != 0 && !ic_layout_find(in, in->head_obj)) {
     rc = ic_deref_add(in, in->head_obj);
@@ -142,6 +137,28 @@ static int write_segment(ic_volume *v, ic_inode *in) {
   in->put_buf = NULL;
   in->put_cap = 0;
   return 0;
+}
+
+typedef struct segments {
+  ic_volume *v;
+  ic_inode **dirty;
+} segments;
+
+static int segment_one(void *ctx, size_t i) {
+  segments *s = ctx;
+  return write_segment(s->v, s->dirty[i]);
+}
+
+/* Each dirty inode's log segment, PUT IC_COMMIT_THREADS at a time. */
+static int write_segments(ic_volume *v, ic_inode *const *inodes, size_t n, size_t *ndirty) {
+  segments s = {v, malloc((n ? n : 1) * sizeof(ic_inode *))};
+  if (!s.dirty) return -ENOMEM;
+  *ndirty = 0;
+  for (size_t i = 0; i < n; i++)
+    if (inodes[i]->dirty) s.dirty[(*ndirty)++] = inodes[i];
+  int rc = ut_parallel(*ndirty, IC_COMMIT_THREADS, segment_one, &s);
+  free(s.dirty);
+  return rc;
 }
 
 /* After EMissingLease on a commit of the dirty inodes among inodes: take
@@ -189,13 +206,11 @@ int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
     rc = ic_volume_lease_recover(v, in); /* lost with the mount, or expired */
     if (rc) return rc;
   }
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    if (!inodes[i]->dirty) continue;
-    rc = write_segment(v, inodes[i]);
-    ndirty++;
-    nderef += inodes[i]->nderef;
-  }
+  rc = ic_volume_ask_new_leases(v, inodes, n);
+  if (rc == 0) rc = write_segments(v, inodes, n, &ndirty);
   if (rc || ndirty == 0) return rc;
+  for (size_t i = 0; i < n; i++)
+    if (inodes[i]->dirty) nderef += inodes[i]->nderef;
 
   ic_inode_table_entry *entries = calloc(ndirty, sizeof(*entries));
   uint64_t *deref = calloc(nderef + 1, sizeof(*deref));
@@ -232,7 +247,10 @@ int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
   if (rc == 0) {
     for (size_t i = 0; i < n; i++) {
       ic_inode *in = inodes[i];
-      if (in->dirty) in->base_obj = in->head_obj;
+      if (in->dirty) {
+        in->known = true;
+        in->base_obj = in->head_obj;
+      }
       in->dirty = false;
       in->d_count = in->d_written = in->d_referenced = 0;
       in->nderef = 0;

@@ -243,95 +243,21 @@ static void fill_entry(ic_fs *fs, const ic_inode *in, struct fuse_entry_param *e
   e->entry_timeout = secs(fs->p.entry_valid_ns);
 }
 
-static int flush_held(ic_fs *fs, held *h) { return ic_flush_inodes(fs->p.vol, h->in, h->n); }
+/* The held inodes changed together: they join one commit group. */
+static void changed_held(ic_fs *fs, held *h) { ic_volume_changed(fs->p.vol, h->in, h->n); }
 
 static void reply_rc(fuse_req_t req, int rc) { fuse_reply_err(req, rc ? ic_fuse_errno(rc) : 0); }
 
-/* imgr forgets an inode whose last link went away (it defers while open). */
-static int delete1(ic_fs *fs, ic_inode *in, ic_rpc_err *err) {
-  ic_inode_req req = {fs->mount_id, in->ino};
-  return fs->p.imgr->delete_inode_table_entry(fs->p.imgr_ctx, &req, err);
-}
-
-static void delete_inode(ic_fs *fs, ic_inode *in) {
-  ic_rpc_err err = {{0}};
-  int rc = delete1(fs, in, &err);
-  if (rc == -ENOLCK && ic_inode_lease_refresh(fs->p.vol, in) == 0) rc = delete1(fs, in, &err);
-  if (rc)
-    log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
-              err.msg);
-  ic_inode_forget_deleted(in);
-}
-
-static int adjust1(ic_fs *fs, uint64_t ino, int64_t adj, ic_rpc_err *err) {
-  ic_adjust_open_count_req req = {fs->mount_id, ino, adj};
-  return fs->p.imgr->adjust_inode_table_entry_open_count(fs->p.imgr_ctx, &req, err);
-}
-
-/* held: the inode if the caller holds it, else NULL. EMissingLease right
- * after imgr forgot the mount: the lease is taken again, the count sent
- * once more. */
-static int adjust_open(ic_fs *fs, uint64_t ino, int64_t adj, ic_inode *held_in) {
-  ic_rpc_err err = {{0}};
-  int rc = adjust1(fs, ino, adj, &err);
-  if (rc == -ENOLCK) {
-    held h;
-    int rrc = held_in ? ic_inode_lease_refresh(fs->p.vol, held_in) : hold_reader(fs, ino, &h);
-    if (!held_in && rrc == 0) release_all(fs, &h);
-    if (rrc == 0) rc = adjust1(fs, ino, adj, &err);
-  }
-  if (rc)
-    log_error("iclient: AdjustInodeTableEntryOpenCount(%016llX, %lld) failed: %s",
-              (unsigned long long)ino, (long long)adj, err.msg);
-  return rc;
-}
-
-int ic_fs_reopen_all(ic_fs *fs) {
-  size_t n = 0, cap = 0;
-  uint64_t *inos = NULL;
-  int rc = 0;
-  pthread_mutex_lock(&fs->mu);
-  for (size_t b = 0; b < FH_BUCKETS && rc == 0; b++)
-    for (fh_entry *e = fs->handles[b]; e && rc == 0; e = e->next) {
-      if (n == cap) {
-        size_t ncap = cap ? 2 * cap : 64;
-        uint64_t *p = realloc(inos, ncap * sizeof(*inos));
-        if (!p) {
-          rc = -ENOMEM;
-          break;
-        }
-        inos = p;
-        cap = ncap;
-      }
-      inos[n++] = e->ino;
-    }
-  pthread_mutex_unlock(&fs->mu);
-  size_t sent = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    held h; /* the lease imgr wants for the count, under the new mount */
-    int hrc = hold_reader(fs, inos[i], &h);
-    if (hrc == 0) release_all(fs, &h);
-    ic_rpc_err err = {{0}};
-    if (hrc == 0) hrc = adjust1(fs, inos[i], 1, &err);
-    if (hrc)
-      log_warn("iclient: open count of inode %016llX not sent again: %d %s",
-               (unsigned long long)inos[i], hrc, err.msg);
-    else
-      sent++;
-  }
-  free(inos);
-  if (n) log_info("iclient: %zu of %zu open handles counted again at imgr", sent, n);
-  return rc;
-}
-
 /* ---- operations ----
  * Each op_x_impl is wrapped by TIMED_OP into op_x, which records its
- * duration in the op's Do<Op>Usecs stat. */
+ * duration in the op's Do<Op>Usecs stat and then, holding nothing, commits
+ * the dirty set if the op pushed it over its caps. */
 #define TIMED_OP(name, stat, params, args)                                                         \
   static void name params {                                                                        \
     uint64_t t0 = ut_now_ns();                                                                     \
     name##_impl args;                                                                              \
     ic_stat_since(stat, t0);                                                                       \
+    ic_volume_backpressure();                                                                      \
   }
 
 static void op_init_impl(void *ud, struct fuse_conn_info *conn) {
@@ -428,7 +354,6 @@ static void op_setattr_impl(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
       in->ctime_ns = now;
       in->dirty = true;
     }
-    rc = flush_held(fs, &h);
   }
   struct stat st;
   if (rc == 0) fill_stat(in, &st);
@@ -459,8 +384,8 @@ static void op_readlink_impl(fuse_req_t req, fuse_ino_t ino) {
 
 TIMED_OP(op_readlink, IC_STAT_DoReadLinkUsecs, (fuse_req_t req, fuse_ino_t ino), (req, ino))
 
-/* Create name in parent: a new inode of `type` linked there and flushed
- * together with the parent. On success the new inode stays held in h (the
+/* Create name in parent: a new inode of `type` linked there, in one commit
+ * group with the parent. On success the new inode stays held in h (the
  * last one) for the caller, which releases everything. */
 static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8_t type,
                       mode_t mode, const char *target, held *h, ic_inode **out) {
@@ -499,8 +424,10 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
   if (rc == 0 && target) rc = ic_inode_set_symlink(in, target, strlen(target));
   if (rc == 0) {
     dir->mtime_ns = dir->ctime_ns = (int64_t)ut_wall_ns();
-    rc = flush_held(fs, h);
+  } else {
+    ic_inode_unlinked(in); /* half made: never committed */
   }
+  changed_held(fs, h);
   if (rc) {
     release_all(fs, h);
     return rc;
@@ -584,13 +511,11 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
     rc = ic_inode_link_remove(dir, child->ino, "..", 2);
     if (rc == 0) rc = ic_inode_link_remove(child, child->ino, ".", 1);
   }
-  bool gone = rc == 0 && child->nlinks == 0;
   if (rc == 0) {
     dir->mtime_ns = dir->ctime_ns = child->ctime_ns = (int64_t)ut_wall_ns();
-    ic_inode *commit[2] = {dir, child};
-    rc = ic_flush_inodes(fs->p.vol, commit, gone ? 1 : 2);
+    if (child->nlinks == 0) ic_inode_unlinked(child);
   }
-  if (rc == 0 && gone) delete_inode(fs, child);
+  changed_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
 }
@@ -666,17 +591,12 @@ static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldnam
     if (rc == 0) rc = ic_inode_link_remove(od, src->ino, "..", 2);
     if (rc == 0) rc = ic_inode_link_add(nd, src->ino, "..", 2);
   }
-  bool gone = rc == 0 && dst && dst->nlinks == 0;
   if (rc == 0) {
     int64_t now = (int64_t)ut_wall_ns();
     od->mtime_ns = od->ctime_ns = nd->mtime_ns = nd->ctime_ns = src->ctime_ns = now;
-    ic_inode *commit[HOLD_MAX];
-    size_t nc = 0;
-    for (size_t i = 0; i < h.n; i++)
-      if (!(gone && h.in[i] == dst)) commit[nc++] = h.in[i];
-    rc = ic_flush_inodes(fs->p.vol, commit, nc);
+    if (dst && dst->nlinks == 0) ic_inode_unlinked(dst);
   }
-  if (rc == 0 && gone) delete_inode(fs, dst);
+  changed_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
 }
@@ -707,8 +627,8 @@ static void op_link_impl(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
   if (rc == 0) rc = ic_inode_link_add(in, dir->ino, newname, len);
   if (rc == 0) {
     dir->mtime_ns = dir->ctime_ns = in->ctime_ns = (int64_t)ut_wall_ns();
-    rc = flush_held(fs, &h);
   }
+  changed_held(fs, &h);
   struct fuse_entry_param ep;
   if (rc == 0) fill_entry(fs, in, &ep);
   release_all(fs, &h);
@@ -720,21 +640,19 @@ TIMED_OP(op_link, IC_STAT_DoLinkUsecs,
          (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname),
          (req, ino, newparent, newname))
 
-/* Open an inode that is held: O_TRUNC truncates for real (Size 0, flushed),
- * then imgr counts the open and a handle is made. */
+/* Open an inode that is held: O_TRUNC truncates for real (Size 0), then
+ * imgr counts the open and a handle is made. */
 static int open_held(ic_fs *fs, ic_inode *in, struct fuse_file_info *fi) {
   if (in->type == ILAYOUT_INODE_TYPE_DIR) return -EISDIR;
   if (in->type != ILAYOUT_INODE_TYPE_FILE) return -ELOOP;
   int rc = 0;
-  if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+  if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY)
     rc = ic_file_truncate(fs->p.vol, in, 0);
-    if (rc == 0) rc = ic_flush_inodes(fs->p.vol, &in, 1);
-  }
-  if (rc == 0) rc = adjust_open(fs, in->ino, 1, in);
+  if (rc == 0) rc = ic_inode_open(fs->p.vol, in);
   uint64_t fh;
   if (rc == 0) {
     rc = fh_open(fs, in->ino, (fi->flags & O_APPEND) != 0, false, &fh);
-    if (rc) (void)adjust_open(fs, in->ino, -1, in);
+    if (rc) (void)ic_inode_close(fs->p.vol, in);
   }
   if (rc == 0) fi->fh = fh;
   return rc;
@@ -830,13 +748,10 @@ TIMED_OP(op_write, IC_STAT_DoWriteUsecs,
           struct fuse_file_info *fi),
          (req, ino, buf, size, off, fi))
 
-/* Flush one inode's pending changes (FLUSH, FSYNC, FSYNCDIR, RELEASE). */
+/* Commit an inode's changes with their group (FSYNC, FSYNCDIR); with
+ * `checkpoint`, imgr then makes them durable (Flush). */
 static int flush_ino(ic_fs *fs, uint64_t ino, bool checkpoint) {
-  held h;
-  int rc = hold(fs, &ino, 1, &h);
-  if (rc) return rc;
-  rc = flush_held(fs, &h);
-  release_all(fs, &h);
+  int rc = ic_volume_flush(fs->p.vol, ino);
   if (rc == 0 && checkpoint) {
     ic_mount_id_req req = {fs->mount_id};
     ic_rpc_err err = {{0}};
@@ -846,11 +761,11 @@ static int flush_ino(ic_fs *fs, uint64_t ino, bool checkpoint) {
   return rc;
 }
 
+/* close(): write-back, nothing to do (fsync commits; other clients see the
+ * changes through the lease interrupts). */
 static void op_flush_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ic_fs *fs = fuse_req_userdata(req);
-  int rc = fh_get(fs, fi->fh, ino, false, NULL, false);
-  if (rc == 0) rc = flush_ino(fs, ino, false);
-  reply_rc(req, rc);
+  reply_rc(req, fh_get(fs, fi->fh, ino, false, NULL, false));
 }
 
 TIMED_OP(op_flush, IC_STAT_DoFlushUsecs,
@@ -882,10 +797,13 @@ TIMED_OP(op_fsyncdir, IC_STAT_DoFSyncDirUsecs,
 static void release_common(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool dir) {
   ic_fs *fs = fuse_req_userdata(req);
   int rc = fh_get(fs, fi->fh, ino, dir, NULL, true);
-  if (rc) return reply_rc(req, rc);
-  if (!dir) rc = flush_ino(fs, ino, false);
-  int rc2 = adjust_open(fs, ino, -1, NULL);
-  reply_rc(req, rc ? rc : rc2);
+  held h;
+  if (rc == 0) rc = hold_reader(fs, ino, &h);
+  if (rc == 0) {
+    rc = ic_inode_close(fs->p.vol, h.in[0]);
+    release_all(fs, &h);
+  }
+  reply_rc(req, rc);
 }
 
 static void op_release_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -909,13 +827,13 @@ static void op_opendir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
   int rc = hold_reader(fs, ino, &h);
   if (rc) return reply_rc(req, rc);
   if (h.in[0]->type != ILAYOUT_INODE_TYPE_DIR) rc = -ENOTDIR;
-  release_all(fs, &h);
-  if (rc == 0) rc = adjust_open(fs, ino, 1, NULL);
+  if (rc == 0) rc = ic_inode_open(fs->p.vol, h.in[0]);
   uint64_t fh;
   if (rc == 0) {
     rc = fh_open(fs, ino, false, true, &fh);
-    if (rc) (void)adjust_open(fs, ino, -1, NULL);
+    if (rc) (void)ic_inode_close(fs->p.vol, h.in[0]);
   }
+  release_all(fs, &h);
   if (rc) return reply_rc(req, rc);
   fi->fh = fh;
   fuse_reply_open(req, fi);
@@ -1005,7 +923,6 @@ static void op_setxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, c
   rc = ic_inode_xattr_set(h.in[0], name, value, size, f);
   if (rc == 0) {
     h.in[0]->mtime_ns = h.in[0]->ctime_ns = (int64_t)ut_wall_ns();
-    rc = flush_held(fs, &h);
   }
   release_all(fs, &h);
   reply_rc(req, rc);
@@ -1063,7 +980,6 @@ static void op_removexattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name
   rc = ic_inode_xattr_remove(h.in[0], name);
   if (rc == 0) {
     h.in[0]->mtime_ns = h.in[0]->ctime_ns = (int64_t)ut_wall_ns();
-    rc = flush_held(fs, &h);
   }
   release_all(fs, &h);
   reply_rc(req, rc);
@@ -1091,7 +1007,6 @@ static void op_fallocate_impl(fuse_req_t req, fuse_ino_t ino, int mode, off_t of
     rc = ic_file_truncate(fs->p.vol, in, end);
   else if (mode & FALLOC_FL_PUNCH_HOLE)
     rc = ic_file_punch_hole(fs->p.vol, in, (uint64_t)off, (uint64_t)len);
-  if (rc == 0) rc = flush_held(fs, &h);
   release_all(fs, &h);
   reply_rc(req, rc);
 }

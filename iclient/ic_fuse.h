@@ -66,16 +66,6 @@ void ic_fs_invalidate(ic_fs *fs, uint64_t ino);
 /* The same for the kernel's cached entry `name` in directory parent. */
 void ic_fs_invalidate_entry(ic_fs *fs, uint64_t parent, const char *name, size_t len);
 
-/* After a remount (imgr forgot the mount, and with it the open counts):
- * count every open handle at imgr again (AdjustInodeTableEntryOpenCount
- * +1 under a fresh shared lease), so that an inode unlinked while open is
- * still kept until its last close. Takes inode locks: not on a thread that
- * holds one. A handle opened or closed while the remount and this pass
- * run may leave a count behind (the inode then stays in imgr's table after
- * its last link and close: garbage, never loss). -ENOMEM; a count that
- * cannot be sent is logged. */
-int ic_fs_reopen_all(ic_fs *fs);
-
 /* If dir is a stale FUSE mount (ENOTCONN), detach it. 0 if dir is usable. */
 int ic_mount_point_prepare(const char *dir);
 

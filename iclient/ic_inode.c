@@ -12,6 +12,7 @@
 #define IC_MAX_HEAD_LEN ((uint64_t)64 << 20)
 
 void ic_inode_free_state(ic_inode *in) {
+  ic_sealed_discard(in->vol, in);
   for (size_t i = 0; i < in->nlinks; i++) free(in->links[i].name);
   free(in->links);
   for (size_t i = 0; i < in->nstreams; i++) {
@@ -106,6 +107,16 @@ int ic_layout_unref(ic_inode *in, uint64_t obj, uint64_t len) {
     *e = in->layout[--in->nlayout];
   }
   return 0;
+}
+
+void ic_put_fold(ic_inode *in, ilayout_layout_entry_v1 *pe, bool keep) {
+  if (keep) {
+    in->d_count += 1;
+    in->d_written += (int64_t)pe->bytes_written;
+    in->d_referenced += (int64_t)pe->bytes_referenced;
+  } else {
+    *pe = in->layout[--in->nlayout];
+  }
 }
 
 /* Append to the log segment, starting one if none is active. */
@@ -296,6 +307,7 @@ int ic_inode_load(ic_volume *v, ic_inode *in) {
   in->head_obj = in->base_obj = rep.inode_head_object_number;
   in->head_len = rep.inode_head_length;
   in->loaded = true;
+  in->known = true;
   return 0;
 }
 
@@ -310,7 +322,7 @@ int ic_inode_create_at(ic_volume *v, uint64_t ino, uint8_t type, uint16_t mode, 
                        uint64_t gid, ic_inode **out) {
   if (type > ILAYOUT_INODE_TYPE_SYMLINK) return -EINVAL;
   ic_inode *in;
-  int rc = ic_inode_get(v, ino, &in);
+  int rc = ic_inode_get_new(v, ino, &in);
   if (rc) return rc;
   if (in->loaded) { /* the number is in use */
     ic_inode_put(v, in);

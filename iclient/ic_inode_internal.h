@@ -31,6 +31,24 @@ typedef struct ic_link {
   size_t len;
 } ic_link;
 
+/* A sealed segment (ic_upload.c): a full log segment stored by an uploader
+ * thread while its inode goes on. Its object is already a layout object
+ * (accounting folded in). buf is freed once stored; state and buf are
+ * under the volume's seal_mu. */
+typedef enum { IC_SEALED_UPLOADING, IC_SEALED_STORED, IC_SEALED_FAILED } ic_sealed_state;
+typedef struct ic_sealed {
+  uint64_t obj;
+  uint8_t *buf;
+  size_t len;
+  ic_sealed_state state;
+  struct ic_sealed *qnext; /* upload queue */
+} ic_sealed;
+
+/* Uploader threads, and the cap on sealed bytes not stored yet, in
+ * segments of FileFlushTriggerSize: a writer past it waits. */
+#define IC_UPLOADERS 4
+#define IC_SEALED_CAP_SEGMENTS 4
+
 typedef struct ic_stream {
   char *name;
   size_t name_len;
@@ -49,11 +67,27 @@ struct ic_inode {
   ic_inode *hnext, *lru_prev, *lru_next;
   ic_lease_state lease; /* written with the inode lock held too */
   uint64_t lease_gen;   /* the volume's lease_gen when granted: older = lost */
-  uint64_t dirty_since; /* ut_now_ns() when its last user left it dirty; 0 = idle */
+  /* Write-back (ic_internal.h): in the dirty set, since marked_at, in the
+   * commit group whose union-find root uf leads to; dnext/dprev link the
+   * dirty set; marked_bytes is put_len as last counted in dirty_bytes;
+   * gsize is the group's size, kept at its root. */
+  bool marked;
+  size_t gsize;
+  uint64_t marked_at;
+  ic_inode *uf, *dnext, *dprev;
+  size_t marked_bytes;
 
   /* Under the inode lock. */
   bool loaded;
   bool dirty;
+  bool delete_pending; /* last link gone: never committed again (ic_inode_unlinked) */
+  bool known;          /* imgr has a table entry for it (loaded, or committed) */
+  /* A new inode's exclusive lease is only asked for when it is first
+   * committed: until then no other client can know its number. */
+  bool lease_unasked;
+  uint32_t opens;      /* this client's open handles (kept across lease loss) */
+  bool open_told;      /* imgr counts one open of this mount (ic_inode_open) */
+  uint64_t open_gen;   /* the volume's lease_gen when told: older = told a lost mount */
   uint8_t type;
   uint64_t size;
   int64_t mtime_ns, ctime_ns;
@@ -77,6 +111,8 @@ struct ic_inode {
   uint64_t put_obj; /* active log segment, 0 = none */
   uint8_t *put_buf;
   size_t put_len, put_cap;
+  ic_sealed **sealed; /* sealed segments since the last commit */
+  size_t nsealed, capsealed;
 
   uint64_t head_obj, head_len; /* where the newest head was PUT */
   /* The head imgr had committed when this state was loaded or last
@@ -110,10 +146,25 @@ struct ic_volume {
   ic_volume_dir_released_fn dir_released; /* under mu */
   void *dir_released_ctx;
 
+  ic_inode *dirty_head; /* the dirty set (marked inodes) */
+  size_t nmarked;
+  uint64_t dirty_bytes;
+
+  pthread_mutex_t seal_mu; /* sealed segments' state, the upload queue */
+  pthread_cond_t seal_cv;
+  ic_sealed *upload_head, *upload_tail;
+  uint64_t sealed_bytes; /* sealed, not stored yet */
+  pthread_t uploaders[IC_UPLOADERS];
+  unsigned nuploaders;
+  bool upload_stopping;
+
   pthread_t flusher;
   bool flusher_running, stopping;
   pthread_cond_t flusher_cv; /* wakes the flusher early on stop */
 };
+
+/* Log segment PUTs and deletes of one commit run this many at a time. */
+#define IC_COMMIT_THREADS 8
 
 /* ic_volume.c, for ic_flush.c. The lease held on a held inode (NONE when
  * it was lost with the mount). */
@@ -127,7 +178,34 @@ int ic_volume_lease_recover(ic_volume *v, ic_inode *in);
  * has for it now (*imgr_head, 0 if imgr does not know the inode). */
 int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t *imgr_head);
 
+/* ic_volume.c: a new inode number, locked and referenced like
+ * ic_inode_get, with an exclusive lease not asked for yet (lease_unasked)
+ * unless the inode is already cached with a lease or loaded. */
+int ic_inode_get_new(ic_volume *v, uint64_t inode_number, ic_inode **out);
+/* Ask imgr for the exclusive leases of the held new inodes among these
+ * (lease_unasked), IC_COMMIT_THREADS at a time: before their first commit. */
+int ic_volume_ask_new_leases(ic_volume *v, ic_inode *const *inodes, size_t n);
+
+/* ic_upload.c. start/stop: the uploader threads (stop drains the queue;
+ * seal_mu and seal_cv are the volume's, made and destroyed with it).
+ * seal: the inode's full active segment is sealed and queued (waits while
+ * the sealed bytes are over their cap). copy: bytes of a sealed object not
+ * stored yet into dst: 0, or 1 when obj is not such an object (read it
+ * from the store). wait: before a commit, every sealed segment stored
+ * (a failed one is PUT again here), then forgotten; -EIO if one cannot be.
+ * discard: drop them all (the inode's state is being freed). */
+int ic_upload_start(ic_volume *v);
+void ic_upload_stop(ic_volume *v);
+int ic_seal_segment(ic_volume *v, ic_inode *in);
+int ic_sealed_copy(ic_volume *v, ic_inode *in, uint64_t obj, uint64_t off, uint64_t len,
+                   void *dst);
+int ic_sealed_wait(ic_volume *v, ic_inode *in);
+void ic_sealed_discard(ic_volume *v, ic_inode *in);
+
 /* ic_inode.c */
+/* Close the accounting of the active put object pe: folded into the
+ * pending deltas when `keep` (it references bytes), else dropped. */
+void ic_put_fold(ic_inode *in, ilayout_layout_entry_v1 *pe, bool keep);
 int ic_inode_payload(ic_volume *v, ic_inode *in, sm_tree **out);
 ilayout_layout_entry_v1 *ic_layout_find(ic_inode *in, uint64_t obj);
 int ic_layout_unref(ic_inode *in, uint64_t obj, uint64_t len);

@@ -125,8 +125,16 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t inode_number
  * cached inode's lease now reads as none, so its next use asks again; a
  * clean inode's cached state is dropped then (it may be stale), a dirty
  * inode keeps its changes only if imgr still has the head they were made
- * to (else they are dropped and the operation fails with EIO). */
+ * to (else they are dropped and the operation fails with EIO). The open
+ * counts imgr kept for the old mount are gone too: ic_volume_reopen_all. */
 void ic_volume_leases_reset(ic_volume *v);
+/* After ic_volume_leases_reset: tell imgr again of every inode this
+ * client holds open (AdjustInodeTableEntryOpenCount +1 under a fresh
+ * shared lease), so that one unlinked while open is still kept until its
+ * last close. Takes inode locks: not on a thread that holds one. Returns
+ * the first error (each is logged); inodes it could not tell are counted
+ * again by the next call. */
+int ic_volume_reopen_all(ic_volume *v);
 
 /* After a Release interrupt dropped the cache of a directory whose tree
  * was open, fn gets each name that tree held (the first
@@ -136,6 +144,49 @@ void ic_volume_leases_reset(ic_volume *v);
 #define IC_DIR_RELEASED_NAMES_MAX 1024
 typedef void (*ic_volume_dir_released_fn)(void *ctx, uint64_t dir, const char *name, size_t len);
 void ic_volume_set_dir_released(ic_volume *v, ic_volume_dir_released_fn fn, void *ctx);
+
+/* ---- write-back (group commit) -----------------------------------------
+ * Operations change inodes in memory; commits happen later, in groups. An
+ * operation that changed several inodes together (create: directory + new
+ * inode; rename: up to four) calls ic_volume_changed with them all still
+ * held: they join one commit group, merged with the groups they were in. A
+ * group is only ever committed whole, in one PutInodeTableEntries, so that
+ * no commit (and no crash) exposes half an operation, such as a directory
+ * entry naming an inode imgr does not have yet. An inode its last user
+ * leaves dirty (a write) joins the dirty set in a group of its own.
+ *
+ * Commits happen: for fsync/fsyncdir (ic_volume_flush), on a lease
+ * interrupt, FileFlushTriggerDuration after a group became dirty (the
+ * flusher), at unmount (ic_volume_flush_all), and when the dirty set passes
+ * its caps: InodeCacheLimit / 2 inodes or 4 x FileFlushTriggerSize bytes of
+ * unwritten log segments (ic_volume_backpressure). A file's own log segment
+ * is still written when it reaches FileFlushTriggerSize (ic_file_write):
+ * committing a file alone never exposes another inode, files name none. */
+void ic_volume_changed(ic_volume *v, ic_inode *const *inodes, size_t n);
+/* Commit the group holding ino, if it is dirty. The members are locked in
+ * ascending order, so the caller must hold no inode. */
+int ic_volume_flush(ic_volume *v, uint64_t ino);
+/* Commit every group dirty when called. Holding no inode. */
+int ic_volume_flush_all(ic_volume *v);
+/* Call holding no inode, after an operation: if this thread pushed the
+ * dirty set over a cap, commit everything now (the writer pays, which holds
+ * memory to the caps). */
+void ic_volume_backpressure(void);
+/* The held inode lost its last link (unlink, rmdir, rename over it). It is
+ * not committed again; once the operation's group is committed, imgr is
+ * told to delete it (DeleteInodeTableEntry: deferred by imgr while open)
+ * and its cached state is dropped. */
+void ic_inode_unlinked(ic_inode *in);
+/* Open handles of the held inode (open, opendir; release, releasedir).
+ * imgr counts a mount's opens of the inodes it knows, so that deleting one
+ * waits for its last close (AdjustInodeTableEntryOpenCount); it is told of
+ * the first open and the last close only, and of a new inode's opens once
+ * that is committed. Errors are imgr's (-EIO, -ENOLCK); close of an inode
+ * that is not open is -EBADF. */
+int ic_inode_open(ic_volume *v, ic_inode *in);
+int ic_inode_close(ic_volume *v, ic_inode *in);
+/* Dirty inodes in the dirty set and their unwritten bytes (stats). */
+void ic_volume_dirty_stats(ic_volume *v, size_t *inodes, uint64_t *bytes);
 
 /* ---- inodes ------------------------------------------------------------
  * ic_inode_get returns the inode locked and referenced, with an exclusive
@@ -150,13 +201,6 @@ void ic_volume_set_dir_released(ic_volume *v, ic_volume_dir_released_fn fn, void
 int ic_inode_get(ic_volume *v, uint64_t inode_number, ic_inode **out);
 int ic_inode_get_shared(ic_volume *v, uint64_t inode_number, ic_inode **out);
 void ic_inode_put(ic_volume *v, ic_inode *in);
-/* An imgr request about the held inode failed with EMissingLease: if its
- * lease died with the mount since ic_inode_get checked it (imgr restarted
- * and the client mounted again during the request), take the same lease
- * again (reloading the head if it was loaded) so the request can be sent
- * once more: 0. Else -ENOLCK (imgr really took the lease), or the error
- * of taking it. */
-int ic_inode_lease_refresh(ic_volume *v, ic_inode *in);
 /* Load the head (GetInodeTableEntry + tail GET + decode) if not loaded.
  * -ENOENT if imgr does not know the inode, -EIO/-EINVAL on storage/decoding
  * failures. */

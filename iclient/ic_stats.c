@@ -84,6 +84,14 @@ void ic_stat_add(ic_stat s, uint64_t value) { bs_log2_add(&g_stats[s], value); }
 
 void ic_stat_since(ic_stat s, uint64_t t0) { ic_stat_add(s, (ut_now_ns() - t0) / 1000); }
 
+const char *ic_stat_name(ic_stat s) { return NAMES[s]; }
+
+uint64_t ic_stat_count(ic_stat s) {
+  uint64_t n = 0;
+  for (unsigned i = 0; i < BS_LOG2_MAX_BUCKETS; i++) n += atomic_load(&g_stats[s].bucket[i]);
+  return n;
+}
+
 /* ---- the timing decorator ---- */
 
 #define TIMED(stat, call)                                                                          \

@@ -87,6 +87,11 @@ void ic_stats_unregister(void);
 void ic_stat_add(ic_stat s, uint64_t value);
 /* Microseconds since t0 (a ut_now_ns() value). */
 void ic_stat_since(ic_stat s, uint64_t t0);
+/* The stat's name in /stats, and how many values it has recorded so far
+ * (the sum of its buckets; a consistent snapshot is not promised while
+ * values are being added). */
+const char *ic_stat_name(ic_stat s);
+uint64_t ic_stat_count(ic_stat s);
 
 /* ops = &ic_imgr_timed_ops with ctx = an ic_imgr_timed around the real ones. */
 typedef struct ic_imgr_timed {

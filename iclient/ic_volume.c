@@ -46,6 +46,12 @@ int ic_volume_create(const ic_volume_params *p, ic_volume **out) {
   pthread_mutex_init(&v->mu, NULL);
   pthread_cond_init(&v->cv, NULL);
   pthread_cond_init(&v->flusher_cv, NULL);
+  pthread_mutex_init(&v->seal_mu, NULL);
+  pthread_cond_init(&v->seal_cv, NULL);
+  if (ic_upload_start(v)) {
+    ic_volume_destroy(v);
+    return -EAGAIN;
+  }
   if (p->file_flush_trigger_ns > 0) {
     if (pthread_create(&v->flusher, NULL, flusher_main, v) != 0) {
       ic_volume_destroy(v);
@@ -72,6 +78,7 @@ void ic_volume_destroy(ic_volume *v) {
     pthread_mutex_unlock(&v->mu);
     pthread_join(v->flusher, NULL);
   }
+  ic_upload_stop(v);
   for (size_t i = 0; i < v->nbuckets; i++) {
     for (ic_inode *in = v->buckets[i], *next; in; in = next) {
       next = in->hnext;
@@ -83,6 +90,8 @@ void ic_volume_destroy(ic_volume *v) {
   sm_cache_destroy(v->node_cache); /* after the trees attached to it */
   pthread_cond_destroy(&v->cv);
   pthread_cond_destroy(&v->flusher_cv);
+  pthread_cond_destroy(&v->seal_cv);
+  pthread_mutex_destroy(&v->seal_mu);
   pthread_mutex_destroy(&v->mu);
   free(v->mount_id);
   free(v);
@@ -250,7 +259,10 @@ static int head_at_imgr(ic_volume *v, ic_inode *in, uint64_t *head) {
 
 int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t *imgr_head) {
   int rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
-  if (rc == 0) set_lease(v, in, IC_LEASE_STATE_EXCLUSIVE);
+  if (rc == 0) {
+    in->lease_unasked = false;
+    set_lease(v, in, IC_LEASE_STATE_EXCLUSIVE);
+  }
   return rc ? rc : head_at_imgr(v, in, imgr_head);
 }
 
@@ -259,6 +271,10 @@ int ic_volume_lease_recover(ic_volume *v, ic_inode *in) {
   if (!in->dirty) { /* the cache may be stale: another client, or an imgr that lost commits */
     ic_inode_free_state(in);
     in->loaded = false;
+    return 0;
+  }
+  if (in->lease_unasked) { /* new, never committed: nobody else knows its number */
+    set_lease(v, in, IC_LEASE_STATE_EXCLUSIVE);
     return 0;
   }
   uint64_t head;
@@ -314,6 +330,19 @@ static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
   return rc;
 }
 
+/* An imgr request about the held inode failed with EMissingLease: if its
+ * lease died with the mount since it was checked (imgr restarted and the
+ * client mounted again during the request), take the same lease again
+ * (reloading the head if it was loaded) so the request can be sent once
+ * more: 0. Else -ENOLCK (imgr really took it), or the error of taking it. */
+static int lease_refresh(ic_volume *v, ic_inode *in) {
+  if (in->lease == IC_LEASE_STATE_NONE || ic_volume_lease_of(v, in) == in->lease)
+    return -ENOLCK;
+  bool loaded = in->loaded;
+  int rc = lease_ensure(v, in, in->lease);
+  return rc == 0 && loaded ? ic_inode_load(v, in) : rc;
+}
+
 static int inode_get(ic_volume *v, uint64_t ino, ic_lease_state want, ic_inode **out) {
   if (ino == 0) return -ENOENT; /* nonce 0 is the checkpoint object */
   ic_inode *in;
@@ -353,12 +382,13 @@ static int inode_get(ic_volume *v, uint64_t ino, ic_lease_state want, ic_inode *
   return 0;
 }
 
-int ic_inode_lease_refresh(ic_volume *v, ic_inode *in) {
-  if (in->lease == IC_LEASE_STATE_NONE || ic_volume_lease_of(v, in) == in->lease)
-    return -ENOLCK; /* not lost with a mount: imgr really took it */
-  bool loaded = in->loaded;
-  int rc = lease_ensure(v, in, in->lease);
-  return rc == 0 && loaded ? ic_inode_load(v, in) : rc;
+int ic_inode_get_new(ic_volume *v, uint64_t ino, ic_inode **out) {
+  int rc = inode_get(v, ino, IC_LEASE_STATE_NONE, out);
+  if (rc == 0 && !(*out)->loaded && ic_volume_lease_of(v, *out) == IC_LEASE_STATE_NONE) {
+    set_lease(v, *out, IC_LEASE_STATE_EXCLUSIVE);
+    (*out)->lease_unasked = true;
+  }
+  return rc;
 }
 
 int ic_inode_get(ic_volume *v, uint64_t ino, ic_inode **out) {
@@ -374,6 +404,8 @@ const char *ic_lease_state_name(ic_lease_state s) {
          : s == IC_LEASE_STATE_EXCLUSIVE ? "ExclusiveGranted"
                                          : "None";
 }
+
+static int flush_group(ic_volume *v, ic_inode *seed);
 
 void ic_volume_set_dir_released(ic_volume *v, ic_volume_dir_released_fn fn, void *ctx) {
   pthread_mutex_lock(&v->mu);
@@ -416,16 +448,21 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
   if (act && in->refs++ == 0) lru_unlink(v, in);
   pthread_mutex_unlock(&v->mu);
   if (!act) return 0;
-  pthread_mutex_lock(&in->lock); /* waits for the current user */
-  int rc = 0;
+  /* Its changes go first, with their whole group (which locks the inode,
+   * waiting for its current user): imgr hands the inode on once we answer. */
+  int rc = flush_group(v, in);
+  pthread_mutex_lock(&in->lock);
+  bool demote = type == IC_RPC_INTERRUPT_DEMOTE;
   char *names = NULL;
   size_t nnames = 0;
-  bool demote = type == IC_RPC_INTERRUPT_DEMOTE;
+  if (rc) goto out;
   ic_lease_state held = ic_volume_lease_of(v, in);
   if (demote && held != IC_LEASE_STATE_EXCLUSIVE) goto out;
   if (held == IC_LEASE_STATE_NONE) goto out; /* released meanwhile */
-  if (in->dirty) rc = ic_flush_inodes(v, &in, 1);
-  if (rc) goto out;
+  if (in->dirty || in->delete_pending) {
+    rc = -EAGAIN; /* changed again meanwhile: imgr repeats the interrupt */
+    goto out;
+  }
   if (demote) {
     rc = lease_request(v, ino, IC_LEASE_REQUEST_DEMOTE, IC_LEASE_RESPONSE_DEMOTED);
     if (rc == 0) set_lease(v, in, IC_LEASE_STATE_SHARED);
@@ -454,15 +491,28 @@ out:
   return rc;
 }
 
+static void dirty_set_check_caps(ic_volume *v);
+static void unmark(ic_volume *v, ic_inode *in);
+static void mark(ic_volume *v, ic_inode *in);
+
 void ic_inode_put(ic_volume *v, ic_inode *in) {
   /* Read under the inode lock: nobody can change it once refs reach 0. */
-  bool idle = !in->dirty && in->put_obj == 0;
+  bool idle = !in->dirty && in->put_obj == 0 && !in->delete_pending;
+  bool keep = !idle || in->opens > 0; /* open counts must not be forgotten */
+  size_t put_len = in->put_len;
   pthread_mutex_unlock(&in->lock);
   pthread_mutex_lock(&v->mu);
   bool over = false;
+  if (!idle) {
+    mark(v, in);
+    v->dirty_bytes += put_len - in->marked_bytes;
+    in->marked_bytes = put_len;
+    dirty_set_check_caps(v);
+  } else if (in->marked && in->uf == in && in->gsize == 1) {
+    unmark(v, in); /* committed on its own (ic_flush_inodes) */
+  }
   if (--in->refs == 0) {
-    if (idle) lru_append(v, in); /* dirty inodes stay until flushed */
-    in->dirty_since = idle ? 0 : ut_now_ns();
+    if (!keep && !in->marked) lru_append(v, in); /* dirty inodes stay until committed */
     over = v->ninodes > v->p.inode_cache_limit;
   }
   pthread_mutex_unlock(&v->mu);
@@ -480,20 +530,376 @@ int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_le
   return rc;
 }
 
-/* ---- the file flusher (FileFlushTriggerDuration, iclient.md 6.4) ---- */
+/* ---- write-back: the dirty set and commit groups (ic_internal.h) ----
+ * Under the table mutex. The groups are a union-find forest over the marked
+ * inodes: uf is the parent, a root points to itself. Marked inodes are
+ * never evicted, so the pointers stay valid until the group is committed,
+ * when every member leaves the set together. */
 
-#define FLUSH_BATCH 64
+static __thread ic_volume *tl_over_caps; /* backpressure owed by this thread */
 
-/* Inode numbers left dirty for at least the trigger duration (mu held). */
-static size_t due_inodes(ic_volume *v, uint64_t now, uint64_t *out) {
-  size_t n = 0;
-  for (size_t i = 0; i < v->nbuckets && n < FLUSH_BATCH; i++)
-    for (ic_inode *in = v->buckets[i]; in && n < FLUSH_BATCH; in = in->hnext)
-      if (in->refs == 0 && in->dirty_since && now - in->dirty_since >= v->p.file_flush_trigger_ns)
-        out[n++] = in->ino;
-  return n;
+static ic_inode *uf_find(ic_inode *in) {
+  while (in->uf != in) {
+    in->uf = in->uf->uf; /* path halving */
+    in = in->uf;
+  }
+  return in;
 }
 
+static void mark(ic_volume *v, ic_inode *in) {
+  if (in->marked) return;
+  in->marked = true;
+  in->marked_at = ut_now_ns();
+  in->uf = in;
+  in->gsize = 1;
+  in->dprev = NULL;
+  in->dnext = v->dirty_head;
+  if (v->dirty_head) v->dirty_head->dprev = in;
+  v->dirty_head = in;
+  v->nmarked++;
+}
+
+static void unmark(ic_volume *v, ic_inode *in) {
+  if (!in->marked) return;
+  in->marked = false;
+  if (in->dprev)
+    in->dprev->dnext = in->dnext;
+  else
+    v->dirty_head = in->dnext;
+  if (in->dnext) in->dnext->dprev = in->dprev;
+  in->dnext = in->dprev = NULL;
+  in->uf = NULL;
+  v->nmarked--;
+  v->dirty_bytes -= in->marked_bytes;
+  in->marked_bytes = 0;
+}
+
+static void dirty_set_check_caps(ic_volume *v) {
+  if (v->nmarked > v->p.inode_cache_limit / 2 + 1 ||
+      v->dirty_bytes > 4 * v->p.file_flush_trigger_size)
+    tl_over_caps = v;
+}
+
+void ic_volume_changed(ic_volume *v, ic_inode *const *inodes, size_t n) {
+  pthread_mutex_lock(&v->mu);
+  ic_inode *root = NULL;
+  for (size_t i = 0; i < n; i++) {
+    ic_inode *in = inodes[i];
+    if (!in->dirty && !in->delete_pending) continue;
+    mark(v, in);
+    ic_inode *r = uf_find(in);
+    if (!root) {
+      root = r;
+    } else if (r != root) {
+      r->uf = root;
+      root->gsize += r->gsize;
+      if (r->marked_at < root->marked_at) root->marked_at = r->marked_at; /* oldest change */
+    }
+  }
+  dirty_set_check_caps(v);
+  pthread_mutex_unlock(&v->mu);
+}
+
+/* Inodes handled IC_COMMIT_THREADS at a time (ut_parallel). */
+typedef struct member_batch {
+  ic_volume *v;
+  ic_inode *const *m;
+} member_batch;
+
+void ic_inode_unlinked(ic_inode *in) { in->delete_pending = true; }
+
+static int ask_lease_one(void *ctx, size_t i) {
+  member_batch *d = ctx;
+  ic_inode *in = d->m[i];
+  if (!in->lease_unasked) return 0;
+  int rc = lease_request(d->v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+  if (rc == 0) in->lease_unasked = false;
+  return rc;
+}
+
+int ic_volume_ask_new_leases(ic_volume *v, ic_inode *const *inodes, size_t n) {
+  member_batch b = {v, inodes};
+  return ut_parallel(n, IC_COMMIT_THREADS, ask_lease_one, &b);
+}
+
+void ic_volume_dirty_stats(ic_volume *v, size_t *inodes, uint64_t *bytes) {
+  pthread_mutex_lock(&v->mu);
+  *inodes = v->nmarked;
+  *bytes = v->dirty_bytes;
+  pthread_mutex_unlock(&v->mu);
+}
+
+static void pin(ic_volume *v, ic_inode *in) {
+  if (in->refs++ == 0) lru_unlink(v, in);
+}
+
+static int cmp_ino(const void *a, const void *b) {
+  uint64_t x = (*(ic_inode *const *)a)->ino, y = (*(ic_inode *const *)b)->ino;
+  return x < y ? -1 : x > y;
+}
+
+/* The members of seed's group, pinned (mu held). NULL with *n 0 when seed
+ * is not marked; NULL with *n nonzero when out of memory. */
+static ic_inode **group_members(ic_volume *v, ic_inode *seed, size_t *n) {
+  *n = 0;
+  if (!seed->marked) return NULL;
+  ic_inode *root = uf_find(seed);
+  size_t cap = 16;
+  ic_inode **m = malloc(cap * sizeof(*m));
+  for (ic_inode *in = v->dirty_head; m && in; in = in->dnext) {
+    if (uf_find(in) != root) continue;
+    if (*n == cap) {
+      ic_inode **p = realloc(m, (cap *= 2) * sizeof(*m));
+      if (!p) {
+        free(m);
+        m = NULL;
+        break;
+      }
+      m = p;
+    }
+    m[(*n)++] = in;
+  }
+  if (!m) {
+    *n = 1;
+    return NULL;
+  }
+  for (size_t i = 0; i < *n; i++) pin(v, m[i]);
+  return m;
+}
+
+/* Still exactly seed's group (mu held)? Members are locked by the caller,
+ * so nobody can change them; a new inode may only have joined. */
+static bool group_unchanged(ic_volume *v, ic_inode *seed, ic_inode **m, size_t n) {
+  if (!seed->marked) return false;
+  ic_inode *root = uf_find(seed);
+  size_t count = 0;
+  for (ic_inode *in = v->dirty_head; in; in = in->dnext) count += uf_find(in) == root;
+  for (size_t i = 0; i < n && count == n; i++)
+    if (!m[i]->marked || uf_find(m[i]) != root) return false;
+  return count == n;
+}
+
+/* AdjustInodeTableEntryOpenCount for the held inode; EMissingLease right
+ * after imgr forgot the mount: the lease is taken again, the count sent
+ * once more. */
+static int adjust_open(ic_volume *v, ic_inode *in, int64_t adj) {
+  ic_adjust_open_count_req req = {v->mount_id, in->ino, adj};
+  ic_rpc_err err = {{0}};
+  int rc = v->imgr->adjust_inode_table_entry_open_count(v->imgr_ctx, &req, &err);
+  if (rc == -ENOLCK && lease_refresh(v, in) == 0)
+    rc = v->imgr->adjust_inode_table_entry_open_count(v->imgr_ctx, &req, &err);
+  if (rc)
+    log_error("iclient: AdjustInodeTableEntryOpenCount(%016llX, %lld) failed: %s",
+              (unsigned long long)in->ino, (long long)adj, err.msg);
+  return rc;
+}
+
+/* Tell imgr of the held inode's opens (one count per mount). */
+static int open_tell(ic_volume *v, ic_inode *in) {
+  int rc = adjust_open(v, in, 1);
+  in->open_told = rc == 0;
+  in->open_gen = atomic_load(&v->lease_gen);
+  return rc;
+}
+
+/* Told under the current mount (a count told to a forgotten mount is gone). */
+static bool open_told_now(ic_volume *v, const ic_inode *in) {
+  return in->open_told && in->open_gen == atomic_load(&v->lease_gen);
+}
+
+int ic_inode_open(ic_volume *v, ic_inode *in) {
+  if (in->opens == UINT32_MAX) return -EMFILE;
+  if (in->known && !open_told_now(v, in)) {
+    int rc = open_tell(v, in);
+    if (rc) return rc;
+  }
+  in->opens++;
+  return 0;
+}
+
+int ic_inode_close(ic_volume *v, ic_inode *in) {
+  if (in->opens == 0) return -EBADF;
+  if (--in->opens > 0 || !in->open_told) return 0;
+  bool now = open_told_now(v, in);
+  in->open_told = false;
+  return now ? adjust_open(v, in, -1) : 0;
+}
+
+int ic_volume_reopen_all(ic_volume *v) {
+  uint64_t *inos = NULL;
+  size_t n = 0, cap = 0;
+  int first = 0;
+  pthread_mutex_lock(&v->mu);
+  for (size_t b = 0; b < v->nbuckets && first == 0; b++)
+    for (ic_inode *in = v->buckets[b]; in && first == 0; in = in->hnext) {
+      if (in->opens == 0) continue; /* racy read: rechecked under the inode lock */
+      if (n == cap) {
+        uint64_t *p = realloc(inos, (cap = cap ? 2 * cap : 64) * sizeof(*inos));
+        if (!p) {
+          first = -ENOMEM;
+          break;
+        }
+        inos = p;
+      }
+      inos[n++] = in->ino;
+    }
+  pthread_mutex_unlock(&v->mu);
+  size_t told = 0;
+  for (size_t i = 0; i < n; i++) {
+    ic_inode *in;
+    int rc = ic_inode_get_shared(v, inos[i], &in); /* the lease imgr wants for the count */
+    if (rc == 0) {
+      if (in->opens > 0 && in->known && !open_told_now(v, in)) {
+        rc = open_tell(v, in);
+        told += rc == 0;
+      }
+      ic_inode_put(v, in);
+    }
+    if (rc && !first) first = rc;
+  }
+  free(inos);
+  if (n) log_info("iclient: %zu open inodes counted again at imgr", told);
+  return first;
+}
+
+static void delete_inode(ic_volume *v, ic_inode *in) {
+  if (in->lease_unasked) { /* never committed: imgr never heard of it */
+    in->lease_unasked = false;
+    set_lease(v, in, IC_LEASE_STATE_NONE);
+  }
+  if (in->known) {
+    in->known = false;
+    ic_inode_req req = {v->mount_id, in->ino};
+    ic_rpc_err err = {{0}};
+    int rc = v->imgr->delete_inode_table_entry(v->imgr_ctx, &req, &err);
+    if (rc == -ENOLCK && lease_refresh(v, in) == 0)
+      rc = v->imgr->delete_inode_table_entry(v->imgr_ctx, &req, &err);
+    if (rc)
+      log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
+                err.msg);
+    /* imgr now stops the inode's lease and would interrupt us for it: give
+     * it back first (an rm -rf would otherwise flood us with interrupts). */
+    if (ic_volume_lease_of(v, in) != IC_LEASE_STATE_NONE)
+      (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
+    set_lease(v, in, IC_LEASE_STATE_NONE);
+  }
+  ic_inode_forget_deleted(in);
+  in->delete_pending = false;
+}
+
+static int delete_one(void *ctx, size_t i) {
+  member_batch *d = ctx;
+  if (d->m[i]->delete_pending) delete_inode(d->v, d->m[i]);
+  return 0;
+}
+
+/* After the first commit of inodes opened meanwhile: imgr counts them. */
+static int tell_opens(ic_volume *v, ic_inode **m, size_t n) {
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (m[i]->opens == 0 || open_told_now(v, m[i]) || !m[i]->known) continue;
+    rc = open_tell(v, m[i]);
+  }
+  return rc;
+}
+
+/* Commit the locked members: a lost lease is asked for again, then one
+ * PutInodeTableEntries (ic_flush_inodes), then imgr hears of opens and
+ * deletes. */
+static int commit_members(ic_volume *v, ic_inode **m, size_t n) {
+  ic_inode **commit = malloc((n ? n : 1) * sizeof(*commit));
+  if (!commit) return -ENOMEM;
+  size_t nc = 0;
+  for (size_t i = 0; i < n; i++)
+    if (m[i]->dirty && !m[i]->delete_pending) commit[nc++] = m[i];
+  int rc = 0;
+  for (size_t i = 0; i < nc && rc == 0; i++) rc = lease_ensure(v, commit[i], IC_LEASE_STATE_EXCLUSIVE);
+  if (rc == 0) rc = ic_flush_inodes(v, commit, nc);
+  if (rc == 0) rc = tell_opens(v, commit, nc);
+  free(commit);
+  member_batch d = {v, m};
+  if (rc == 0) (void)ut_parallel(n, IC_COMMIT_THREADS, delete_one, &d); /* failures logged */
+  return rc;
+}
+
+#define GROUP_LOCK_TRIES 100
+
+static int flush_group(ic_volume *v, ic_inode *seed) {
+  for (int attempt = 0; attempt < GROUP_LOCK_TRIES; attempt++) {
+    size_t n;
+    pthread_mutex_lock(&v->mu);
+    ic_inode **m = group_members(v, seed, &n);
+    pthread_mutex_unlock(&v->mu);
+    if (!m) return n ? -ENOMEM : 0;
+    qsort(m, n, sizeof(*m), cmp_ino);
+    for (size_t i = 0; i < n; i++) pthread_mutex_lock(&m[i]->lock);
+    pthread_mutex_lock(&v->mu);
+    bool same = group_unchanged(v, seed, m, n);
+    pthread_mutex_unlock(&v->mu);
+    int rc = same ? commit_members(v, m, n) : 0;
+    if (same && rc == 0) {
+      pthread_mutex_lock(&v->mu);
+      for (size_t i = 0; i < n; i++) unmark(v, m[i]);
+      pthread_mutex_unlock(&v->mu);
+    }
+    for (size_t i = 0; i < n; i++) ic_inode_put(v, m[i]); /* unlock, unpin */
+    free(m);
+    if (same) return rc;
+  }
+  return -EAGAIN; /* the group kept growing under us: the next round gets it */
+}
+
+int ic_volume_flush(ic_volume *v, uint64_t ino) {
+  pthread_mutex_lock(&v->mu);
+  ic_inode *in = v->buckets[bucket_of(v, ino)];
+  while (in && in->ino != ino) in = in->hnext;
+  bool act = in && in->marked;
+  if (act) pin(v, in);
+  pthread_mutex_unlock(&v->mu);
+  if (!act) return 0;
+  int rc = flush_group(v, in);
+  pthread_mutex_lock(&in->lock);
+  ic_inode_put(v, in);
+  return rc;
+}
+
+/* Commit every group with a change older than cutoff; the first error is
+ * returned (the failed group stays dirty for a later round). */
+static int flush_older(ic_volume *v, uint64_t cutoff) {
+  int first = 0;
+  size_t budget;
+  pthread_mutex_lock(&v->mu);
+  budget = v->nmarked; /* each round commits a group or gives up on one */
+  for (;;) {
+    ic_inode *seed = v->dirty_head;
+    while (seed && uf_find(seed)->marked_at > cutoff) seed = seed->dnext;
+    if (!seed || budget-- == 0) break;
+    pin(v, seed);
+    pthread_mutex_unlock(&v->mu);
+    int rc = flush_group(v, seed);
+    if (rc && !first) first = rc;
+    if (rc)
+      log_warn("iclient: commit of the group of inode %016llX failed: %d",
+               (unsigned long long)seed->ino, rc);
+    pthread_mutex_lock(&seed->lock);
+    ic_inode_put(v, seed);
+    pthread_mutex_lock(&v->mu);
+  }
+  pthread_mutex_unlock(&v->mu);
+  return first;
+}
+
+int ic_volume_flush_all(ic_volume *v) { return flush_older(v, ut_now_ns()); }
+
+void ic_volume_backpressure(void) {
+  ic_volume *v = tl_over_caps;
+  if (!v) return;
+  tl_over_caps = NULL;
+  (void)ic_volume_flush_all(v); /* failures are logged; the groups stay dirty */
+}
+
+/* The flusher: commits groups FileFlushTriggerDuration after their first
+ * change (iclient.md 6.4). */
 static void *flusher_main(void *arg) {
   ic_volume *v = arg;
   uint64_t period = v->p.file_flush_trigger_ns / 4 + 1;
@@ -506,18 +912,8 @@ static void *flusher_main(void *arg) {
     ts.tv_nsec = (long)(at % 1000000000u);
     pthread_cond_timedwait(&v->flusher_cv, &v->mu, &ts);
     if (v->stopping) break;
-    uint64_t due[FLUSH_BATCH];
-    size_t n = due_inodes(v, ut_now_ns(), due);
     pthread_mutex_unlock(&v->mu);
-    for (size_t i = 0; i < n; i++) {
-      ic_inode *in;
-      if (ic_inode_get(v, due[i], &in)) continue;
-      int rc = ic_flush_inodes(v, &in, 1);
-      if (rc) /* stays dirty: retried on the next round */
-        log_warn("iclient: timed flush of inode %016llX failed: %d", (unsigned long long)due[i],
-                 rc);
-      ic_inode_put(v, in);
-    }
+    (void)flush_older(v, ut_now_ns() - v->p.file_flush_trigger_ns);
     pthread_mutex_lock(&v->mu);
   }
   pthread_mutex_unlock(&v->mu);

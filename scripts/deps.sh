@@ -13,6 +13,7 @@ PFS_PACKAGES=(
   libmicrohttpd-dev liblmdb-dev libcmocka-dev
   libfuse3-dev fuse3
   python3 procps psmisc
+  chromium                                       # HTML page tests (headless)
 )
 
 missing=()

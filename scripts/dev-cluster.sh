@@ -14,7 +14,15 @@
 #                  ickpt database (default /var/tmp/proxyfs-c); a second `up`
 #                  reuses the volume kept there
 #   PFS_BUILD_DIR  the build tree (default build/)
+#   PFS_SKIP_BUILD=1  `up` uses the build tree as it is: no package check,
+#                  no cmake (for tests that run from a finished build)
 #   ISWIFT_PORT    iswift's port (default 8080)
+#   ICKPT_PORT     ickpt's HTTPS port (default 33123)
+#   IMGR_HTTP_PORT imgr's HTTP admin port (default 15346)
+#   IMGR_RPC_PORT  imgr's retryrpc port (default 32356)
+#   ICLIENT_HTTP_PORT  iclient's HTTP port (default 15347)
+# `status` and `down` need the same PFS_STATE_DIR and MOUNTPOINT as `up`
+# (and `status` the same ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,9 +30,10 @@ build=${PFS_BUILD_DIR:-$root/build}
 state=${PFS_STATE_DIR:-/var/tmp/proxyfs-c}
 mountpoint=${MOUNTPOINT:-/mnt}
 swift_port=${ISWIFT_PORT:-8080}
-ickpt_port=33123
-imgr_http=15346
-iclient_http=15347
+ickpt_port=${ICKPT_PORT:-33123}
+imgr_http=${IMGR_HTTP_PORT:-15346}
+imgr_rpc=${IMGR_RPC_PORT:-32356}
+iclient_http=${ICLIENT_HTTP_PORT:-15347}
 
 daemons=(iswift ickpt imgr iclient)
 declare -A health_url=(
@@ -72,12 +81,28 @@ status() {
 }
 
 build_tree() {
+  [ "${PFS_SKIP_BUILD:-0}" = 1 ] && return 0
   bash scripts/deps.sh
   cmake -S "$root" -B "$build" -Wno-dev >/dev/null
   cmake --build "$build" -j"$(nproc)" -- --no-print-directory >/dev/null
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The ports of the daemons `up` will start (those not running yet) must be
+# free: something else answering there would be mistaken for our daemon.
+check_ports() {
+  local name port
+  declare -A ports=([iswift]="$swift_port" [ickpt]="$ickpt_port" [imgr]="$imgr_http $imgr_rpc"
+                    [iclient]="$iclient_http")
+  for name in "${daemons[@]}"; do
+    [ -z "$(running_pid "$name")" ] || continue
+    for port in ${ports[$name]}; do
+      port_free "$port" || die "port $port (for $name) is in use: stop what listens there \
+(\`ss -ltnp | grep :$port\`) or choose another port (see the top of $0)"
+    done
+  done
+}
 
 certificates() { # the original's compose profile: one CA, ickpt and imgr certs
   local d=$state/certs icert
@@ -121,24 +146,25 @@ up() {
   mkdir -p "$state"/{run,log,iswift,ickptDB}
   certificates
   local c=$state/certs
-  if [ -z "$(running_pid iswift)" ]; then
-    port_free "$swift_port" || die "port $swift_port is in use (a Swift all-in-one? set ISWIFT_PORT)"
-  fi
+  check_ports
 
   start iswift iswift/dev.conf "ISWIFT.SwiftProxyTCPPort=$swift_port" \
-    "ISWIFT.StoreDirPath=$state/iswift" "ISWIFT.LogFilePath=$state/log/iswift.log"
+    "ISWIFT.StoreDirPath=$state/iswift" "ISWIFT.LogFilePath=$state/log/iswift.log" \
+    "ISWIFT.LogToConsole=false"
   start ickpt ickpt/dev.conf "ICKPT.Port=$ickpt_port" "ICKPT.DataBasePath=$state/ickptDB" \
     "ICKPT.CertFilePath=$c/ickpt_cert.pem" "ICKPT.KeyFilePath=$c/ickpt_key.pem" \
     "ICKPT.CACertFilePath=$c/ca_cert.pem" "ICKPT.LogFilePath=$state/log/ickpt.log" \
     "ICKPT.LogToConsole=false"
-  start imgr imgr/dev.conf "IMGR.CheckPointIPAddrs=127.0.0.1" "IMGR.CheckPointPort=$ickpt_port" \
+  start imgr imgr/dev.conf "IMGR.HTTPServerPort=$imgr_http" "IMGR.RetryRPCPort=$imgr_rpc" \
+    "IMGR.CheckPointIPAddrs=127.0.0.1" "IMGR.CheckPointPort=$ickpt_port" \
     "IMGR.CheckPointCACertFilePath=$c/ca_cert.pem" \
     "IMGR.RetryRPCCertFilePath=$c/imgr_cert.pem" "IMGR.RetryRPCKeyFilePath=$c/imgr_key.pem" \
     "IMGR.LogFilePath=$state/log/imgr.log" "IMGR.LogToConsole=false"
 
   local flags=-s
   [ -f "$state/formatted" ] || flags=-fs
-  SWIFT_ADDR=127.0.0.1:$swift_port MKMOUNT_TRIES=30 bash imgr/mkmount.sh $flags \
+  SWIFT_ADDR=127.0.0.1:$swift_port IMGR_ADDR=127.0.0.1:$imgr_http MKMOUNT_TRIES=30 \
+    bash imgr/mkmount.sh $flags \
     >>"$state/log/mkmount.out" 2>&1 || die "imgr/mkmount.sh $flags failed (see $state/log/mkmount.out)"
   touch "$state/formatted"
 
@@ -148,15 +174,16 @@ up() {
   fi
   local auth='{"AuthURL":"http://127.0.0.1:'$swift_port'/auth/v1.0"\u002C"AuthUser":"test:tester"\u002C"AuthKey":"testing"\u002C"Account":"AUTH_test"\u002C"Container":"con"}'
   start iclient iclient/dev.conf "ICLIENT.MountPointDirPath=$mountpoint" \
+    "ICLIENT.RetryRPCPort=$imgr_rpc" "ICLIENT.HTTPServerPort=$iclient_http" \
     "ICLIENT.RetryRPCCACertFilePath=$c/ca_cert.pem" "ICLIENT.AuthPlugInEnvValue=$auth" \
-    "ICLIENT.LogFilePath=$state/log/iclient.log"
+    "ICLIENT.LogFilePath=$state/log/iclient.log" "ICLIENT.LogToConsole=false"
   for _ in $(seq 50); do mountpoint -q "$mountpoint" && break; sleep 0.2; done
   mountpoint -q "$mountpoint" || die "iclient runs but $mountpoint is not mounted"
 
   cat <<EOT
 dev-cluster: volume testvol is mounted at $mountpoint
-  imgr     http://127.0.0.1:$imgr_http/  (volumes, stats: /stats, /metrics)
-  iclient  http://127.0.0.1:$iclient_http/  (stats, leases)
+  imgr     http://127.0.0.1:$imgr_http/  (volumes: /volume, stats: /stats, /metrics)
+  iclient  http://127.0.0.1:$iclient_http/  (status page; /stats, /leases, /config)
   ickpt    https://127.0.0.1:$ickpt_port/  (CA: $c/ca_cert.pem)
   iswift   http://127.0.0.1:$swift_port/info
   logs     $state/log/

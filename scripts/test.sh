@@ -67,6 +67,8 @@ fi
 echo "== plain build: all tests"
 build build
 run_ctest build
+# The model checkers' seeds and operation counts (a failure replays with them).
+grep -h -E '^fsmodel: (seed|ok)' build/Testing/Temporary/LastTest*.log 2>/dev/null || true
 
 echo "== AddressSanitizer + UBSan build: unit tests"
 build build-asan -DPFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug

@@ -40,6 +40,16 @@ void ut_hex_encode(const void *buf, size_t n, char *out);
  * other failures are open/read's errno. */
 int ut_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* ---- parallel loops ---------------------------------------------------- */
+
+/* Run fn(ctx, i) for every i in [0, n) on up to `threads` threads (the
+ * caller's included; 1 or n == 1 runs inline). Indexes are handed out in
+ * order; after the first nonzero return no new index is started, and that
+ * value is returned (0 when all succeeded). When threads cannot be
+ * created, the remaining work runs on the threads that exist. fn must be
+ * thread-safe for distinct i. */
+int ut_parallel(size_t n, unsigned threads, int (*fn)(void *ctx, size_t i), void *ctx);
+
 /* ---- daemon skeleton -------------------------------------------------- */
 
 /*

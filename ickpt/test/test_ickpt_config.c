@@ -32,17 +32,21 @@ static void set(conf_map *m, const char *override) {
   assert_int_equal(conf_update_from_string(m, override, err, sizeof err), 0);
 }
 
+/* ickpt.conf is the deploy image's: compose host name, HTTPS with the
+ * image's PEM files, the database on the compose volume. */
 static void test_sample_ickpt_conf(void **state) {
   (void)state;
   conf_map *m = load_sample("ickpt.conf");
   ickpt_config c;
   char err[CONF_ERR_MAX] = "";
   assert_int_equal(ickpt_config_parse(m, &c, err, sizeof err), 0);
-  assert_string_equal(c.ip_addr, "127.0.0.1");
+  assert_string_equal(c.ip_addr, "ickpt");
   assert_int_equal(c.port, 33123);
-  assert_null(c.cert_file);
-  assert_string_equal(c.db_path, "/tmp/ickptDB");
-  assert_string_equal(c.store.path, "/tmp/ickptDB");
+  assert_string_equal(c.cert_file, "ickpt_cert.pem");
+  assert_string_equal(c.key_file, "ickpt_key.pem");
+  assert_string_equal(c.cacert_file, "ca_cert.pem");
+  assert_string_equal(c.db_path, "/var/lib/ickpt");
+  assert_string_equal(c.store.path, "/var/lib/ickpt");
   assert_true(c.auth.retry_delay_ns == 100000000ull);
   assert_true(c.auth.retry_backoff == 2.0);
   assert_int_equal(c.auth.retry_limit, 4);
@@ -87,7 +91,7 @@ static void test_sample_dev_conf_defaults(void **state) {
 }
 
 static void expect_refused(const char *override, const char *needle) {
-  conf_map *m = load_sample("ickpt.conf");
+  conf_map *m = load_sample("dev.conf"); /* plain HTTP: no TLS key set */
   set(m, override);
   ickpt_config c;
   char err[CONF_ERR_MAX] = "";
@@ -120,7 +124,7 @@ static void test_refused(void **state) {
 
 static void test_tls_triple(void **state) {
   (void)state;
-  conf_map *m = load_sample("ickpt.conf");
+  conf_map *m = load_sample("dev.conf");
   set(m, "ICKPT.CertFilePath=c.pem");
   set(m, "ICKPT.KeyFilePath=k.pem");
   set(m, "ICKPT.CACertFilePath=ca.pem");

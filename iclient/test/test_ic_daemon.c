@@ -185,6 +185,7 @@ static void test_start_serve_stop(void **state) {
   int wfd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   assert_true(wfd >= 0);
   assert_int_equal(write(wfd, "world", 5), 5);
+  assert_int_equal(fsync(wfd), 0); /* commits (write-back otherwise) */
   assert_int_equal(close(wfd), 0);
   struct stat sb;
   assert_int_equal(stat(p, &sb), 0);

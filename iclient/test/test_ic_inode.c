@@ -504,7 +504,7 @@ static void test_inode_cache_cap(void **state) {
   check_volume(e, inos, 20);
 }
 
-static void test_size_trigger_flushes(void **state) {
+static void test_size_trigger_seals(void **state) {
   env *e = *state;
   ic_inode *in;
   assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
@@ -512,15 +512,26 @@ static void test_size_trigger_flushes(void **state) {
   enum { CHUNK = 256 * 1024 };
   uint8_t *data = malloc(CHUNK);
   assert_non_null(data);
-  uint64_t puts = e->f.puts;
+  uint64_t commits = e->f.puts;
+  if (!g_conn) e->s.fail_puts = 1; /* the background PUT fails: the commit repeats it */
   for (int i = 0; i < 5; i++) {
     memset(data, 'a' + i, CHUNK);
     assert_int_equal(ic_file_write(e->v, in, (uint64_t)i * CHUNK, data, CHUNK), 0);
   }
-  /* 1 MiB trigger: the fourth chunk filled the segment and was committed. */
-  assert_int_equal(e->f.puts, puts + 1);
+  /* 1 MiB trigger: the fourth chunk filled the segment, which was sealed
+   * and handed to an uploader; nothing is committed yet. Until it is
+   * stored its bytes are read from memory. */
+  assert_int_equal(e->f.puts, commits);
   assert_true(ic_inode_dirty(in));
+  for (int i = 0; i < 5; i++) {
+    size_t got;
+    assert_int_equal(ic_file_read(e->v, in, (uint64_t)i * CHUNK, CHUNK, data, &got), 0);
+    assert_int_equal(got, CHUNK);
+    for (size_t j = 0; j < CHUNK; j += 4099) assert_int_equal(data[j], 'a' + i);
+  }
   flush1(e, in);
+  assert_int_equal(e->f.puts, commits + 1);
+  if (!g_conn) assert_int_equal(e->s.fail_puts, 0);
   ic_inode_put(e->v, in);
   check_volume(e, &ino, 1);
   in = reload(e, ino);
@@ -799,7 +810,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_flush_failures_keep_everything, setup, teardown),
       cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_size_trigger_seals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timed_flush, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
@@ -811,7 +822,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_random_against_model, setup, teardown),
       cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_size_trigger_flushes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_size_trigger_seals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_leases_reset, setup, teardown),

@@ -40,7 +40,7 @@ static void test_samples(void **state) {
   m = load("dev.conf");
   assert_int_equal(iswift_config_from_conf(m, &cfg, err, sizeof err), 0);
   assert_true(cfg.emulate_real_swift && cfg.fault_admin);
-  assert_string_equal(cfg.store_dir, "/tmp/proxyfs-dev/iswift");
+  assert_string_equal(cfg.store_dir, "/tmp/iswiftStore");
   conf_free(m);
 }
 

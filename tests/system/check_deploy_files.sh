@@ -8,7 +8,7 @@
 #      (COPY keeps the mode);
 #   3. every conf the image gets has its daemon's [SECTION];
 #   4. the deploy stage's icert commands run and make every PEM file that
-#      imgr.conf, iclient.conf and the compose file's ickpt command name;
+#      imgr.conf, iclient.conf, ickpt.conf and the compose file name;
 #   5. every ./program and conf the compose commands and iclient.sh run is
 #      in the deploy image;
 #   6. when run as root with /dev/fuse and unshare: the deploy image's files,
@@ -103,7 +103,8 @@ awk '/^RUN \.\/icert/ {on=1} on {print} on && !/\\$/ {exit}' "$dockerfile" |
   sed 's/^RUN //' >"$tmp/certs.sh"
 [ -s "$tmp/certs.sh" ] || fail "Dockerfile: no RUN ./icert line"
 (cd "$root" && bash -e ../certs.sh >certs.log 2>&1) || { cat "$root/certs.log" >&2; fail "icert commands"; }
-needed=$( { grep -hoE '[A-Za-z0-9_]+\.pem' "$src/imgr/imgr.conf" "$src/iclient/iclient.conf";
+needed=$( { grep -hoE '[A-Za-z0-9_]+\.pem' "$src/imgr/imgr.conf" "$src/iclient/iclient.conf" \
+                "$src/ickpt/ickpt.conf";
             grep -oE '[A-Za-z0-9_]+\.pem' "$compose"; } | sort -u)
 for pem in $needed; do
   [ -s "$root/$pem" ] || fail "$pem (named by a conf or the compose file) is not made by the Dockerfile"

@@ -430,13 +430,16 @@ class TestDurability(Base):
         self.assertEqual(d.proc.wait(timeout=20), 1)
         self.assertIn("DataBasePath", d.text())
         # The two sample files both start (they carry the keys of either
-        # upstream impl version); only address, port and path are overridden.
+        # upstream impl version); only address, port and path are overridden,
+        # and for the deploy image's ickpt.conf its PEM files (made in the
+        # image) are left out.
         for sample in ("ickpt.conf", "dev.conf"):
             src = os.path.join(os.environ.get("PFS_SOURCE_DIR", "."), "ickpt", sample)
             db = os.path.join(self.tmp, "sample-" + sample)
+            plain = ["ICKPT.%sFilePath=" % k for k in ("Cert", "Key", "CACert")]
             with open(db + ".log", "w+") as log:
                 p = subprocess.Popen([ICKPT, src, "ICKPT.IPAddr=127.0.0.1", "ICKPT.Port=0",
-                                      "ICKPT.DataBasePath=" + db], stdout=log,
+                                      "ICKPT.DataBasePath=" + db] + plain, stdout=log,
                                      stderr=subprocess.STDOUT)
                 deadline = time.time() + 20
                 started = False

@@ -666,6 +666,8 @@ class TestSwiftTokenInvalidated(unittest.TestCase):
                 name = os.path.join(e.mnt, "after%d" % round_)
                 with open(name, "wb") as f:
                     f.write(b"after")
+                    f.flush()
+                    os.fsync(f.fileno())  # the commit meets the rejected token
                 with open(name, "rb") as f:
                     self.assertEqual(f.read(), b"after")
             self.assertIn("AuthToken rejected by imgr; renewing the mount", tail(e.iclient_log))
@@ -724,7 +726,7 @@ class TestImgrRestartUnderClient(unittest.TestCase):
             self.assertIn("remounted testvol as mount", tail(e.iclient_log))
             # the open handle is counted at the new imgr: an unlink keeps
             # the inode until the last close
-            wait_for(lambda: self.assertIn("1 of 1 open handles counted again",
+            wait_for(lambda: self.assertIn("1 open inodes counted again",
                                            tail(e.iclient_log)), "open counts sent again")
             os.unlink(held)
             time.sleep(1.2)  # checkpoints (500 ms) and deletes would have run

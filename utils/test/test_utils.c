@@ -1,5 +1,6 @@
 /* utils: time, random, hex, the status table, reply helpers and routing. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -217,6 +218,54 @@ static void test_reply_helpers(void **state)
   assert_int_equal(rep.nheaders, 0);
 }
 
+/* Every index runs exactly once, on several threads at once; the first
+ * error stops new indexes and is returned. */
+typedef struct par_ctx {
+  _Atomic unsigned hits[1000];
+  _Atomic unsigned running, max_running, calls;
+  size_t fail_at;
+} par_ctx;
+
+static int par_fn(void *arg, size_t i) {
+  par_ctx *c = arg;
+  unsigned now = ++c->running;
+  unsigned seen = c->max_running;
+  while (now > seen && !atomic_compare_exchange_weak(&c->max_running, &seen, now)) {
+  }
+  c->calls++;
+  c->hits[i]++;
+  ut_sleep_ns(100000); /* long enough for the others to overlap */
+  c->running--;
+  return i == c->fail_at ? -EIO : 0;
+}
+
+static void test_parallel(void **state) {
+  (void)state;
+  static par_ctx c;
+  memset(&c, 0, sizeof(c));
+  c.fail_at = SIZE_MAX;
+  assert_int_equal(ut_parallel(1000, 8, par_fn, &c), 0);
+  for (size_t i = 0; i < 1000; i++) assert_int_equal(c.hits[i], 1);
+  assert_true(c.max_running > 1 && c.max_running <= 8);
+  /* One thread: inline, one at a time. */
+  memset(&c, 0, sizeof(c));
+  c.fail_at = SIZE_MAX;
+  assert_int_equal(ut_parallel(50, 1, par_fn, &c), 0);
+  assert_int_equal(c.max_running, 1);
+  assert_int_equal(c.calls, 50);
+  /* An error at index 10 on one thread: indexes after it never start. */
+  memset(&c, 0, sizeof(c));
+  c.fail_at = 10;
+  assert_int_equal(ut_parallel(100, 1, par_fn, &c), -EIO);
+  assert_int_equal(c.calls, 11);
+  /* ... and on many, at most the ones already running finish. */
+  memset(&c, 0, sizeof(c));
+  c.fail_at = 10;
+  assert_int_equal(ut_parallel(1000, 4, par_fn, &c), -EIO);
+  assert_true(c.calls < 1000);
+  assert_int_equal(ut_parallel(0, 4, par_fn, &c), 0);
+}
+
 int main(void)
 {
   log_configure(NULL, false, false);
@@ -231,6 +280,7 @@ int main(void)
     cmocka_unit_test(test_route_lookup),
     cmocka_unit_test(test_reply_helpers),
     cmocka_unit_test(test_read_file),
+    cmocka_unit_test(test_parallel),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

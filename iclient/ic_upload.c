@@ -1,0 +1,164 @@
+/* ic_upload: full log segments stored in the background (see
+ * ic_inode_internal.h, "sealed segments").
+ *
+ * Why: a sequential writer used to stop at every FileFlushTriggerSize bytes
+ * while its segment was PUT and committed, with the inode locked. Now the
+ * full segment is sealed (its object number and bytes stay valid for the
+ * extents that name them) and handed to an uploader thread, and the writer
+ * goes on filling the next one. The commit that follows (fsync, the
+ * flusher, a lease interrupt) waits for the inode's uploads and retries a
+ * failed one, so nothing is committed that is not stored. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ic_inode_internal.h"
+#include "logger.h"
+
+static void *uploader_main(void *arg) {
+  ic_volume *v = arg;
+  pthread_mutex_lock(&v->seal_mu);
+  for (;;) {
+    while (!v->upload_head && !v->upload_stopping) pthread_cond_wait(&v->seal_cv, &v->seal_mu);
+    ic_sealed *s = v->upload_head;
+    if (!s) break; /* stopping, and the queue is drained */
+    v->upload_head = s->qnext;
+    if (!v->upload_head) v->upload_tail = NULL;
+    pthread_mutex_unlock(&v->seal_mu);
+    int rc = v->store->put(v->store_ctx, s->obj, s->buf, s->len);
+    if (rc)
+      log_warn("iclient: background PUT of log segment %016llX (%zu bytes) failed: %d; the "
+               "commit retries it",
+               (unsigned long long)s->obj, s->len, rc);
+    pthread_mutex_lock(&v->seal_mu);
+    s->state = rc ? IC_SEALED_FAILED : IC_SEALED_STORED;
+    if (rc == 0) {
+      free(s->buf);
+      s->buf = NULL;
+      v->sealed_bytes -= s->len;
+    }
+    pthread_cond_broadcast(&v->seal_cv);
+  }
+  pthread_mutex_unlock(&v->seal_mu);
+  return NULL;
+}
+
+int ic_upload_start(ic_volume *v) {
+  for (; v->nuploaders < IC_UPLOADERS; v->nuploaders++)
+    if (pthread_create(&v->uploaders[v->nuploaders], NULL, uploader_main, v) != 0) break;
+  return v->nuploaders > 0 ? 0 : -EAGAIN;
+}
+
+void ic_upload_stop(ic_volume *v) {
+  pthread_mutex_lock(&v->seal_mu);
+  v->upload_stopping = true;
+  pthread_cond_broadcast(&v->seal_cv);
+  pthread_mutex_unlock(&v->seal_mu);
+  for (unsigned i = 0; i < v->nuploaders; i++) pthread_join(v->uploaders[i], NULL);
+  v->nuploaders = 0;
+}
+
+int ic_seal_segment(ic_volume *v, ic_inode *in) {
+  ilayout_layout_entry_v1 *pe = ic_layout_find(in, in->put_obj);
+  if (!pe) return -EUCLEAN;
+  bool keep = pe->bytes_referenced > 0;
+  ic_sealed **arr = in->sealed;
+  if (keep && in->nsealed == in->capsealed) {
+    size_t cap = in->capsealed ? in->capsealed * 2 : 4;
+    arr = realloc(in->sealed, cap * sizeof(*arr));
+    if (!arr) return -ENOMEM;
+    in->sealed = arr;
+    in->capsealed = cap;
+  }
+  ic_sealed *s = keep ? calloc(1, sizeof(*s)) : NULL;
+  if (keep && !s) return -ENOMEM;
+  ic_put_fold(in, pe, keep);
+  if (!keep) { /* every byte was overwritten meanwhile: nothing to store */
+    free(in->put_buf);
+  } else {
+    *s = (ic_sealed){in->put_obj, in->put_buf, in->put_len, IC_SEALED_UPLOADING, NULL};
+    in->sealed[in->nsealed++] = s;
+    pthread_mutex_lock(&v->seal_mu);
+    /* Cap: wait while others' segments are in flight (one always goes). */
+    while (v->sealed_bytes > 0 && v->sealed_bytes + s->len > IC_SEALED_CAP_SEGMENTS * v->p.file_flush_trigger_size)
+      pthread_cond_wait(&v->seal_cv, &v->seal_mu);
+    v->sealed_bytes += s->len;
+    if (v->upload_tail)
+      v->upload_tail->qnext = s;
+    else
+      v->upload_head = s;
+    v->upload_tail = s;
+    pthread_cond_broadcast(&v->seal_cv);
+    pthread_mutex_unlock(&v->seal_mu);
+  }
+  in->put_obj = 0;
+  in->put_buf = NULL;
+  in->put_len = in->put_cap = 0;
+  return 0;
+}
+
+int ic_sealed_copy(ic_volume *v, ic_inode *in, uint64_t obj, uint64_t off, uint64_t len,
+                   void *dst) {
+  for (size_t i = 0; i < in->nsealed; i++) {
+    ic_sealed *s = in->sealed[i];
+    if (s->obj != obj) continue;
+    pthread_mutex_lock(&v->seal_mu);
+    int rc = 1; /* stored: read it like any object */
+    if (s->buf) rc = off > s->len || len > s->len - off ? -EIO : 0;
+    if (rc == 0) memcpy(dst, s->buf + off, len);
+    pthread_mutex_unlock(&v->seal_mu);
+    return rc;
+  }
+  return 1;
+}
+
+int ic_sealed_wait(ic_volume *v, ic_inode *in) {
+  int rc = 0;
+  size_t kept = 0;
+  for (size_t i = 0; i < in->nsealed; i++) {
+    ic_sealed *s = in->sealed[i];
+    pthread_mutex_lock(&v->seal_mu);
+    while (s->state == IC_SEALED_UPLOADING) pthread_cond_wait(&v->seal_cv, &v->seal_mu);
+    bool failed = s->state == IC_SEALED_FAILED;
+    pthread_mutex_unlock(&v->seal_mu);
+    if (failed && rc == 0 && v->store->put(v->store_ctx, s->obj, s->buf, s->len) == 0) {
+      pthread_mutex_lock(&v->seal_mu);
+      s->state = IC_SEALED_STORED;
+      free(s->buf);
+      s->buf = NULL;
+      v->sealed_bytes -= s->len;
+      pthread_cond_broadcast(&v->seal_cv);
+      pthread_mutex_unlock(&v->seal_mu);
+      failed = false;
+    }
+    if (failed) {
+      if (rc == 0)
+        log_error("iclient: inode %016llX: PUT of log segment %016llX failed again",
+                  (unsigned long long)in->ino, (unsigned long long)s->obj);
+      rc = -EIO;
+      in->sealed[kept++] = s; /* kept for the next commit */
+    } else {
+      free(s);
+    }
+  }
+  in->nsealed = kept;
+  return rc;
+}
+
+void ic_sealed_discard(ic_volume *v, ic_inode *in) {
+  for (size_t i = 0; i < in->nsealed; i++) {
+    ic_sealed *s = in->sealed[i];
+    pthread_mutex_lock(&v->seal_mu);
+    while (s->state == IC_SEALED_UPLOADING) pthread_cond_wait(&v->seal_cv, &v->seal_mu);
+    if (s->buf) {
+      v->sealed_bytes -= s->len;
+      free(s->buf);
+      pthread_cond_broadcast(&v->seal_cv);
+    }
+    pthread_mutex_unlock(&v->seal_mu);
+    free(s);
+  }
+  free(in->sealed);
+  in->sealed = NULL;
+  in->nsealed = in->capsealed = 0;
+}
