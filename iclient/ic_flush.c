@@ -167,14 +167,15 @@ static int write_segments(ic_volume *v, ic_inode *const *inodes, size_t n, size_
  * (a reply lost at an imgr restart; *landed). Anything else: another
  * writer got in between, or imgr lost part of the history: the changes are
  * dropped, -EIO. */
-static int regain(ic_volume *v, ic_inode *const *inodes, size_t n, bool *landed) {
+static int regain(ic_volume *v, ic_inode *const *inodes, size_t n, uint64_t since,
+                  bool *landed) {
   size_t ndirty = 0, at_base = 0, at_sent = 0;
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     ic_inode *in = inodes[i];
     if (!in->dirty) continue;
     uint64_t head;
-    rc = ic_volume_lease_regain(v, in, &head);
+    rc = ic_volume_lease_regain(v, in, since, &head);
     ndirty++;
     at_base += rc == 0 && head == in->base_obj;
     at_sent += rc == 0 && head == in->head_obj;
@@ -194,6 +195,7 @@ static int regain(ic_volume *v, ic_inode *const *inodes, size_t n, bool *landed)
 int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
   size_t ndirty = 0, nderef = 0;
   int rc = 0;
+  uint64_t gen = ic_volume_lease_gen(v); /* leases granted after it are the new mount's */
   for (size_t i = 0; i < n; i++) {
     ic_inode *in = inodes[i];
     ic_lease_state have = ic_volume_lease_of(v, in);
@@ -241,7 +243,7 @@ int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
     /* EMissingLease: imgr expired our leases, or forgot the mount (it
      * restarted) and we mounted again. Take them again and commit once
      * more if imgr still has the heads the changes were made to. */
-    rc = regain(v, inodes, n, &landed);
+    rc = regain(v, inodes, n, gen, &landed);
     if (rc || landed) break;
   }
   if (rc == 0) {

@@ -174,9 +174,12 @@ ic_lease_state ic_volume_lease_of(ic_volume *v, const ic_inode *in);
  * exclusive lease again and keep the changes if imgr still has base_obj,
  * else drop them (-EIO). */
 int ic_volume_lease_recover(ic_volume *v, ic_inode *in);
-/* Take an exclusive lease on a held inode again and read the head imgr
- * has for it now (*imgr_head, 0 if imgr does not know the inode). */
-int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t *imgr_head);
+/* The lease generation now (bumped by ic_volume_leases_reset). */
+uint64_t ic_volume_lease_gen(ic_volume *v);
+/* Take an exclusive lease on a held inode again, unless one was granted
+ * after lease generation `since` (imgr would deny asking twice), and read
+ * the head imgr has for it now (*imgr_head, 0 if imgr does not know it). */
+int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t since, uint64_t *imgr_head);
 
 /* ic_volume.c: a new inode number, locked and referenced like
  * ic_inode_get, with an exclusive lease not asked for yet (lease_unasked)

@@ -257,8 +257,14 @@ static int head_at_imgr(ic_volume *v, ic_inode *in, uint64_t *head) {
   return rc;
 }
 
-int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t *imgr_head) {
-  int rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+uint64_t ic_volume_lease_gen(ic_volume *v) { return atomic_load(&v->lease_gen); }
+
+int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t since, uint64_t *imgr_head) {
+  int rc = 0;
+  bool granted_since = ic_volume_lease_of(v, in) == IC_LEASE_STATE_EXCLUSIVE &&
+                       !in->lease_unasked && in->lease_gen != since;
+  if (!granted_since) /* (asking again for a lease held would be denied) */
+    rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
   if (rc == 0) {
     in->lease_unasked = false;
     set_lease(v, in, IC_LEASE_STATE_EXCLUSIVE);
@@ -278,7 +284,7 @@ int ic_volume_lease_recover(ic_volume *v, ic_inode *in) {
     return 0;
   }
   uint64_t head;
-  int rc = ic_volume_lease_regain(v, in, &head);
+  int rc = ic_volume_lease_regain(v, in, ic_volume_lease_gen(v), &head);
   if (rc == 0 && head != in->base_obj) {
     log_error("iclient: inode %016llX: its unsaved changes were made to head %016llX but imgr "
               "now has %016llX: they are dropped (EIO)", (unsigned long long)in->ino,
@@ -613,7 +619,10 @@ static int ask_lease_one(void *ctx, size_t i) {
   ic_inode *in = d->m[i];
   if (!in->lease_unasked) return 0;
   int rc = lease_request(d->v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
-  if (rc == 0) in->lease_unasked = false;
+  if (rc == 0) {
+    in->lease_unasked = false;
+    set_lease(d->v, in, IC_LEASE_STATE_EXCLUSIVE); /* granted under the current mount */
+  }
   return rc;
 }
 

@@ -68,6 +68,7 @@ def writer_main(mnt, record, seed):
                 for off in range(0, size, 65536 + rng.randrange(65536)):
                     f.seek(off)  # overlapping writes: some bytes are overwritten
                     f.write(data[off:off + 131072])
+                f.flush()  # out of Python's buffer, then fsync
                 os.fsync(f.fileno())
             fd = os.open(d, os.O_RDONLY)
             try:

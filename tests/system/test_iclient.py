@@ -218,6 +218,7 @@ def write_synced(path, data):
     """Write, fsync the file and its directory: durable once this returns."""
     with open(path, "wb") as f:
         f.write(data)
+        f.flush()  # out of Python's buffer, then fsync
         os.fsync(f.fileno())
     fd = os.open(os.path.dirname(path), os.O_RDONLY)
     try:
