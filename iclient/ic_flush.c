@@ -51,7 +51,7 @@ static int head_view_build(ic_inode *in, bool keep_put, head_view *hv) {
   h->size = in->type == ILAYOUT_INODE_TYPE_FILE ? in->size : 0;
   h->modification_time_ns = in->mtime_ns;
   h->status_change_time_ns = in->ctime_ns;
-  h->mode = in->mode & ILAYOUT_INODE_MODE_MASK;
+  h->mode = in->mode & IC_INODE_MODE_MASK;
   h->user_id = in->uid;
   h->group_id = in->gid;
   h->stream_table_len = in->nstreams;

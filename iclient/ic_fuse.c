@@ -217,13 +217,17 @@ static void fill_stat(const ic_inode *in, struct stat *st) {
   mode_t type = a.type == ILAYOUT_INODE_TYPE_DIR    ? S_IFDIR
                 : a.type == ILAYOUT_INODE_TYPE_FILE ? S_IFREG
                                                     : S_IFLNK;
-  st->st_mode = type | (a.mode & ILAYOUT_INODE_MODE_MASK);
+  st->st_mode = type | (a.mode & IC_INODE_MODE_MASK);
   st->st_nlink = a.nlink;
   st->st_uid = (uid_t)a.uid;
   st->st_gid = (gid_t)a.gid;
   if (a.type == ILAYOUT_INODE_TYPE_FILE) {
+    /* Blocks: the bytes of data and extent-map pages the file references
+     * (holes and overwritten bytes take none), not ceil(size/512). */
+    uint64_t used = 0;
+    for (size_t i = 0; i < in->nlayout; i++) used += in->layout[i].bytes_referenced;
     st->st_size = (off_t)a.size;
-    st->st_blocks = (blkcnt_t)((a.size + 511) / 512);
+    st->st_blocks = (blkcnt_t)((used + 511) / 512);
     st->st_blksize = 512;
   } else if (a.type == ILAYOUT_INODE_TYPE_SYMLINK) {
     st->st_size = (off_t)in->symlink_len; /* readlink buffers need it (the original: 0) */
@@ -275,6 +279,7 @@ static void op_lookup_impl(fuse_req_t req, fuse_ino_t parent, const char *name) 
   ic_fs *fs = fuse_req_userdata(req);
   ic_dirent e;
   held h;
+  if (strlen(name) > IC_NAME_MAX) return reply_rc(req, -ENAMETOOLONG); /* no such name */
   int rc = hold_reader(fs, parent, &h);
   if (rc == 0) {
     rc = ic_dir_lookup(fs->p.vol, h.in[0], name, strlen(name), &e);
@@ -342,7 +347,7 @@ static void op_setattr_impl(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
              : ic_file_truncate(fs->p.vol, in, (uint64_t)attr->st_size);
   }
   if (rc == 0) {
-    if (to_set & FUSE_SET_ATTR_MODE) in->mode = attr->st_mode & ILAYOUT_INODE_MODE_MASK;
+    if (to_set & FUSE_SET_ATTR_MODE) in->mode = attr->st_mode & IC_INODE_MODE_MASK;
     if (to_set & FUSE_SET_ATTR_UID) in->uid = attr->st_uid;
     if (to_set & FUSE_SET_ATTR_GID) in->gid = attr->st_gid;
     if (to_set & FUSE_SET_ATTR_MTIME_NOW)
@@ -403,8 +408,14 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
   else if (strlen(name) > IC_NAME_MAX)
     rc = -ENAMETOOLONG;
   ic_inode *in = NULL;
+  /* A setgid directory passes its group on, and its setgid bit to subdirectories. */
+  uint64_t gid = ctx->gid;
+  if (rc == 0 && (dir->mode & S_ISGID)) {
+    gid = dir->gid;
+    if (type == ILAYOUT_INODE_TYPE_DIR) mode |= S_ISGID;
+  }
   if (rc == 0)
-    rc = ic_inode_create(fs->p.vol, type, (uint16_t)(mode & ~ctx->umask), ctx->uid, ctx->gid, &in);
+    rc = ic_inode_create(fs->p.vol, type, (uint16_t)(mode & ~ctx->umask), ctx->uid, gid, &in);
   if (rc) {
     release_all(fs, h);
     return rc;
@@ -534,19 +545,80 @@ static void op_rmdir_impl(fuse_req_t req, fuse_ino_t parent, const char *name) {
 TIMED_OP(op_rmdir, IC_STAT_DoRmDirUsecs, (fuse_req_t req, fuse_ino_t parent, const char *name),
          (req, parent, name))
 
-static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
-                           fuse_ino_t newdir, const char *newname, unsigned int flags) {
-  ic_fs *fs = fuse_req_userdata(req);
-  if (flags & ~RENAME_NOREPLACE) return reply_rc(req, -EINVAL); /* EXCHANGE, WHITEOUT */
+/* Point directory d's existing entry `name` at inode `to`, which gets the
+ * link (d, name); a directory `to` that came from parent `was` also gets its
+ * ".." pointed at d, and its ".." link moves from `was` to d. */
+static int repoint_entry(ic_fs *fs, ic_inode *d, const char *name, ic_inode *to, ic_inode *was) {
+  size_t len = strlen(name);
+  ic_dirent e = {to->ino, to->type};
+  int rc = ic_dir_delete(fs->p.vol, d, name, len);
+  if (rc == 0) rc = ic_dir_insert(fs->p.vol, d, name, len, &e);
+  if (rc == 0) rc = ic_inode_link_add(to, d->ino, name, len);
+  if (rc == 0 && to->type == ILAYOUT_INODE_TYPE_DIR && was != d) {
+    ic_dirent up = {d->ino, ILAYOUT_INODE_TYPE_DIR};
+    rc = ic_dir_delete(fs->p.vol, to, "..", 2);
+    if (rc == 0) rc = ic_dir_insert(fs->p.vol, to, "..", 2, &up);
+    if (rc == 0) rc = ic_inode_link_remove(was, to->ino, "..", 2);
+    if (rc == 0) rc = ic_inode_link_add(d, to->ino, "..", 2);
+  }
+  return rc;
+}
+
+/* Hold a rename's two directories and the inodes their names name:
+ * in[0] old dir, in[1] new dir, in[2] and in[3] the named inodes (NULL when
+ * absent). */
+static int hold_rename(ic_fs *fs, fuse_ino_t olddir, const char *oldname, fuse_ino_t newdir,
+                       const char *newname, held *h, ic_inode *in[4]) {
   uint64_t dirs[2] = {olddir, newdir};
   const char *names[2] = {oldname, newname};
   ic_dirent found[2];
+  int rc = hold_entries(fs, dirs, names, 2, 0, h, found);
+  if (rc) return rc;
+  in[0] = held_find(h, olddir);
+  in[1] = held_find(h, newdir);
+  for (int i = 0; i < 2; i++)
+    in[2 + i] = found[i].inode_number ? held_find(h, found[i].inode_number) : NULL;
+  return 0;
+}
+
+/* RENAME_EXCHANGE: both names exist and swap inodes (any types). */
+static void exchange_entries(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
+                             fuse_ino_t newdir, const char *newname) {
+  ic_fs *fs = fuse_req_userdata(req);
   held h;
-  int rc = hold_entries(fs, dirs, names, 2, 0, &h, found);
+  ic_inode *in[4];
+  int rc = hold_rename(fs, olddir, oldname, newdir, newname, &h, in);
   if (rc) return reply_rc(req, rc);
-  ic_inode *od = held_find(&h, olddir), *nd = held_find(&h, newdir);
-  ic_inode *src = found[0].inode_number ? held_find(&h, found[0].inode_number) : NULL;
-  ic_inode *dst = found[1].inode_number ? held_find(&h, found[1].inode_number) : NULL;
+  ic_inode *od = in[0], *nd = in[1], *a = in[2], *b = in[3];
+  if (od->type != ILAYOUT_INODE_TYPE_DIR || nd->type != ILAYOUT_INODE_TYPE_DIR)
+    rc = -ENOTDIR;
+  else if (!a || !b)
+    rc = -ENOENT;
+  if (rc == 0 && a != b) {
+    rc = ic_inode_link_remove(a, od->ino, oldname, strlen(oldname));
+    if (rc == 0) rc = ic_inode_link_remove(b, nd->ino, newname, strlen(newname));
+    if (rc == 0) rc = repoint_entry(fs, nd, newname, a, od);
+    if (rc == 0) rc = repoint_entry(fs, od, oldname, b, nd);
+    if (rc == 0) {
+      int64_t now = (int64_t)ut_wall_ns();
+      od->mtime_ns = od->ctime_ns = nd->mtime_ns = nd->ctime_ns = a->ctime_ns = b->ctime_ns = now;
+    }
+  }
+  changed_held(fs, &h);
+  release_all(fs, &h);
+  reply_rc(req, rc);
+}
+
+static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
+                           fuse_ino_t newdir, const char *newname, unsigned int flags) {
+  ic_fs *fs = fuse_req_userdata(req);
+  if (flags == RENAME_EXCHANGE) return exchange_entries(req, olddir, oldname, newdir, newname);
+  if (flags & ~RENAME_NOREPLACE) return reply_rc(req, -EINVAL); /* WHITEOUT, both */
+  held h;
+  ic_inode *in[4];
+  int rc = hold_rename(fs, olddir, oldname, newdir, newname, &h, in);
+  if (rc) return reply_rc(req, rc);
+  ic_inode *od = in[0], *nd = in[1], *src = in[2], *dst = in[3];
   size_t olen = strlen(oldname), nlen = strlen(newname);
   bool src_dir = src && src->type == ILAYOUT_INODE_TYPE_DIR;
   if (od->type != ILAYOUT_INODE_TYPE_DIR || nd->type != ILAYOUT_INODE_TYPE_DIR)
@@ -594,6 +666,7 @@ static void op_rename_impl(fuse_req_t req, fuse_ino_t olddir, const char *oldnam
   if (rc == 0) {
     int64_t now = (int64_t)ut_wall_ns();
     od->mtime_ns = od->ctime_ns = nd->mtime_ns = nd->ctime_ns = src->ctime_ns = now;
+    if (dst) dst->ctime_ns = now; /* it lost a link */
     if (dst && dst->nlinks == 0) ic_inode_unlinked(dst);
   }
   changed_held(fs, &h);
@@ -842,6 +915,13 @@ static void op_opendir_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 TIMED_OP(op_opendir, IC_STAT_DoOpenDirUsecs,
          (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
 
+/* Entry i of a held directory: 0, 1 past the last one, or a negative errno. */
+static int entry_or_end(ic_fs *fs, ic_inode *dir, uint64_t i, char name[IC_NAME_MAX + 1],
+                        size_t *len, ic_dirent *e) {
+  int rc = ic_dir_entry_at(fs->p.vol, dir, i, name, len, e);
+  return rc == -ENOENT ? 1 : rc;
+}
+
 /* Offsets are entry indexes in name order; entry k carries offset k+1. */
 static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                             struct fuse_file_info *fi) {
@@ -856,12 +936,11 @@ static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
     char name[IC_NAME_MAX + 1];
     size_t len;
     ic_dirent e;
-    rc = ic_dir_entry_at(fs->p.vol, h.in[0], i, name, &len, &e);
-    if (rc == -ENOENT) {
-      rc = 0;
+    rc = entry_or_end(fs, h.in[0], i, name, &len, &e);
+    if (rc) {
+      rc = rc > 0 ? 0 : rc;
       break;
     }
-    if (rc) break;
     struct stat st = {0};
     st.st_ino = e.inode_number;
     st.st_mode = (e.inode_type == ILAYOUT_INODE_TYPE_DIR    ? S_IFDIR
@@ -880,6 +959,86 @@ static void op_readdir_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 }
 
 TIMED_OP(op_readdir, IC_STAT_DoReadDirUsecs,
+         (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
+         (req, ino, size, off, fi))
+
+/* An entry READDIRPLUS collected: its index, inode and name (in an arena). */
+typedef struct plus_entry {
+  uint64_t index;
+  ic_dirent e;
+  size_t name_at;
+} plus_entry;
+
+static bool dot_or_dotdot(const char *name) {
+  return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/* READDIRPLUS: readdir with each child's attributes, which saves the kernel
+ * a LOOKUP per name (ls -l). The names that fit are collected with the
+ * directory held; then each child is held alone, one inode at a time as in
+ * lookup (holding the directory too would take locks out of order); a child
+ * that went away meanwhile is left out. The kernel takes no lookup count for
+ * "." and "..", so they carry no inode. */
+static void op_readdirplus_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                                struct fuse_file_info *fi) {
+  ic_fs *fs = fuse_req_userdata(req);
+  held h;
+  int rc = hold_handle(fs, ino, fi, true, NULL, true, &h);
+  if (rc) return reply_rc(req, rc);
+  size_t cap = size / fuse_add_direntry_plus(req, NULL, 0, "", NULL, 0) + 1;
+  plus_entry *ents = malloc(cap * sizeof(*ents));
+  char *names = malloc(size + cap); /* each name is shorter than its entry */
+  char *buf = malloc(size ? size : 1);
+  size_t n = 0, est = 0, names_used = 0;
+  if (!ents || !names || !buf) rc = -ENOMEM;
+  for (uint64_t i = (uint64_t)off; rc == 0 && n < cap; i++) {
+    char name[IC_NAME_MAX + 1];
+    size_t len;
+    ic_dirent e;
+    rc = entry_or_end(fs, h.in[0], i, name, &len, &e);
+    if (rc) {
+      rc = rc > 0 ? 0 : rc;
+      break;
+    }
+    size_t need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+    if (need > size - est) break;
+    est += need;
+    memcpy(names + names_used, name, len + 1);
+    ents[n++] = (plus_entry){i, e, names_used};
+    names_used += len + 1;
+  }
+  release_all(fs, &h);
+  size_t used = 0;
+  for (size_t k = 0; k < n && rc == 0; k++) {
+    const char *name = names + ents[k].name_at;
+    struct fuse_entry_param ep;
+    memset(&ep, 0, sizeof(ep));
+    if (dot_or_dotdot(name)) {
+      ep.attr.st_ino = ents[k].e.inode_number;
+      ep.attr.st_mode = S_IFDIR;
+    } else {
+      int hrc = hold_reader(fs, ents[k].e.inode_number, &h);
+      if (hrc == -ENOENT) continue;
+      if (hrc) {
+        rc = used ? 0 : hrc; /* return what is there; the error comes next time */
+        break;
+      }
+      fill_entry(fs, h.in[0], &ep);
+      release_all(fs, &h);
+    }
+    used += fuse_add_direntry_plus(req, buf + used, size - used, name, &ep,
+                                   (off_t)(ents[k].index + 1));
+  }
+  if (rc == 0)
+    fuse_reply_buf(req, buf, used);
+  else
+    reply_rc(req, rc);
+  free(buf);
+  free(names);
+  free(ents);
+}
+
+TIMED_OP(op_readdirplus, IC_STAT_DoReadDirPlusUsecs,
          (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
          (req, ino, size, off, fi))
 
@@ -922,7 +1081,7 @@ static void op_setxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, c
   if (rc) return reply_rc(req, rc);
   rc = ic_inode_xattr_set(h.in[0], name, value, size, f);
   if (rc == 0) {
-    h.in[0]->mtime_ns = h.in[0]->ctime_ns = (int64_t)ut_wall_ns();
+    h.in[0]->ctime_ns = (int64_t)ut_wall_ns(); /* an attribute change: ctime only */
   }
   release_all(fs, &h);
   reply_rc(req, rc);
@@ -979,7 +1138,7 @@ static void op_removexattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name
   if (rc) return reply_rc(req, rc);
   rc = ic_inode_xattr_remove(h.in[0], name);
   if (rc == 0) {
-    h.in[0]->mtime_ns = h.in[0]->ctime_ns = (int64_t)ut_wall_ns();
+    h.in[0]->ctime_ns = (int64_t)ut_wall_ns(); /* an attribute change: ctime only */
   }
   release_all(fs, &h);
   reply_rc(req, rc);
@@ -1042,7 +1201,7 @@ TIMED_OP(op_lseek, IC_STAT_DoLSeekUsecs,
 /*
  * Not implemented (libfuse answers ENOSYS, and the kernel then falls back):
  * getlk/setlk/flock (kernel-local locks), access (default_permissions),
- * bmap, ioctl, poll, readdirplus (plain readdir is used), copy_file_range,
+ * bmap, ioctl, poll, copy_file_range,
  * retrieve_reply, write_buf.
  */
 static const struct fuse_lowlevel_ops OPS = {
@@ -1068,6 +1227,7 @@ static const struct fuse_lowlevel_ops OPS = {
     .fsync = op_fsync,
     .opendir = op_opendir,
     .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .fsyncdir = op_fsyncdir,
     .statfs = op_statfs,

@@ -330,7 +330,7 @@ int ic_inode_create_at(ic_volume *v, uint64_t ino, uint8_t type, uint16_t mode, 
   }
   in->base_obj = 0; /* imgr has no head for it yet */
   in->type = type;
-  in->mode = mode & ILAYOUT_INODE_MODE_MASK;
+  in->mode = mode & IC_INODE_MODE_MASK;
   in->uid = uid;
   in->gid = gid;
   in->mtime_ns = in->ctime_ns = (int64_t)ut_wall_ns();

@@ -224,6 +224,11 @@ typedef struct ic_attr {
   uint64_t uid, gid;
   uint64_t nlink;
 } ic_attr;
+/* The mode bits iclient keeps: permissions plus setuid, setgid and sticky.
+ * The head's Mode is a u16 that no decoder checks (ilayout.md 7.2), so the
+ * three extra bits fit the format; the original masked them off
+ * (ILAYOUT_INODE_MODE_MASK), a reader that does so only loses them. */
+#define IC_INODE_MODE_MASK UINT16_C(07777)
 /* The loaded inode's attributes. */
 void ic_inode_attr(const ic_inode *in, ic_attr *out);
 bool ic_inode_dirty(const ic_inode *in);

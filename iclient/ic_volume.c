@@ -772,10 +772,6 @@ int ic_volume_reopen_all(ic_volume *v) {
 }
 
 static void delete_inode(ic_volume *v, ic_inode *in) {
-  if (in->lease_unasked) { /* never committed: imgr never heard of it */
-    in->lease_unasked = false;
-    set_lease(v, in, IC_LEASE_STATE_NONE);
-  }
   if (in->known) {
     in->known = false;
     ic_inode_req req = {v->mount_id, in->ino};
@@ -786,10 +782,19 @@ static void delete_inode(ic_volume *v, ic_inode *in) {
     if (rc)
       log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
                 err.msg);
-    /* imgr now stops the inode's lease and would interrupt us for it: give
-     * it back first (an rm -rf would otherwise flood us with interrupts). */
-    if (ic_volume_lease_of(v, in) != IC_LEASE_STATE_NONE)
-      (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
+  }
+  /* Still open here: imgr defers the removal to the last close, and the
+   * handles keep reading and writing the inode (it is not committed again)
+   * until then; the commit after the last close comes back here. */
+  if (in->opens > 0) return;
+  if (in->lease_unasked) { /* never committed: imgr never heard of it */
+    in->lease_unasked = false;
+    set_lease(v, in, IC_LEASE_STATE_NONE);
+  }
+  /* imgr stops the inode's lease and would interrupt us for it: give it
+   * back first (an rm -rf would otherwise flood us with interrupts). */
+  if (ic_volume_lease_of(v, in) != IC_LEASE_STATE_NONE) {
+    (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
     set_lease(v, in, IC_LEASE_STATE_NONE);
   }
   ic_inode_forget_deleted(in);

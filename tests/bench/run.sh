@@ -6,8 +6,12 @@
 #                what FUSE itself costs here, the limit for any FUSE mount
 #   rclone       `rclone mount --vfs-cache-mode writes` of a container in iswift
 #                (swift backend, auth v1): the peer a user would pick instead
-#   proxyfs      the proxyfs-c mount (scripts/dev-cluster.sh up) over iswift;
-#                skipped while build/iclient/iclient does not exist
+#   proxyfs      the proxyfs-c mount over iswift: a cluster of its own
+#                (scripts/dev-cluster.sh up, fresh state, ports BENCH_*_PORT,
+#                default 18080, 18123, 18346, 18356, 18347); skipped while
+#                build/iclient/iclient does not exist
+# Every store is on tmpfs (/dev/shm): passthrough's files and both iswifts'
+# objects, so that no target pays for a disk the others do not use.
 #
 # What the rclone figures mean: with --vfs-cache-mode writes a written file
 # goes to a local cache, fsync syncs only that, and the upload to Swift runs
@@ -72,6 +76,10 @@ log() { echo "run.sh: $*" >&2; }
 
 mkdir -p "$work/results"
 tmp=$(mktemp -d "$work/run.XXXXXX")
+# Stores on tmpfs for every target (passthrough's source, both iswifts), so
+# that no target pays for a disk the others do not use.
+shm=/dev/shm/pfs-bench.$$
+mkdir -p "$shm"
 # Everything started here is stopped by cleanup, whatever way the run ends.
 declare -a cleanups=()
 cleanup() {
@@ -79,7 +87,7 @@ cleanup() {
   for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[$i]}" || true; done
   cleanups=()
 }
-trap 'cleanup; rm -rf "$tmp"' EXIT
+trap 'cleanup; rm -rf "$tmp" "$shm"' EXIT
 
 log "building fsbench, passthrough_ll and iswift in $build"
 cmake -S "$root" -B "$build" -Wno-dev >/dev/null
@@ -140,7 +148,7 @@ bench() {
 start_iswift() {
   local log_file=$tmp/iswift.log port= _
   "$build/iswift/iswift" "$root/iswift/dev.conf" ISWIFT.SwiftProxyTCPPort=0 \
-    ISWIFT.StoreDirPath="$tmp/iswift-store" ISWIFT.LogFilePath="$log_file" \
+    ISWIFT.StoreDirPath="$shm/iswift-store" ISWIFT.LogFilePath="$log_file" \
     ISWIFT.LogToConsole=false ISWIFT.MaxObjectSize=2147483648 ISWIFT.MaxMemoryBytes=6442450944 &
   iswift_pid=$!
   cleanups+=("kill -TERM $iswift_pid; wait $iswift_pid")
@@ -205,10 +213,17 @@ run_proxyfs() {
     rm -f "$work/results/proxyfs.txt"
     return 0
   fi
-  local mnt=$tmp/mnt-proxyfs state=${PFS_STATE_DIR:-/var/tmp/proxyfs-c}
+  # A cluster of its own: a fresh volume whose iswift store is on tmpfs, as
+  # passthrough's files are, on ports away from the dev cluster's defaults.
+  local mnt=$tmp/mnt-proxyfs
+  local -x MOUNTPOINT=$mnt PFS_STATE_DIR=$shm/proxyfs-state PFS_SKIP_BUILD=1
+  local -x ISWIFT_PORT=${BENCH_ISWIFT_PORT:-18080} ICKPT_PORT=${BENCH_ICKPT_PORT:-18123}
+  local -x IMGR_HTTP_PORT=${BENCH_IMGR_HTTP_PORT:-18346} IMGR_RPC_PORT=${BENCH_IMGR_RPC_PORT:-18356}
+  local -x ICLIENT_HTTP_PORT=${BENCH_ICLIENT_HTTP_PORT:-18347}
+  local state=$PFS_STATE_DIR
   mkdir "$mnt"
-  cleanups+=("MOUNTPOINT=$mnt bash scripts/dev-cluster.sh down")
-  MOUNTPOINT=$mnt bash scripts/dev-cluster.sh up || { log "proxyfs: dev-cluster.sh up failed"; return 1; }
+  cleanups+=("MOUNTPOINT=$mnt PFS_STATE_DIR=$state bash scripts/dev-cluster.sh down")
+  bash scripts/dev-cluster.sh up || { log "proxyfs: dev-cluster.sh up failed"; return 1; }
   mountpoint -q "$mnt" || { log "proxyfs: $mnt is not mounted after up"; return 1; }
   bench proxyfs "$mnt"
   local d

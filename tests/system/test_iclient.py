@@ -516,6 +516,45 @@ class TestTwoClients(unittest.TestCase):
         self.assertIsNone(self.e.iclient.poll())
         self.assertIsNone(self.e.others[0][0].poll())
 
+    def test_concurrent_appends(self):
+        """O_APPEND from both clients at once: every record lands whole, once,
+        each writer's in its order (each append takes the exclusive lease and
+        writes at the size the last holder committed)."""
+        n, rec = 60, 16
+        name = "appended"
+        open(os.path.join(self.a, name), "wb").close()
+        wait_for(lambda: os.stat(os.path.join(self.b, name)), "b sees the file")
+        errors = []
+
+        def writer(mnt, tag):
+            try:
+                fd = os.open(os.path.join(mnt, name), os.O_WRONLY | os.O_APPEND)
+                try:
+                    for i in range(n):
+                        r = (b"%s%05d" % (tag, i)).ljust(rec - 1, b".") + b"\n"
+                        self.assertEqual(os.write(fd, r), rec)
+                finally:
+                    os.close(fd)
+            except BaseException as ex:  # noqa: B902  (reported below)
+                errors.append(ex)
+
+        threads = [threading.Thread(target=writer, args=(m, t))
+                   for m, t in ((self.a, b"A"), (self.b, b"B"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        self.assertEqual(errors, [])
+
+        def check():
+            data = self.read(os.path.join(self.a, name))
+            self.assertEqual(len(data), 2 * n * rec)
+            recs = [data[i:i + rec] for i in range(0, len(data), rec)]
+            for tag in (b"A", b"B"):
+                mine = [r for r in recs if r.startswith(tag)]
+                self.assertEqual(mine, [(b"%s%05d" % (tag, i)).ljust(rec - 1, b".") + b"\n"
+                                        for i in range(n)])
+        wait_for(check, "both writers' records, whole and in order", timeout=20)
 
     def test_concurrent_creates(self):
         """Both clients create files in one directory at once: its lease
