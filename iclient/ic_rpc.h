@@ -22,7 +22,10 @@
  *   - a call that retryrpc fails with ESTALE (the session is gone; the
  *     request may or may not have run on the old imgr) is sent once more
  *     on a new session; the new imgr does not know the mount, so it runs
- *     nothing and answers EUnknownMountID;
+ *     nothing and answers EUnknownMountID (if instead imgr only expired
+ *     our retryrpc session, after a disconnection of its client expiry,
+ *     10 min by default, the mount is still known and the request may run
+ *     twice);
  *   - EUnknownMountID (also when imgr unmounted a silent mount): one
  *     thread sends Mount again (others wait for it), the remount function
  *     (ic_rpc_set_remount) runs before the new MountID is used (the volume
