@@ -66,6 +66,7 @@ static const key_spec KEYS[] = {
     {"HTTPServerIPAddr", K_STR, F(http_server_ip_addr), "0.0.0.0"},
     {"HTTPServerPort", K_U16, F(http_server_port), "0"},
     {"InodeCacheLimit", K_U64, F(inode_cache_limit), "10000"},
+    {"InodePayloadEvictBytesLimit", K_U64, F(inode_payload_evict_bytes_limit), "268435456"},
     {"MountRetryDuration", K_DUR, F(mount_retry_duration_ns), "0"},
     {"MountKeepAlivePeriod", K_DUR, F(mount_keep_alive_period_ns), "60s"},
 };

@@ -9,6 +9,10 @@
  * the original, plus the C port's new keys:
  *   InodeCacheLimit     (u64, default 10000)  cap on cached inodes; clean
  *                       inodes nobody uses are evicted LRU first
+ *   InodePayloadEvictBytesLimit (u64, default 268435456) cap on the bytes of
+ *                       cached B+tree pages (directories, extent maps), on
+ *                       top of the original's page counts: one page of long
+ *                       names can be hundreds of KiB (0 = no byte cap)
  *   MountRetryDuration  (duration, default 0) how long start keeps retrying
  *                       Mount while imgr is not up (iclient.md 10.7)
  *   MountKeepAlivePeriod (duration, default 60s, 0 = off) RenewMount this
@@ -70,6 +74,7 @@ typedef struct ic_config {
   char *http_server_ip_addr;
   uint16_t http_server_port; /* 0 = no HTTP server */
   uint64_t inode_cache_limit;
+  uint64_t inode_payload_evict_bytes_limit;
   uint64_t mount_retry_duration_ns;
   uint64_t mount_keep_alive_period_ns;
 } ic_config;

@@ -342,6 +342,7 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
       .file_max_keys = d->cfg.file_inode_max_keys_per_bplustree_page,
       .payload_evict_low = d->cfg.inode_payload_evict_low_limit,
       .payload_evict_high = d->cfg.inode_payload_evict_high_limit,
+      .payload_evict_bytes = d->cfg.inode_payload_evict_bytes_limit,
       .read_cache_line_size = d->cfg.read_cache_line_size,
       .read_cache_line_count_max = d->cfg.read_cache_line_count_max,
       .inode_cache_limit = d->cfg.inode_cache_limit,

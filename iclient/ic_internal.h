@@ -74,6 +74,7 @@ typedef struct ic_volume_params {
   uint64_t dir_max_keys;                          /* DirInodeMaxKeysPerBPlusTreePage */
   uint64_t file_max_keys;                         /* FileInodeMaxKeysPerBPlusTreePage */
   uint64_t payload_evict_low, payload_evict_high; /* InodePayloadEvict*Limit */
+  uint64_t payload_evict_bytes;                   /* InodePayloadEvictBytesLimit, 0 = none */
   uint64_t read_cache_line_size, read_cache_line_count_max;
   uint64_t inode_cache_limit;       /* InodeCacheLimit */
   uint64_t file_flush_trigger_size; /* FileFlushTriggerSize */

@@ -31,7 +31,8 @@ int ic_volume_create(const ic_volume_params *p, ic_volume **out) {
   v->nbuckets = 256;
   while (v->nbuckets < p->inode_cache_limit && v->nbuckets < ((size_t)1 << 16)) v->nbuckets <<= 1;
   v->buckets = calloc(v->nbuckets, sizeof(*v->buckets));
-  v->node_cache = sm_cache_create(p->payload_evict_low, p->payload_evict_high, 0);
+  v->node_cache =
+      sm_cache_create(p->payload_evict_low, p->payload_evict_high, p->payload_evict_bytes);
   int rc = (v->mount_id && v->buckets && v->node_cache) ? 0 : -ENOMEM;
   if (rc == 0)
     rc = ic_rcache_create(p->store, p->store_ctx, p->read_cache_line_size,

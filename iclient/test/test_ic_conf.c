@@ -102,7 +102,8 @@ static void test_optional_defaults(void **state) {
   conf_map *m = dev_conf();
   const char *keys[] = {"RetryRPCCACertFilePath", "LogFilePath",    "LogToConsole",
                         "HTTPServerIPAddr",       "HTTPServerPort", "InodeCacheLimit",
-                        "MountRetryDuration",     "MountKeepAlivePeriod"};
+                        "MountRetryDuration",     "MountKeepAlivePeriod",
+                        "InodePayloadEvictBytesLimit"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) set1(m, keys[i], NULL);
   ic_config cfg;
   char err[CONF_ERR_MAX] = "";
@@ -112,6 +113,7 @@ static void test_optional_defaults(void **state) {
   assert_string_equal(cfg.http_server_ip_addr, "0.0.0.0");
   assert_int_equal(cfg.http_server_port, 0);
   assert_int_equal(cfg.inode_cache_limit, 10000);
+  assert_int_equal(cfg.inode_payload_evict_bytes_limit, 256 << 20);
   assert_int_equal(cfg.mount_retry_duration_ns, 0);
   assert_int_equal(cfg.mount_keep_alive_period_ns, 60000000000ULL);
   ic_config_free(&cfg);

@@ -55,7 +55,8 @@ class Cluster:
         self.dir = tempfile.mkdtemp(prefix="imgr_test_")
         self.iswift = self.imgr = None
 
-    def start_iswift(self):
+    def start_iswift(self, *extra):
+        """extra: ISWIFT.Key=value overrides (e.g. a larger MaxMemoryBytes)."""
         conf = os.path.join(self.dir, "iswift.conf")
         with open(conf, "w") as f:
             f.write("[ISWIFT]\nSwiftProxyIPAddr: 127.0.0.1\nSwiftProxyTCPPort: 0\n"
@@ -63,7 +64,7 @@ class Cluster:
                     "MaxObjectNameLength: 1024\nAccountListingLimit: 10000\n"
                     "ContainerListingLimit: 10000\nEmulateRealSwift: true\n"
                     "LogFilePath: %s/iswift.log\nLogToConsole: false\n" % self.dir)
-        self.iswift = subprocess.Popen([ISWIFT, conf])
+        self.iswift = subprocess.Popen([ISWIFT, conf] + list(extra))
         m = wait_line(os.path.join(self.dir, "iswift.log"), r"serving http://127\.0\.0\.1:(\d+)",
                       self.iswift)
         self.swift_port = int(m.group(1))
