@@ -60,18 +60,66 @@ static int imgr_mount(ic_daemon *d) {
   return 0;
 }
 
+/* A released directory's names: the kernel forgets its entries for them. */
+static void on_dir_released(void *ctx, uint64_t dir, const char *name, size_t len) {
+  ic_daemon *d = ctx;
+  ic_fs_invalidate_entry(d->fs, dir, name, len);
+}
+
 /* imgr's RPCInterrupt upcalls (iclient.md 4.3), on retryrpc's upcall thread. */
 static void on_interrupt(void *ctx, uint32_t type, uint64_t ino) {
   ic_daemon *d = ctx;
-  if (type == IC_RPC_INTERRUPT_UNMOUNT) {
-    log_warn("iclient: imgr sent RPCInterrupt Unmount (ignored, as the original)");
+  if (type == IC_RPC_INTERRUPT_UNMOUNT) { /* the original ignored it */
+    log_warn("iclient: imgr sent RPCInterrupt Unmount: mounting again");
+    (void)ic_rpc_mount_lost(d->rpc); /* a failure is logged; the next call tries again */
     return;
   }
   int rc = ic_volume_lease_interrupt(d->vol, type, ino);
+  /* Released: another client changes it now; the kernel must not serve
+   * its cached attributes and pages until the attribute timeout. */
+  if (rc == 0 && type == IC_RPC_INTERRUPT_RELEASE) ic_fs_invalidate(d->fs, ino);
   if (rc)
     log_warn("iclient: RPCInterrupt %s of inode %016llX failed: %d (imgr will repeat it)",
              type == IC_RPC_INTERRUPT_DEMOTE ? "Demote" : "Release", (unsigned long long)ino,
              rc);
+}
+
+/* imgr forgot the mount and ic_rpc mounted again: the old leases and open
+ * counts are gone. */
+static void on_remount(void *ctx) {
+  ic_daemon *d = ctx;
+  ic_volume_leases_reset(d->vol);
+  pthread_mutex_lock(&d->reopen_mu);
+  d->reopen_wanted = true;
+  pthread_cond_signal(&d->reopen_cv);
+  pthread_mutex_unlock(&d->reopen_mu);
+}
+
+static void *reopen_main(void *arg) {
+  ic_daemon *d = arg;
+  pthread_mutex_lock(&d->reopen_mu);
+  for (;;) {
+    while (!d->reopen_wanted && !d->reopen_stop) pthread_cond_wait(&d->reopen_cv, &d->reopen_mu);
+    if (d->reopen_stop) break;
+    d->reopen_wanted = false;
+    pthread_mutex_unlock(&d->reopen_mu);
+    int rc = ic_volume_reopen_all(d->vol);
+    if (rc) log_error("iclient: counting the open handles again failed: %d", rc);
+    pthread_mutex_lock(&d->reopen_mu);
+  }
+  pthread_mutex_unlock(&d->reopen_mu);
+  return NULL;
+}
+
+static void reopen_stop(ic_daemon *d) {
+  if (!d->reopen_inited) return;
+  pthread_mutex_lock(&d->reopen_mu);
+  d->reopen_stop = true;
+  pthread_cond_signal(&d->reopen_cv);
+  bool running = d->reopen_running;
+  d->reopen_running = false;
+  pthread_mutex_unlock(&d->reopen_mu);
+  if (running) pthread_join(d->reopen_thread, NULL);
 }
 
 static int rpc_start(ic_daemon *d) {
@@ -257,6 +305,9 @@ static int http_start(ic_daemon *d) {
 
 int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   char err[CONF_ERR_MAX] = "";
+  pthread_mutex_init(&d->reopen_mu, NULL);
+  pthread_cond_init(&d->reopen_cv, NULL);
+  d->reopen_inited = true;
   d->started_ns = ut_now_ns();
   int rc = ic_config_load(conf, &d->cfg, err, sizeof(err));
   if (rc) {
@@ -301,6 +352,7 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
   rc = ic_volume_create(&vp, &d->vol);
   if (rc == 0 && d->rpc) {
     ic_rpc_set_upcall(d->rpc, on_interrupt, d);
+    ic_rpc_set_remount(d->rpc, on_remount, d);
     if (d->cfg.mount_keep_alive_period_ns)
       rc = ic_rpc_keepalive_start(d->rpc, d->mount_id);
   }
@@ -321,17 +373,30 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
       .allow_other = d->cfg.fuse_allow_other,
       .fsname = d->cfg.volume_name,
   };
+  /* Deliveries read d->fs (invalidations): none may run while it is set. */
+  if (d->rpc) ic_rpc_set_upcall(d->rpc, NULL, NULL);
   rc = ic_fs_create(&fp, &d->fs);
+  if (d->rpc) ic_rpc_set_upcall(d->rpc, on_interrupt, d);
+  if (rc == 0) ic_volume_set_dir_released(d->vol, on_dir_released, d);
   if (rc == 0) {
     rc = ic_fs_mount(d->fs, d->cfg.mount_point_dir_path);
     if (rc) log_error("iclient: mounting %s failed: %d", d->cfg.mount_point_dir_path, rc);
+  }
+  if (rc == 0) {
+    pthread_mutex_lock(&d->reopen_mu);
+    rc = -pthread_create(&d->reopen_thread, NULL, reopen_main, d);
+    d->reopen_running = rc == 0;
+    pthread_mutex_unlock(&d->reopen_mu);
   }
   return rc;
 }
 
 int ic_daemon_stop(ic_daemon *d) {
+  reopen_stop(d); /* before the file system goes */
   if (d->fs) {
     ic_fs_unmount(d->fs);
+    if (d->rpc) ic_rpc_set_upcall(d->rpc, NULL, NULL); /* they may use d->fs */
+    if (d->vol) ic_volume_set_dir_released(d->vol, NULL, NULL);
     ic_fs_destroy(d->fs);
   }
   if (d->vol && d->mounted && ic_volume_flush_all(d->vol)) /* write-back: commit what is left */
@@ -340,6 +405,7 @@ int ic_daemon_stop(ic_daemon *d) {
   if (d->rpc) {
     ic_rpc_keepalive_stop(d->rpc);
     ic_rpc_set_upcall(d->rpc, NULL, NULL); /* Unmount releases every lease */
+    ic_rpc_set_remount(d->rpc, NULL, NULL);
   }
   if (d->mounted) {
     ic_mount_id_req req = {d->mount_id};
@@ -353,6 +419,10 @@ int ic_daemon_stop(ic_daemon *d) {
   swift_auth_input_free(&d->auth);
   ic_config_free(&d->cfg);
   if (d->stats_registered) ic_stats_unregister();
+  if (d->reopen_inited) {
+    pthread_cond_destroy(&d->reopen_cv);
+    pthread_mutex_destroy(&d->reopen_mu);
+  }
   const ic_imgr_ops *imgr = d->rpc ? NULL : d->imgr; /* the caller's, if any */
   void *ctx = d->rpc ? NULL : d->imgr_ctx;
   memset(d, 0, sizeof(*d));

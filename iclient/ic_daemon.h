@@ -18,7 +18,11 @@
  * imgr is reached through d->imgr/d->imgr_ctx when the caller sets them
  * before ic_daemon_start (tests: an in-process double); left NULL, start
  * creates the retryrpc client (ic_rpc.h) from the RetryRPC* keys, delivers
- * imgr's upcalls to ic_volume_lease_interrupt once the volume exists, and
+ * imgr's upcalls to ic_volume_lease_interrupt once the volume exists,
+ * resets the volume's leases when the client mounts again after imgr
+ * forgot the mount (ic_rpc.h, ic_volume_leases_reset) and counts the open
+ * handles again (ic_fs_reopen_all), invalidates the kernel's copy of
+ * what a released lease covered (ic_fs_invalidate, _entry), and
  * keeps the mount alive with RenewMount every MountKeepAlivePeriod. Stop detaches
  * the upcalls and the keep-alive before Unmount and destroys the client
  * after it.
@@ -58,6 +62,12 @@ typedef struct ic_daemon {
   ic_fs *fs;
   ut_http_server *http;
   uint64_t started_ns; /* ut_now_ns() at start, for the status page's uptime */
+  /* After a remount, a thread of its own counts the open handles again
+   * (ic_fs_reopen_all takes inode locks; the remount may run under one). */
+  pthread_mutex_t reopen_mu;
+  pthread_cond_t reopen_cv;
+  bool reopen_inited, reopen_running, reopen_wanted, reopen_stop;
+  pthread_t reopen_thread;
 } ic_daemon;
 
 int ic_daemon_start(ic_daemon *d, const conf_map *conf);

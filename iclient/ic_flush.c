@@ -161,15 +161,54 @@ static int write_segments(ic_volume *v, ic_inode *const *inodes, size_t n, size_
   return rc;
 }
 
+/* After EMissingLease on a commit of the dirty inodes among inodes: take
+ * their leases again and compare imgr's heads with what we sent. All at
+ * their base: send again (0). All at the heads sent: the commit did land
+ * (a reply lost at an imgr restart; *landed). Anything else: another
+ * writer got in between, or imgr lost part of the history: the changes are
+ * dropped, -EIO. */
+static int regain(ic_volume *v, ic_inode *const *inodes, size_t n, uint64_t since,
+                  bool *landed) {
+  size_t ndirty = 0, at_base = 0, at_sent = 0;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    ic_inode *in = inodes[i];
+    if (!in->dirty) continue;
+    uint64_t head;
+    rc = ic_volume_lease_regain(v, in, since, &head);
+    ndirty++;
+    at_base += rc == 0 && head == in->base_obj;
+    at_sent += rc == 0 && head == in->head_obj;
+  }
+  if (rc) return rc;
+  *landed = at_sent == ndirty;
+  if (at_base == ndirty || *landed) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (inodes[i]->dirty) {
+      log_error("iclient: inode %016llX: imgr's head is neither the base of its changes nor "
+                "the one sent: the changes are dropped (EIO)", (unsigned long long)inodes[i]->ino);
+      ic_inode_forget_deleted(inodes[i]);
+    }
+  return -EIO;
+}
+
 int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
   size_t ndirty = 0, nderef = 0;
-  for (size_t i = 0; i < n; i++)
-    if (inodes[i]->dirty && inodes[i]->lease != IC_LEASE_STATE_EXCLUSIVE) {
+  int rc = 0;
+  uint64_t gen = ic_volume_lease_gen(v); /* leases granted after it are the new mount's */
+  for (size_t i = 0; i < n; i++) {
+    ic_inode *in = inodes[i];
+    ic_lease_state have = ic_volume_lease_of(v, in);
+    if (!in->dirty || have == IC_LEASE_STATE_EXCLUSIVE) continue;
+    if (have == IC_LEASE_STATE_SHARED) {
       log_error("iclient: inode %016llX changed without an exclusive lease",
-                (unsigned long long)inodes[i]->ino);
+                (unsigned long long)in->ino);
       return -ENOLCK;
     }
-  int rc = ic_volume_ask_new_leases(v, inodes, n);
+    rc = ic_volume_lease_recover(v, in); /* lost with the mount, or expired */
+    if (rc) return rc;
+  }
+  rc = ic_volume_ask_new_leases(v, inodes, n);
   if (rc == 0) rc = write_segments(v, inodes, n, &ndirty);
   if (rc || ndirty == 0) return rc;
   for (size_t i = 0; i < n; i++)
@@ -194,16 +233,26 @@ int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n) {
     if (in->nderef) memcpy(deref + req.dereferenced_len, in->deref, in->nderef * sizeof(*deref));
     req.dereferenced_len += in->nderef;
   }
-  ic_rpc_err err = {{0}};
-  rc = v->imgr->put_inode_table_entries(v->imgr_ctx, &req, &err);
-  if (rc) {
+  bool landed = false;
+  for (int attempt = 0;; attempt++) {
+    ic_rpc_err err = {{0}};
+    rc = v->imgr->put_inode_table_entries(v->imgr_ctx, &req, &err);
+    if (rc == 0) break;
     log_error("iclient: PutInodeTableEntries of %zu inodes failed: %s", req.entries_len, err.msg);
-    if (rc == -ENOLCK)
-      for (size_t i = 0; i < n; i++) ic_volume_lease_lost(v, inodes[i]);
-  } else {
+    if (rc != -ENOLCK || attempt > 0) break;
+    /* EMissingLease: imgr expired our leases, or forgot the mount (it
+     * restarted) and we mounted again. Take them again and commit once
+     * more if imgr still has the heads the changes were made to. */
+    rc = regain(v, inodes, n, gen, &landed);
+    if (rc || landed) break;
+  }
+  if (rc == 0) {
     for (size_t i = 0; i < n; i++) {
       ic_inode *in = inodes[i];
-      if (in->dirty) in->known = true;
+      if (in->dirty) {
+        in->known = true;
+        in->base_obj = in->head_obj;
+      }
       in->dirty = false;
       in->d_count = in->d_written = in->d_referenced = 0;
       in->nderef = 0;

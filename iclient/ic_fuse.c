@@ -1274,6 +1274,24 @@ void ic_fs_destroy(ic_fs *fs) {
   free(fs);
 }
 
+void ic_fs_invalidate(ic_fs *fs, uint64_t ino) {
+  if (!fs || !fs->looping) return;
+  /* -ENOENT: the kernel has nothing cached for it; anything else only
+   * means the attribute timeout will do it. */
+  int rc = fuse_lowlevel_notify_inval_inode(fs->se, (fuse_ino_t)ino, 0, 0);
+  if (rc && rc != -ENOENT)
+    log_warn("iclient: invalidating inode %016llX in the kernel failed: %d",
+             (unsigned long long)ino, rc);
+}
+
+void ic_fs_invalidate_entry(ic_fs *fs, uint64_t parent, const char *name, size_t len) {
+  if (!fs || !fs->looping) return;
+  int rc = fuse_lowlevel_notify_inval_entry(fs->se, (fuse_ino_t)parent, name, len);
+  if (rc && rc != -ENOENT)
+    log_warn("iclient: invalidating entry %.*s of %016llX in the kernel failed: %d", (int)len,
+             name, (unsigned long long)parent, rc);
+}
+
 int ic_mount_point_prepare(const char *dir) {
   struct stat st;
   if (stat(dir, &st) == 0) return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;

@@ -56,6 +56,16 @@ int ic_fs_mount(ic_fs *fs, const char *dir);
  * RELEASE already did. */
 void ic_fs_unmount(ic_fs *fs);
 
+/* The kernel drops what it caches of inode ino (attributes, pages), so the
+ * next access asks us (and we ask imgr for a lease): after a lease was
+ * given back to imgr for another client. Call it with no inode lock held
+ * (the kernel may wait for a read of that inode in progress). NULL or not
+ * mounted: nothing. */
+void ic_fs_invalidate(ic_fs *fs, uint64_t ino);
+
+/* The same for the kernel's cached entry `name` in directory parent. */
+void ic_fs_invalidate_entry(ic_fs *fs, uint64_t parent, const char *name, size_t len);
+
 /* If dir is a stale FUSE mount (ENOTCONN), detach it. 0 if dir is usable. */
 int ic_mount_point_prepare(const char *dir);
 

@@ -304,7 +304,7 @@ int ic_inode_load(ic_volume *v, ic_inode *in) {
     ic_inode_free_state(in);
     return rc;
   }
-  in->head_obj = rep.inode_head_object_number;
+  in->head_obj = in->base_obj = rep.inode_head_object_number;
   in->head_len = rep.inode_head_length;
   in->loaded = true;
   in->known = true;
@@ -328,6 +328,7 @@ int ic_inode_create_at(ic_volume *v, uint64_t ino, uint8_t type, uint16_t mode, 
     ic_inode_put(v, in);
     return -EEXIST;
   }
+  in->base_obj = 0; /* imgr has no head for it yet */
   in->type = type;
   in->mode = mode & IC_INODE_MODE_MASK;
   in->uid = uid;

@@ -21,6 +21,8 @@
 #ifndef PFS_IC_INODE_INTERNAL_H
 #define PFS_IC_INODE_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "ic_internal.h"
 
 typedef struct ic_link {
@@ -64,6 +66,7 @@ struct ic_inode {
   bool evicting;
   ic_inode *hnext, *lru_prev, *lru_next;
   ic_lease_state lease; /* written with the inode lock held too */
+  uint64_t lease_gen;   /* the volume's lease_gen when granted: older = lost */
   /* Write-back (ic_internal.h): in the dirty set, since marked_at, in the
    * commit group whose union-find root uf leads to; dnext/dprev link the
    * dirty set; marked_bytes is put_len as last counted in dirty_bytes;
@@ -84,6 +87,7 @@ struct ic_inode {
   bool lease_unasked;
   uint32_t opens;      /* this client's open handles (kept across lease loss) */
   bool open_told;      /* imgr counts one open of this mount (ic_inode_open) */
+  uint64_t open_gen;   /* the volume's lease_gen when told: older = told a lost mount */
   uint8_t type;
   uint64_t size;
   int64_t mtime_ns, ctime_ns;
@@ -111,6 +115,10 @@ struct ic_inode {
   size_t nsealed, capsealed;
 
   uint64_t head_obj, head_len; /* where the newest head was PUT */
+  /* The head imgr had committed when this state was loaded or last
+   * committed (0: imgr does not know the inode). After a lost lease, dirty
+   * state is sent again only if imgr still has this head. */
+  uint64_t base_obj;
 };
 
 struct ic_volume {
@@ -132,6 +140,12 @@ struct ic_volume {
   uint64_t next_nonce, nonces_left;
   bool nonce_fetching;
 
+  /* Bumped when every lease died at once (imgr forgot the mount): an
+   * inode's lease counts only if granted under the current value. */
+  _Atomic uint64_t lease_gen;
+  ic_volume_dir_released_fn dir_released; /* under mu */
+  void *dir_released_ctx;
+
   ic_inode *dirty_head; /* the dirty set (marked inodes) */
   size_t nmarked;
   uint64_t dirty_bytes;
@@ -152,8 +166,20 @@ struct ic_volume {
 /* Log segment PUTs and deletes of one commit run this many at a time. */
 #define IC_COMMIT_THREADS 8
 
-/* ic_volume.c: imgr rejected a commit for a missing lease (ic_flush.c). */
-void ic_volume_lease_lost(ic_volume *v, ic_inode *in);
+/* ic_volume.c, for ic_flush.c. The lease held on a held inode (NONE when
+ * it was lost with the mount). */
+ic_lease_state ic_volume_lease_of(ic_volume *v, const ic_inode *in);
+/* The held inode has no valid lease though it had one or is dirty (lost
+ * with the mount, or expired): clean, forget its cache; dirty, take an
+ * exclusive lease again and keep the changes if imgr still has base_obj,
+ * else drop them (-EIO). */
+int ic_volume_lease_recover(ic_volume *v, ic_inode *in);
+/* The lease generation now (bumped by ic_volume_leases_reset). */
+uint64_t ic_volume_lease_gen(ic_volume *v);
+/* Take an exclusive lease on a held inode again, unless one was granted
+ * after lease generation `since` (imgr would deny asking twice), and read
+ * the head imgr has for it now (*imgr_head, 0 if imgr does not know it). */
+int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t since, uint64_t *imgr_head);
 
 /* ic_volume.c: a new inode number, locked and referenced like
  * ic_inode_get, with an exclusive lease not asked for yet (lease_unasked)

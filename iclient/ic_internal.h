@@ -130,6 +130,31 @@ int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_le
  * lease is kept and the error returned (imgr retries the interrupt). */
 int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t inode_number);
 
+/* Every lease died at once (imgr forgot the mount; the client mounted
+ * again: ic_rpc_set_remount). Waits for nothing and sends nothing: each
+ * cached inode's lease now reads as none, so its next use asks again; a
+ * clean inode's cached state is dropped then (it may be stale), a dirty
+ * inode keeps its changes only if imgr still has the head they were made
+ * to (else they are dropped and the operation fails with EIO). The open
+ * counts imgr kept for the old mount are gone too: ic_volume_reopen_all. */
+void ic_volume_leases_reset(ic_volume *v);
+/* After ic_volume_leases_reset: tell imgr again of every inode this
+ * client holds open (AdjustInodeTableEntryOpenCount +1 under a fresh
+ * shared lease), so that one unlinked while open is still kept until its
+ * last close. Takes inode locks: not on a thread that holds one. Returns
+ * the first error (each is logged); inodes it could not tell are counted
+ * again by the next call. */
+int ic_volume_reopen_all(ic_volume *v);
+
+/* After a Release interrupt dropped the cache of a directory whose tree
+ * was open, fn gets each name that tree held (the first
+ * IC_DIR_RELEASED_NAMES_MAX in name order), with no lock held: the kernel's
+ * cached entries under it may be stale now (another client changes the
+ * directory). fn NULL: none. */
+#define IC_DIR_RELEASED_NAMES_MAX 1024
+typedef void (*ic_volume_dir_released_fn)(void *ctx, uint64_t dir, const char *name, size_t len);
+void ic_volume_set_dir_released(ic_volume *v, ic_volume_dir_released_fn fn, void *ctx);
+
 /* ---- write-back (group commit) -----------------------------------------
  * Operations change inodes in memory; commits happen later, in groups. An
  * operation that changed several inodes together (create: directory + new
@@ -278,10 +303,13 @@ int ic_file_punch_hole(ic_volume *v, ic_inode *in, uint64_t off, uint64_t len);
  * commit them all with one PutInodeTableEntries. Clean inodes are skipped.
  * All must be held (locked) by the caller, dirty ones with an exclusive
  * lease (else -ENOLCK). On failure nothing is lost: the inodes stay dirty
- * and a later flush sends everything still pending. When imgr says a lease
- * is missing (EMissingLease: it expired the lease), the inodes' leases are
- * marked lost, so their next ic_inode_get asks again; the error is
- * -ENOLCK (EIO to the application). */
+ * and a later flush sends everything still pending. A dirty inode whose
+ * lease was lost (with the mount, or expired) takes an exclusive one again
+ * first. When imgr says a lease is missing (EMissingLease: it expired the
+ * lease, or forgot the mount during the commit), the leases are taken again
+ * and the commit sent once more, if imgr still has the heads the changes
+ * were made to; if imgr already has the heads sent, the commit had landed
+ * (0). Otherwise the changes are dropped and the result is -EIO. */
 int ic_flush_inodes(ic_volume *v, ic_inode *const *inodes, size_t n);
 
 /* Debug check of iclient.md 10.6: for every object in the loaded inode's

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +60,18 @@ struct ic_rpc_client {
   swift_conn *swift;
   uint64_t call_timeout_ns;
   uint64_t renew_period_ns;
-  atomic_bool mount_lost_logged; /* EUnknownMountID seen and logged */
+
+  /* The mount (set by a successful Mount): every later request carries the
+   * current MountID, which changes when imgr forgot the mount and we
+   * mounted again (see ic_rpc.h). One remount at a time. */
+  pthread_mutex_t mnt_mu;
+  pthread_cond_t mnt_cv; /* a remount finished */
+  char *volume_name;
+  char mount_id[IC_MOUNT_ID_MAX]; /* "" = not mounted */
+  bool remounting;
+  uint64_t remounts;
+  ic_rpc_remount_fn remount_fn;
+  void *remount_ctx;
 
   /* Upcalls: decoded on retryrpc's thread into a bounded ring, delivered
    * by up_nworkers threads, so an interrupt that waits for a busy inode
@@ -143,6 +153,21 @@ static void *upcall_worker(void *arg) {
   return NULL;
 }
 
+void ic_rpc_set_remount(ic_rpc_client *c, ic_rpc_remount_fn fn, void *ctx) {
+  pthread_mutex_lock(&c->mnt_mu);
+  while (c->remounting) pthread_cond_wait(&c->mnt_cv, &c->mnt_mu);
+  c->remount_fn = fn;
+  c->remount_ctx = ctx;
+  pthread_mutex_unlock(&c->mnt_mu);
+}
+
+uint64_t ic_rpc_remounts(ic_rpc_client *c) {
+  pthread_mutex_lock(&c->mnt_mu);
+  uint64_t n = c->remounts;
+  pthread_mutex_unlock(&c->mnt_mu);
+  return n;
+}
+
 void ic_rpc_set_upcall(ic_rpc_client *c, ic_rpc_upcall_fn fn, void *ctx) {
   pthread_mutex_lock(&c->up_mu);
   c->up_fn = fn;
@@ -165,6 +190,9 @@ static void client_free(ic_rpc_client *c) {
   free(c->up_q);
   pthread_cond_destroy(&c->ka_cv);
   pthread_mutex_destroy(&c->ka_mu);
+  pthread_cond_destroy(&c->mnt_cv);
+  pthread_mutex_destroy(&c->mnt_mu);
+  free(c->volume_name);
   pthread_cond_destroy(&c->up_idle_cv);
   pthread_cond_destroy(&c->up_cv);
   pthread_mutex_destroy(&c->up_mu);
@@ -185,6 +213,8 @@ int ic_rpc_client_create(const ic_rpc_params *p, ic_rpc_client **out) {
   pthread_cond_init(&c->up_cv, NULL);
   pthread_cond_init(&c->up_idle_cv, NULL);
   pthread_mutex_init(&c->ka_mu, NULL);
+  pthread_mutex_init(&c->mnt_mu, NULL);
+  pthread_cond_init(&c->mnt_cv, NULL);
   pthread_condattr_t ca_attr;
   pthread_condattr_init(&ca_attr);
   pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
@@ -241,10 +271,6 @@ static int send1(ic_rpc_client *c, const char *method, const json_t *req, json_t
   }
   if (errstr && errstr[0] && rrpc_errno_from_errstr(errstr) == -EREMOTEIO) {
     rc = ic_rpc_fail(err, "%s", errstr); /* imgr's own error string */
-    if (rc == -ENOTCONN && !atomic_exchange(&c->mount_lost_logged, true))
-      log_error("iclient: imgr does not know this mount any more (imgr restarted, or it "
-                "unmounted a silent mount): operations fail with EIO until iclient is "
-                "restarted");
   } else if (errstr && errstr[0]) {    /* "errno: N" from imgr */
     snprintf(err->msg, sizeof(err->msg), "%s: imgr failed: %s", method, strerror(-rc));
     rc = -EIO;
@@ -252,10 +278,19 @@ static int send1(ic_rpc_client *c, const char *method, const json_t *req, json_t
     char detail[160] = "";
     rrpc_client_last_error(c->rc, detail, sizeof(detail));
     snprintf(err->msg, sizeof(err->msg), "retryrpc: %s: %s (%s)", method, strerror(-rc), detail);
-    if (rc != -ETIMEDOUT && rc != -ECONNREFUSED) rc = -EIO;
+    if (rc != -ETIMEDOUT && rc != -ECONNREFUSED && rc != -ESTALE) rc = -EIO;
   }
   free(errstr);
   return rc;
+}
+
+/* The current MountID into id; false before the first Mount. */
+static bool current_mount(ic_rpc_client *c, char id[IC_MOUNT_ID_MAX]) {
+  pthread_mutex_lock(&c->mnt_mu);
+  while (c->remounting) pthread_cond_wait(&c->mnt_cv, &c->mnt_mu);
+  memcpy(id, c->mount_id, IC_MOUNT_ID_MAX);
+  pthread_mutex_unlock(&c->mnt_mu);
+  return id[0] != '\0';
 }
 
 static int renew(ic_rpc_client *c, const char *mount_id, bool reauth, ic_rpc_err *err) {
@@ -274,23 +309,6 @@ static int renew(ic_rpc_client *c, const char *mount_id, bool reauth, ic_rpc_err
   return rc;
 }
 
-/* send1, renewing the mount once on EAuthTokenRejected (iclient.md 2.2). */
-static int call(ic_rpc_client *c, const char *method, const char *mount_id, json_t *req,
-                json_t **reply, ic_rpc_err *err) {
-  if (!req) return -ENOMEM;
-  int rc = send1(c, method, req, reply, err);
-  if (rc == -EACCES && mount_id) {
-    log_info("iclient: %s: AuthToken rejected by imgr; renewing the mount", method);
-    rc = renew(c, mount_id, true, err);
-    if (rc)
-      log_error("iclient: RenewMount failed: %s", rc == -EACCES ? "EAuthTokenRejected:" : err->msg);
-    else
-      rc = send1(c, method, req, reply, err);
-  }
-  json_decref(req);
-  return rc;
-}
-
 /* After decoding reply (drc: the decoder's result): free it; -EIO and a
  * message when it did not fit. */
 static int decoded(int drc, json_t *reply, const char *method, ic_rpc_err *err) {
@@ -302,26 +320,153 @@ static int decoded(int drc, json_t *reply, const char *method, ic_rpc_err *err) 
   return 0;
 }
 
+/* Mount {VolumeName, AuthToken}; a rejected token is renewed once. */
+static int mount1(ic_rpc_client *c, const char *volume, ic_mount_reply *rep, ic_rpc_err *err) {
+  int rc = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    char token[TOKEN_MAX];
+    rc = attempt ? swift_reauth(c->swift) : 0;
+    if (rc == 0) rc = swift_auth_token(c->swift, token, sizeof(token));
+    if (rc) {
+      snprintf(err->msg, sizeof(err->msg), "Swift authentication failed: %s", strerror(-rc));
+      return -EIO;
+    }
+    ic_mount_req req = {volume, token};
+    json_t *j = ic_json_mount_req(&req), *reply = NULL;
+    if (!j) return -ENOMEM;
+    rc = send1(c, "Mount", j, &reply, err);
+    json_decref(j);
+    if (rc == 0) {
+      memset(rep, 0, sizeof(*rep));
+      int drc = ic_json_mount_reply(reply, rep);
+      return decoded(drc ? drc : rep->mount_id[0] ? 0 : -EINVAL, reply, "Mount", err);
+    }
+    if (rc != -EACCES) break;
+  }
+  return rc;
+}
+
+/* imgr does not know mount `stale` (it restarted, or unmounted us): mount
+ * again, unless another thread already did. Then the remount function runs
+ * (the volume forgets its leases) before anyone uses the new MountID. */
+static int remount(ic_rpc_client *c, const char *stale, ic_rpc_err *err) {
+  pthread_mutex_lock(&c->mnt_mu);
+  while (c->remounting) pthread_cond_wait(&c->mnt_cv, &c->mnt_mu);
+  if (strcmp(c->mount_id, stale) != 0 || !c->volume_name) {
+    pthread_mutex_unlock(&c->mnt_mu);
+    return 0; /* done meanwhile */
+  }
+  c->remounting = true;
+  ic_rpc_remount_fn fn = c->remount_fn;
+  void *fctx = c->remount_ctx;
+  pthread_mutex_unlock(&c->mnt_mu);
+
+  log_warn("iclient: imgr does not know mount %s any more (imgr restarted, or it unmounted a "
+           "silent mount): mounting %s again", stale, c->volume_name);
+  ic_mount_reply rep;
+  int rc = mount1(c, c->volume_name, &rep, err);
+  if (rc)
+    log_error("iclient: remount of %s failed: %s (%d); operations fail until it succeeds",
+              c->volume_name, rc == -EACCES ? "EAuthTokenRejected:" : err->msg, rc);
+  else if (fn)
+    fn(fctx); /* under `remounting`: nobody sends with the new ID before it returns */
+
+  pthread_mutex_lock(&c->mnt_mu);
+  if (rc == 0) {
+    memcpy(c->mount_id, rep.mount_id, sizeof(c->mount_id));
+    c->remounts++;
+    log_info("iclient: remounted %s as mount %s (remount %llu)", c->volume_name, c->mount_id,
+             (unsigned long long)c->remounts);
+  }
+  c->remounting = false;
+  pthread_cond_broadcast(&c->mnt_cv);
+  pthread_mutex_unlock(&c->mnt_mu);
+  return rc;
+}
+
+int ic_rpc_mount_lost(ic_rpc_client *c) {
+  char id[IC_MOUNT_ID_MAX];
+  ic_rpc_err err = {{0}};
+  return current_mount(c, id) ? remount(c, id, &err) : -ENOTCONN;
+}
+
+/* send1 with the recoveries (see ic_rpc.h): once more on a new retryrpc
+ * session after ESTALE; RenewMount and once more on EAuthTokenRejected
+ * (iclient.md 2.2); a remount and once more on EUnknownMountID. A
+ * mount-scoped request (mount_scoped) carries the current MountID. */
+static int call(ic_rpc_client *c, const char *method, bool mount_scoped, json_t *req,
+                json_t **reply, ic_rpc_err *err) {
+  if (!req) return -ENOMEM;
+  char id[IC_MOUNT_ID_MAX] = "";
+  bool mounted = mount_scoped && current_mount(c, id);
+  const char *given = json_string_value(json_object_get(req, "MountID"));
+  if (mount_scoped && !mounted && given) /* ops used without Mount (tests): the caller's ID */
+    snprintf(id, sizeof(id), "%s", given);
+  bool remounted = false, renewed = false, resent = false;
+  int rc;
+  for (;;) {
+    if (mounted && json_object_set_new(req, "MountID", json_string(id))) {
+      rc = -ENOMEM;
+      break;
+    }
+    rc = send1(c, method, req, reply, err);
+    if (rc == -ESTALE && !resent) {
+      /* imgr lost our retryrpc session (it restarted): the request may or
+       * may not have run there; a new session asks again, and a mount the
+       * new imgr does not know is answered EUnknownMountID (nothing runs). */
+      resent = true;
+      continue;
+    }
+    if (rc == -EACCES && mount_scoped && !renewed) {
+      renewed = true;
+      log_info("iclient: %s: AuthToken rejected by imgr; renewing the mount", method);
+      rc = renew(c, id, true, err);
+      if (rc == 0) continue;
+      log_error("iclient: RenewMount failed: %s", rc == -EACCES ? "EAuthTokenRejected:" : err->msg);
+      break;
+    }
+    if (rc == -ENOTCONN && mounted && !remounted && strcmp(method, "Unmount") != 0) {
+      remounted = true;
+      ic_rpc_err merr = {{0}};
+      if (remount(c, id, &merr) == 0 && current_mount(c, id)) continue;
+    }
+    break;
+  }
+  if (rc == -ESTALE) rc = -EIO;
+  json_decref(req);
+  return rc;
+}
+
 static int r_mount(void *ctx, const ic_mount_req *req, ic_mount_reply *rep, ic_rpc_err *err) {
+  ic_rpc_client *c = ctx;
   json_t *reply = NULL;
-  int rc = call(ctx, "Mount", NULL, ic_json_mount_req(req), &reply, err);
+  int rc = call(c, "Mount", false, ic_json_mount_req(req), &reply, err);
   if (rc) return rc;
   int drc = ic_json_mount_reply(reply, rep);
-  return decoded(drc ? drc : rep->mount_id[0] ? 0 : -EINVAL, reply, "Mount", err);
+  rc = decoded(drc ? drc : rep->mount_id[0] ? 0 : -EINVAL, reply, "Mount", err);
+  char *vol = rc == 0 ? strdup(req->volume_name) : NULL;
+  if (rc == 0 && !vol) rc = -ENOMEM;
+  if (rc) return rc;
+  pthread_mutex_lock(&c->mnt_mu); /* the mount later requests carry */
+  free(c->volume_name);
+  c->volume_name = vol;
+  memcpy(c->mount_id, rep->mount_id, sizeof(c->mount_id));
+  pthread_mutex_unlock(&c->mnt_mu);
+  return 0;
 }
 
 static int r_renew(void *ctx, const ic_renew_mount_req *req, ic_rpc_err *err) {
-  return call(ctx, "RenewMount", NULL, ic_json_renew_mount_req(req), NULL, err);
+  return call(ctx, "RenewMount", false, ic_json_renew_mount_req(req), NULL, err);
 }
 
 static int r_unmount(void *ctx, const ic_mount_id_req *req, ic_rpc_err *err) {
-  return call(ctx, "Unmount", req->mount_id, ic_json_mount_id_req(req), NULL, err);
+  return call(ctx, "Unmount", true, ic_json_mount_id_req(req), NULL, err);
 }
 
 static int r_volume_status(void *ctx, const ic_mount_id_req *req, ic_volume_status_reply *rep,
                            ic_rpc_err *err) {
   json_t *reply = NULL;
-  int rc = call(ctx, "VolumeStatus", req->mount_id, ic_json_mount_id_req(req), &reply, err);
+  int rc = call(ctx, "VolumeStatus", true, ic_json_mount_id_req(req), &reply, err);
   if (rc) return rc;
   return decoded(ic_json_volume_status_reply(reply, rep), reply, "VolumeStatus", err);
 }
@@ -329,7 +474,7 @@ static int r_volume_status(void *ctx, const ic_mount_id_req *req, ic_volume_stat
 static int r_fetch_nonce_range(void *ctx, const ic_mount_id_req *req,
                                ic_fetch_nonce_range_reply *rep, ic_rpc_err *err) {
   json_t *reply = NULL;
-  int rc = call(ctx, "FetchNonceRange", req->mount_id, ic_json_mount_id_req(req), &reply, err);
+  int rc = call(ctx, "FetchNonceRange", true, ic_json_mount_id_req(req), &reply, err);
   if (rc) return rc;
   return decoded(ic_json_fetch_nonce_range_reply(reply, rep), reply, "FetchNonceRange", err);
 }
@@ -337,32 +482,32 @@ static int r_fetch_nonce_range(void *ctx, const ic_mount_id_req *req,
 static int r_get_inode(void *ctx, const ic_inode_req *req, ic_get_inode_table_entry_reply *rep,
                        ic_rpc_err *err) {
   json_t *reply = NULL;
-  int rc = call(ctx, "GetInodeTableEntry", req->mount_id, ic_json_inode_req(req), &reply, err);
+  int rc = call(ctx, "GetInodeTableEntry", true, ic_json_inode_req(req), &reply, err);
   if (rc) return rc;
   return decoded(ic_json_get_inode_table_entry_reply(reply, rep), reply, "GetInodeTableEntry", err);
 }
 
 static int r_put_inodes(void *ctx, const ic_put_inode_table_entries_req *req, ic_rpc_err *err) {
-  return call(ctx, "PutInodeTableEntries", req->mount_id,
+  return call(ctx, "PutInodeTableEntries", true,
               ic_json_put_inode_table_entries_req(req), NULL, err);
 }
 
 static int r_delete_inode(void *ctx, const ic_inode_req *req, ic_rpc_err *err) {
-  return call(ctx, "DeleteInodeTableEntry", req->mount_id, ic_json_inode_req(req), NULL, err);
+  return call(ctx, "DeleteInodeTableEntry", true, ic_json_inode_req(req), NULL, err);
 }
 
 static int r_adjust_open(void *ctx, const ic_adjust_open_count_req *req, ic_rpc_err *err) {
-  return call(ctx, "AdjustInodeTableEntryOpenCount", req->mount_id,
+  return call(ctx, "AdjustInodeTableEntryOpenCount", true,
               ic_json_adjust_open_count_req(req), NULL, err);
 }
 
 static int r_flush(void *ctx, const ic_mount_id_req *req, ic_rpc_err *err) {
-  return call(ctx, "Flush", req->mount_id, ic_json_mount_id_req(req), NULL, err);
+  return call(ctx, "Flush", true, ic_json_mount_id_req(req), NULL, err);
 }
 
 static int r_lease(void *ctx, const ic_lease_req *req, ic_lease_reply *rep, ic_rpc_err *err) {
   json_t *reply = NULL;
-  int rc = call(ctx, "Lease", req->mount_id, ic_json_lease_req(req), &reply, err);
+  int rc = call(ctx, "Lease", true, ic_json_lease_req(req), &reply, err);
   if (rc) return rc;
   return decoded(ic_json_lease_reply(reply, rep), reply, "Lease", err);
 }
@@ -395,9 +540,14 @@ static void *keepalive_main(void *arg) {
     pthread_cond_timedwait(&c->ka_cv, &c->ka_mu, &ts);
     if (c->ka_stop) break;
     pthread_mutex_unlock(&c->ka_mu);
+    char id[IC_MOUNT_ID_MAX];
+    bool mounted = current_mount(c, id);
+    if (!mounted) memcpy(id, c->ka_mount_id, sizeof(id));
     ic_rpc_err err = {{0}};
-    int rc = renew(c, c->ka_mount_id, false, &err);
-    if (rc == -EACCES) rc = renew(c, c->ka_mount_id, true, &err); /* token expired */
+    int rc = renew(c, id, false, &err);
+    if (rc == -ESTALE) rc = renew(c, id, false, &err);     /* new retryrpc session */
+    if (rc == -EACCES) rc = renew(c, id, true, &err);      /* token expired */
+    if (rc == -ENOTCONN && mounted) rc = remount(c, id, &err); /* imgr forgot us */
     if (rc)
       log_warn("iclient: keep-alive RenewMount failed: %s (%d)",
                rc == -EACCES ? "EAuthTokenRejected:" : err.msg, rc);

@@ -9,13 +9,32 @@
  *   - imgr's error string: copied into err->msg, mapped by ic_rpc_errno
  *     (an unknown string, e.g. "EInvalidRequest: ...", is -EIO);
  *   - transport: -ETIMEDOUT, -ECONNREFUSED as retryrpc reports them, any
- *     other transport failure (TLS refused, session lost at an imgr restart,
- *     unreachable) -EIO; err->msg says what happened, prefixed "retryrpc:";
+ *     other transport failure (TLS refused, unreachable) -EIO; err->msg
+ *     says what happened, prefixed "retryrpc:". While imgr is down a call
+ *     fails after the dial retries or call_timeout_ns, whichever is first;
  *   - an undecodable reply: -EIO ("bad reply ...").
- * No error ends the process. In particular a mount imgr no longer knows
- * (imgr restarted: retryrpc loses the session, then EUnknownMountID) makes
- * every later op fail (-ENOTCONN, which the file system layer turns into
- * EIO); remounting under a running iclient is not implemented.
+ * No error ends the process.
+ *
+ * Reconnection. After a successful Mount the client remembers the volume
+ * and the MountID, and every mount-scoped request is sent with the
+ * *current* MountID (the one in the request struct is replaced). When imgr
+ * restarts it loses retryrpc sessions and mounts:
+ *   - a call that retryrpc fails with ESTALE (the session is gone; the
+ *     request may or may not have run on the old imgr) is sent once more
+ *     on a new session; the new imgr does not know the mount, so it runs
+ *     nothing and answers EUnknownMountID (if instead imgr only expired
+ *     our retryrpc session, after a disconnection of its client expiry,
+ *     10 min by default, the mount is still known and the request may run
+ *     twice);
+ *   - EUnknownMountID (also when imgr unmounted a silent mount): one
+ *     thread sends Mount again (others wait for it), the remount function
+ *     (ic_rpc_set_remount) runs before the new MountID is used (the volume
+ *     forgets its leases, which died with the old mount), and the request
+ *     is sent once more with the new MountID. Unmount is not remounted.
+ * A request needing a lease then fails with EMissingLease (-ENOLCK): the
+ * inode layer takes the lease again (ic_internal.h, ic_flush_inodes).
+ * The keep-alive remounts too, so an idle client recovers within one
+ * renew period.
  *
  * EAuthTokenRejected from any RPC but Mount and RenewMount: the Swift
  * token is renewed (swift_reauth), RenewMount {MountID, AuthToken} is sent,
@@ -76,6 +95,17 @@ void ic_rpc_client_destroy(ic_rpc_client *c);
  * once and must not call ic_rpc_set_upcall. */
 typedef void (*ic_rpc_upcall_fn)(void *ctx, uint32_t rpc_interrupt_type, uint64_t inode_number);
 void ic_rpc_set_upcall(ic_rpc_client *c, ic_rpc_upcall_fn fn, void *ctx);
+
+/* Called once per remount, before the new MountID is used (not for the
+ * first Mount). It runs on the thread whose call found the mount gone,
+ * which may hold inode locks: it must not wait for any inode. */
+typedef void (*ic_rpc_remount_fn)(void *ctx);
+void ic_rpc_set_remount(ic_rpc_client *c, ic_rpc_remount_fn fn, void *ctx);
+/* imgr said it unmounted us (RPCInterrupt Unmount): remount now, as on
+ * EUnknownMountID. -ENOTCONN before the first Mount. */
+int ic_rpc_mount_lost(ic_rpc_client *c);
+/* Remounts done so far. */
+uint64_t ic_rpc_remounts(ic_rpc_client *c);
 
 /* Start / stop the RenewMount keep-alive for mount_id (copied). Start
  * twice: -EALREADY. Stop waits for the thread; safe when not started. */

@@ -206,7 +206,7 @@ static void evict(ic_volume *v, bool all) {
     ic_inode *in = victims;
     victims = in->lru_next;
     in->lru_next = NULL;
-    if (in->lease != IC_LEASE_STATE_NONE) /* failing only means imgr drops it with the mount */
+    if (ic_volume_lease_of(v, in) != IC_LEASE_STATE_NONE) /* failing: imgr drops it with the mount */
       (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
     pthread_mutex_lock(&v->mu);
     hash_unlink(v, in);
@@ -231,12 +231,80 @@ size_t ic_volume_inodes_cached(ic_volume *v) {
 static void set_lease(ic_volume *v, ic_inode *in, ic_lease_state s) {
   pthread_mutex_lock(&v->mu);
   in->lease = s;
+  in->lease_gen = atomic_load(&v->lease_gen);
   pthread_mutex_unlock(&v->mu);
 }
 
+ic_lease_state ic_volume_lease_of(ic_volume *v, const ic_inode *in) {
+  return in->lease_gen == atomic_load(&v->lease_gen) ? in->lease : IC_LEASE_STATE_NONE;
+}
+
+void ic_volume_leases_reset(ic_volume *v) {
+  atomic_fetch_add(&v->lease_gen, 1);
+  log_warn("iclient: every lease was lost with the mount: each cached inode asks again on its "
+           "next use");
+}
+
+static int head_at_imgr(ic_volume *v, ic_inode *in, uint64_t *head) {
+  ic_inode_req req = {v->mount_id, in->ino};
+  ic_get_inode_table_entry_reply rep = {0, 0};
+  ic_rpc_err err = {{0}};
+  int rc = v->imgr->get_inode_table_entry(v->imgr_ctx, &req, &rep, &err);
+  if (rc == -ENOENT) rc = 0; /* EUnknownInodeNumber: never committed */
+  if (rc)
+    log_error("iclient: GetInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
+              err.msg);
+  *head = rep.inode_head_object_number;
+  return rc;
+}
+
+uint64_t ic_volume_lease_gen(ic_volume *v) { return atomic_load(&v->lease_gen); }
+
+int ic_volume_lease_regain(ic_volume *v, ic_inode *in, uint64_t since, uint64_t *imgr_head) {
+  int rc = 0;
+  bool granted_since = ic_volume_lease_of(v, in) == IC_LEASE_STATE_EXCLUSIVE &&
+                       !in->lease_unasked && in->lease_gen != since;
+  if (!granted_since) /* (asking again for a lease held would be denied) */
+    rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
+  if (rc == 0) {
+    in->lease_unasked = false;
+    set_lease(v, in, IC_LEASE_STATE_EXCLUSIVE);
+  }
+  return rc ? rc : head_at_imgr(v, in, imgr_head);
+}
+
+int ic_volume_lease_recover(ic_volume *v, ic_inode *in) {
+  set_lease(v, in, IC_LEASE_STATE_NONE);
+  if (!in->dirty) { /* the cache may be stale: another client, or an imgr that lost commits */
+    ic_inode_free_state(in);
+    in->loaded = false;
+    return 0;
+  }
+  if (in->lease_unasked) { /* new, never committed: nobody else knows its number */
+    set_lease(v, in, IC_LEASE_STATE_EXCLUSIVE);
+    return 0;
+  }
+  uint64_t head;
+  int rc = ic_volume_lease_regain(v, in, ic_volume_lease_gen(v), &head);
+  if (rc == 0 && head != in->base_obj) {
+    log_error("iclient: inode %016llX: its unsaved changes were made to head %016llX but imgr "
+              "now has %016llX: they are dropped (EIO)", (unsigned long long)in->ino,
+              (unsigned long long)in->base_obj, (unsigned long long)head);
+    ic_inode_forget_deleted(in); /* reloaded on next use */
+    rc = -EIO;
+  }
+  return rc;
+}
+
 /* Make sure the held inode has at least `want` (NONE: no lease wanted). */
-static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
-  if (in->lease >= want) return 0;
+static int lease_ensure1(ic_volume *v, ic_inode *in, ic_lease_state want) {
+  ic_lease_state have = ic_volume_lease_of(v, in);
+  if (have >= want) return 0;
+  /* A lease died with the mount, or imgr expired the lease of a dirty one. */
+  if (have == IC_LEASE_STATE_NONE && (in->lease != IC_LEASE_STATE_NONE || in->dirty)) {
+    int rc = ic_volume_lease_recover(v, in);
+    if (rc || ic_volume_lease_of(v, in) >= want) return rc;
+  }
   int rc;
   if (want == IC_LEASE_STATE_SHARED)
     rc = lease_request(v, in->ino, IC_LEASE_REQUEST_SHARED, IC_LEASE_RESPONSE_SHARED);
@@ -257,6 +325,29 @@ static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
     rc = lease_request(v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
   if (rc == 0) set_lease(v, in, want);
   return rc;
+}
+
+/* lease_ensure1, once more if every lease died during it: a Promote (or a
+ * Release) sent when imgr had forgotten the mount is answered under the
+ * new one, where we hold nothing. */
+static int lease_ensure(ic_volume *v, ic_inode *in, ic_lease_state want) {
+  uint64_t gen = atomic_load(&v->lease_gen);
+  int rc = lease_ensure1(v, in, want);
+  if (rc && gen != atomic_load(&v->lease_gen)) rc = lease_ensure1(v, in, want);
+  return rc;
+}
+
+/* An imgr request about the held inode failed with EMissingLease: if its
+ * lease died with the mount since it was checked (imgr restarted and the
+ * client mounted again during the request), take the same lease again
+ * (reloading the head if it was loaded) so the request can be sent once
+ * more: 0. Else -ENOLCK (imgr really took it), or the error of taking it. */
+static int lease_refresh(ic_volume *v, ic_inode *in) {
+  if (in->lease == IC_LEASE_STATE_NONE || ic_volume_lease_of(v, in) == in->lease)
+    return -ENOLCK;
+  bool loaded = in->loaded;
+  int rc = lease_ensure(v, in, in->lease);
+  return rc == 0 && loaded ? ic_inode_load(v, in) : rc;
 }
 
 static int inode_get(ic_volume *v, uint64_t ino, ic_lease_state want, ic_inode **out) {
@@ -300,7 +391,7 @@ static int inode_get(ic_volume *v, uint64_t ino, ic_lease_state want, ic_inode *
 
 int ic_inode_get_new(ic_volume *v, uint64_t ino, ic_inode **out) {
   int rc = inode_get(v, ino, IC_LEASE_STATE_NONE, out);
-  if (rc == 0 && !(*out)->loaded && (*out)->lease == IC_LEASE_STATE_NONE) {
+  if (rc == 0 && !(*out)->loaded && ic_volume_lease_of(v, *out) == IC_LEASE_STATE_NONE) {
     set_lease(v, *out, IC_LEASE_STATE_EXCLUSIVE);
     (*out)->lease_unasked = true;
   }
@@ -315,16 +406,6 @@ int ic_inode_get_shared(ic_volume *v, uint64_t ino, ic_inode **out) {
   return inode_get(v, ino, IC_LEASE_STATE_SHARED, out);
 }
 
-void ic_volume_lease_lost(ic_volume *v, ic_inode *in) {
-  log_error("iclient: inode %016llX: lease lost (expired by imgr)%s", (unsigned long long)in->ino,
-            in->dirty ? "; its changes will be sent again under a new lease" : "");
-  if (!in->dirty) { /* the cache may be stale now: reload on next use */
-    ic_inode_free_state(in);
-    in->loaded = false;
-  }
-  set_lease(v, in, IC_LEASE_STATE_NONE);
-}
-
 const char *ic_lease_state_name(ic_lease_state s) {
   return s == IC_LEASE_STATE_SHARED      ? "SharedGranted"
          : s == IC_LEASE_STATE_EXCLUSIVE ? "ExclusiveGranted"
@@ -333,12 +414,44 @@ const char *ic_lease_state_name(ic_lease_state s) {
 
 static int flush_group(ic_volume *v, ic_inode *seed);
 
+void ic_volume_set_dir_released(ic_volume *v, ic_volume_dir_released_fn fn, void *ctx) {
+  pthread_mutex_lock(&v->mu);
+  v->dir_released = fn;
+  v->dir_released_ctx = ctx;
+  pthread_mutex_unlock(&v->mu);
+}
+
+/* The names of a held directory's open tree, NUL-separated, for
+ * dir_released (best effort: what cannot be read is left out). */
+static char *dir_names(ic_volume *v, ic_inode *in, size_t *n) {
+  *n = 0;
+  if (in->type != ILAYOUT_INODE_TYPE_DIR || !in->payload) return NULL;
+  size_t cap = 4096, used = 0;
+  char *buf = malloc(cap);
+  for (uint64_t i = 0; buf && i < IC_DIR_RELEASED_NAMES_MAX; i++) {
+    char name[IC_NAME_MAX + 1];
+    size_t len;
+    ic_dirent e;
+    if (ic_dir_entry_at(v, in, i, name, &len, &e)) break;
+    if (cap - used < len + 1) {
+      char *p = realloc(buf, cap * 2);
+      if (!p) break;
+      buf = p;
+      cap *= 2;
+    }
+    memcpy(buf + used, name, len + 1);
+    used += len + 1;
+    (*n)++;
+  }
+  return buf;
+}
+
 int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
   if (type != IC_RPC_INTERRUPT_DEMOTE && type != IC_RPC_INTERRUPT_RELEASE) return -EINVAL;
   pthread_mutex_lock(&v->mu);
   ic_inode *in = v->buckets[bucket_of(v, ino)];
   while (in && in->ino != ino) in = in->hnext;
-  bool act = in && !in->evicting && in->lease != IC_LEASE_STATE_NONE;
+  bool act = in && !in->evicting && ic_volume_lease_of(v, in) != IC_LEASE_STATE_NONE;
   if (act && in->refs++ == 0) lru_unlink(v, in);
   pthread_mutex_unlock(&v->mu);
   if (!act) return 0;
@@ -347,9 +460,12 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
   int rc = flush_group(v, in);
   pthread_mutex_lock(&in->lock);
   bool demote = type == IC_RPC_INTERRUPT_DEMOTE;
+  char *names = NULL;
+  size_t nnames = 0;
   if (rc) goto out;
-  if (demote && in->lease != IC_LEASE_STATE_EXCLUSIVE) goto out;
-  if (in->lease == IC_LEASE_STATE_NONE) goto out; /* released meanwhile */
+  ic_lease_state held = ic_volume_lease_of(v, in);
+  if (demote && held != IC_LEASE_STATE_EXCLUSIVE) goto out;
+  if (held == IC_LEASE_STATE_NONE) goto out; /* released meanwhile */
   if (in->dirty || in->delete_pending) {
     rc = -EAGAIN; /* changed again meanwhile: imgr repeats the interrupt */
     goto out;
@@ -358,11 +474,24 @@ int ic_volume_lease_interrupt(ic_volume *v, uint32_t type, uint64_t ino) {
     rc = lease_request(v, ino, IC_LEASE_REQUEST_DEMOTE, IC_LEASE_RESPONSE_DEMOTED);
     if (rc == 0) set_lease(v, in, IC_LEASE_STATE_SHARED);
   } else {
+    pthread_mutex_lock(&v->mu);
+    ic_volume_dir_released_fn fn = v->dir_released;
+    void *fctx = v->dir_released_ctx;
+    pthread_mutex_unlock(&v->mu);
+    if (fn) names = dir_names(v, in, &nnames);
     /* Another client will change the inode: nothing cached may be reused. */
     ic_inode_free_state(in);
     in->loaded = false;
     rc = lease_request(v, ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
     set_lease(v, in, IC_LEASE_STATE_NONE); /* either way: imgr will expire it */
+    ic_inode_put(v, in);
+    for (size_t i = 0, off = 0; i < nnames; i++) { /* no lock held: the kernel may wait */
+      size_t len = strlen(names + off);
+      fn(fctx, ino, names + off, len);
+      off += len + 1;
+    }
+    free(names);
+    return rc;
   }
 out:
   ic_inode_put(v, in);
@@ -403,7 +532,7 @@ int ic_volume_list_inodes(ic_volume *v, int (*fn)(void *ctx, uint64_t ino, ic_le
   pthread_mutex_lock(&v->mu);
   for (size_t i = 0; i < v->nbuckets && rc == 0; i++)
     for (ic_inode *in = v->buckets[i]; in && rc == 0; in = in->hnext)
-      rc = fn(ctx, in->ino, in->lease);
+      rc = fn(ctx, in->ino, ic_volume_lease_of(v, in));
   pthread_mutex_unlock(&v->mu);
   return rc;
 }
@@ -491,7 +620,10 @@ static int ask_lease_one(void *ctx, size_t i) {
   ic_inode *in = d->m[i];
   if (!in->lease_unasked) return 0;
   int rc = lease_request(d->v, in->ino, IC_LEASE_REQUEST_EXCLUSIVE, IC_LEASE_RESPONSE_EXCLUSIVE);
-  if (rc == 0) in->lease_unasked = false;
+  if (rc == 0) {
+    in->lease_unasked = false;
+    set_lease(d->v, in, IC_LEASE_STATE_EXCLUSIVE); /* granted under the current mount */
+  }
   return rc;
 }
 
@@ -557,22 +689,39 @@ static bool group_unchanged(ic_volume *v, ic_inode *seed, ic_inode **m, size_t n
   return count == n;
 }
 
-static int adjust_open(ic_volume *v, uint64_t ino, int64_t adj) {
-  ic_adjust_open_count_req req = {v->mount_id, ino, adj};
+/* AdjustInodeTableEntryOpenCount for the held inode; EMissingLease right
+ * after imgr forgot the mount: the lease is taken again, the count sent
+ * once more. */
+static int adjust_open(ic_volume *v, ic_inode *in, int64_t adj) {
+  ic_adjust_open_count_req req = {v->mount_id, in->ino, adj};
   ic_rpc_err err = {{0}};
   int rc = v->imgr->adjust_inode_table_entry_open_count(v->imgr_ctx, &req, &err);
+  if (rc == -ENOLCK && lease_refresh(v, in) == 0)
+    rc = v->imgr->adjust_inode_table_entry_open_count(v->imgr_ctx, &req, &err);
   if (rc)
     log_error("iclient: AdjustInodeTableEntryOpenCount(%016llX, %lld) failed: %s",
-              (unsigned long long)ino, (long long)adj, err.msg);
+              (unsigned long long)in->ino, (long long)adj, err.msg);
   return rc;
+}
+
+/* Tell imgr of the held inode's opens (one count per mount). */
+static int open_tell(ic_volume *v, ic_inode *in) {
+  int rc = adjust_open(v, in, 1);
+  in->open_told = rc == 0;
+  in->open_gen = atomic_load(&v->lease_gen);
+  return rc;
+}
+
+/* Told under the current mount (a count told to a forgotten mount is gone). */
+static bool open_told_now(ic_volume *v, const ic_inode *in) {
+  return in->open_told && in->open_gen == atomic_load(&v->lease_gen);
 }
 
 int ic_inode_open(ic_volume *v, ic_inode *in) {
   if (in->opens == UINT32_MAX) return -EMFILE;
-  if (in->opens == 0 && in->known && !in->open_told) {
-    int rc = adjust_open(v, in->ino, 1);
+  if (in->known && !open_told_now(v, in)) {
+    int rc = open_tell(v, in);
     if (rc) return rc;
-    in->open_told = true;
   }
   in->opens++;
   return 0;
@@ -581,8 +730,46 @@ int ic_inode_open(ic_volume *v, ic_inode *in) {
 int ic_inode_close(ic_volume *v, ic_inode *in) {
   if (in->opens == 0) return -EBADF;
   if (--in->opens > 0 || !in->open_told) return 0;
+  bool now = open_told_now(v, in);
   in->open_told = false;
-  return adjust_open(v, in->ino, -1);
+  return now ? adjust_open(v, in, -1) : 0;
+}
+
+int ic_volume_reopen_all(ic_volume *v) {
+  uint64_t *inos = NULL;
+  size_t n = 0, cap = 0;
+  int first = 0;
+  pthread_mutex_lock(&v->mu);
+  for (size_t b = 0; b < v->nbuckets && first == 0; b++)
+    for (ic_inode *in = v->buckets[b]; in && first == 0; in = in->hnext) {
+      if (in->opens == 0) continue; /* racy read: rechecked under the inode lock */
+      if (n == cap) {
+        uint64_t *p = realloc(inos, (cap = cap ? 2 * cap : 64) * sizeof(*inos));
+        if (!p) {
+          first = -ENOMEM;
+          break;
+        }
+        inos = p;
+      }
+      inos[n++] = in->ino;
+    }
+  pthread_mutex_unlock(&v->mu);
+  size_t told = 0;
+  for (size_t i = 0; i < n; i++) {
+    ic_inode *in;
+    int rc = ic_inode_get_shared(v, inos[i], &in); /* the lease imgr wants for the count */
+    if (rc == 0) {
+      if (in->opens > 0 && in->known && !open_told_now(v, in)) {
+        rc = open_tell(v, in);
+        told += rc == 0;
+      }
+      ic_inode_put(v, in);
+    }
+    if (rc && !first) first = rc;
+  }
+  free(inos);
+  if (n) log_info("iclient: %zu open inodes counted again at imgr", told);
+  return first;
 }
 
 static void delete_inode(ic_volume *v, ic_inode *in) {
@@ -590,7 +777,10 @@ static void delete_inode(ic_volume *v, ic_inode *in) {
     in->known = false;
     ic_inode_req req = {v->mount_id, in->ino};
     ic_rpc_err err = {{0}};
-    if (v->imgr->delete_inode_table_entry(v->imgr_ctx, &req, &err))
+    int rc = v->imgr->delete_inode_table_entry(v->imgr_ctx, &req, &err);
+    if (rc == -ENOLCK && lease_refresh(v, in) == 0)
+      rc = v->imgr->delete_inode_table_entry(v->imgr_ctx, &req, &err);
+    if (rc)
       log_error("iclient: DeleteInodeTableEntry(%016llX) failed: %s", (unsigned long long)in->ino,
                 err.msg);
   }
@@ -604,7 +794,7 @@ static void delete_inode(ic_volume *v, ic_inode *in) {
   }
   /* imgr stops the inode's lease and would interrupt us for it: give it
    * back first (an rm -rf would otherwise flood us with interrupts). */
-  if (in->lease != IC_LEASE_STATE_NONE) {
+  if (ic_volume_lease_of(v, in) != IC_LEASE_STATE_NONE) {
     (void)lease_request(v, in->ino, IC_LEASE_REQUEST_RELEASE, IC_LEASE_RESPONSE_RELEASED);
     set_lease(v, in, IC_LEASE_STATE_NONE);
   }
@@ -622,9 +812,8 @@ static int delete_one(void *ctx, size_t i) {
 static int tell_opens(ic_volume *v, ic_inode **m, size_t n) {
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    if (m[i]->opens == 0 || m[i]->open_told || !m[i]->known) continue;
-    rc = adjust_open(v, m[i]->ino, 1);
-    m[i]->open_told = rc == 0;
+    if (m[i]->opens == 0 || open_told_now(v, m[i]) || !m[i]->known) continue;
+    rc = open_tell(v, m[i]);
   }
   return rc;
 }

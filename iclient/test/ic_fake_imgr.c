@@ -135,6 +135,8 @@ static int fk_put(void *ctx, const ic_put_inode_table_entries_req *req, ic_rpc_e
     return ic_rpc_fail(err, "EMissingLease: %016llX",
                        (unsigned long long)(req->entries_len ? req->entries[0].inode_number : 0));
   }
+  bool lose_reply = f->land_failed_puts > 0;
+  if (lose_reply) f->land_failed_puts--;
   f->puts++;
   for (size_t i = 0; i < req->entries_len && rc == 0; i++) {
     ic_inode_table_entry *e = find(f, req->entries[i].inode_number);
@@ -170,6 +172,9 @@ static int fk_put(void *ctx, const ic_put_inode_table_entries_req *req, ic_rpc_e
     f->deref[f->nderef++] = req->dereferenced[i];
   }
   pthread_mutex_unlock(&f->mu);
+  if (rc == 0 && lose_reply)
+    return ic_rpc_fail(err, "EMissingLease: %016llX",
+                       (unsigned long long)(req->entries_len ? req->entries[0].inode_number : 0));
   return rc;
 }
 

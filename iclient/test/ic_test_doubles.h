@@ -26,6 +26,10 @@ typedef struct ic_fake_imgr {
   size_t nderef, capderef;
   uint64_t puts, leases[5], nonce_fetches;
   int fail_puts; /* > 0: that many PutInodeTableEntries fail with EMissingLease */
+  /* > 0: that many PutInodeTableEntries are applied, then answered with
+   * EMissingLease (the reply lost at an imgr restart, the re-sent copy
+   * refused under the new mount) */
+  int land_failed_puts;
 } ic_fake_imgr;
 
 extern const ic_imgr_ops ic_fake_imgr_ops;

@@ -398,18 +398,24 @@ static void test_flush_failures_keep_everything(void **state) {
   assert_int_equal(ic_flush_inodes(e->v, &one, 1), -EIO);
   assert_true(ic_inode_dirty(in));
   read_compare(e, in, data, sizeof(data));
-  /* The segment is stored but imgr refuses the commit (lease lost). */
+  /* The segment is stored but imgr refuses the commit (lease lost): the
+   * lease is taken again and, imgr still having the changes' base, the
+   * commit is sent again. */
   e->f.fail_puts = 1;
+  uint64_t exclusive = e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE];
+  uint64_t puts = e->f.puts;
+  assert_int_equal(ic_flush_inodes(e->v, &one, 1), 0);
+  assert_false(ic_inode_dirty(in));
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE], exclusive + 1);
+  assert_int_equal(e->f.puts, puts + 1);
+  /* Refused twice: the error stays, and so do the changes. */
+  assert_int_equal(ic_file_write(e->v, in, 0, "z", 1), 0);
+  e->f.fail_puts = 2;
   assert_int_equal(ic_flush_inodes(e->v, &one, 1), -ENOLCK);
   assert_true(ic_inode_dirty(in));
-  /* The lease is lost: no more changes under it; the next user asks again. */
-  assert_int_equal(ic_file_write(e->v, in, 0, "z", 1), 0);
-  assert_int_equal(ic_flush_inodes(e->v, &one, 1), -ENOLCK);
   assert_int_equal(ic_file_write(e->v, in, 0, data, 1), 0); /* undo the "z" */
-  uint64_t exclusive = e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE];
   ic_inode_put(e->v, in);
   in = reload(e, ino);
-  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE], exclusive + 1);
   one = in;
   read_compare(e, in, data, sizeof(data)); /* now read from the stored segment */
   memset(data + 4000, 0xCD, 500);
@@ -728,6 +734,74 @@ static void test_lease_interrupts(void **state) {
   check_volume(e, &ino, 1);
 }
 
+/* imgr forgot the mount and the client mounted again (ic_volume_leases_reset):
+ * every lease reads as none; clean inodes reload, dirty ones keep their
+ * changes when imgr still has their base, else drop them with EIO; a
+ * commit whose reply was lost is recognised as landed. */
+static void test_leases_reset(void **state) {
+  env *e = *state;
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  uint8_t data[3000];
+  for (size_t i = 0; i < sizeof(data); i++) data[i] = byte_at(3, i);
+  assert_int_equal(ic_file_write(e->v, in, 0, data, 1000), 0);
+  flush1(e, in);
+  assert_int_equal(ic_file_write(e->v, in, 1000, data + 1000, 1000), 0);
+  ic_inode_put(e->v, in); /* dirty */
+
+  /* Dirty, base unchanged at imgr: kept, committed under the new lease. */
+  ic_volume_leases_reset(e->v);
+  uint64_t exclusive = e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE];
+  assert_int_equal(ic_inode_get_shared(e->v, ino, &in), 0);
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_EXCLUSIVE], exclusive + 1);
+  assert_true(ic_inode_dirty(in));
+  flush1(e, in);
+  ic_inode_put(e->v, in);
+
+  /* Clean: the cached head is dropped and read again. */
+  ic_volume_leases_reset(e->v);
+  uint64_t tails = e->s.tail_gets;
+  assert_int_equal(ic_inode_get_shared(e->v, ino, &in), 0);
+  assert_int_equal(ic_inode_load(e->v, in), 0);
+  if (!g_conn) assert_int_equal(e->s.tail_gets, tails + 1);
+  read_compare(e, in, data, 2000);
+  ic_inode_put(e->v, in);
+
+  /* Dirty, but imgr went back to an older head (it lost a commit that was
+   * never checkpointed) while the lease was gone: dropped, EIO. */
+  const ic_inode_table_entry *te = ic_fake_imgr_entry(&e->f, ino);
+  assert_non_null(te);
+  ic_inode_table_entry committed = *te;
+  assert_int_equal(ic_inode_get(e->v, ino, &in), 0);
+  assert_int_equal(ic_file_write(e->v, in, 2000, data + 2000, 1000), 0);
+  flush1(e, in);
+  assert_int_equal(ic_file_write(e->v, in, 0, "lost", 4), 0);
+  ic_inode_put(e->v, in);
+  *(ic_inode_table_entry *)ic_fake_imgr_entry(&e->f, ino) = committed; /* rolled back */
+  ic_volume_leases_reset(e->v);
+  assert_int_equal(ic_inode_get(e->v, ino, &in), -EIO);
+  assert_int_equal(ic_inode_get(e->v, ino, &in), 0);
+  assert_false(ic_inode_dirty(in));
+  assert_int_equal(ic_inode_load(e->v, in), 0);
+  read_compare(e, in, data, 2000); /* what imgr has */
+
+  /* The commit landed but its reply was lost: not sent a third time. */
+  assert_int_equal(ic_file_write(e->v, in, 2000, data + 2000, 1000), 0);
+  e->f.land_failed_puts = 1;
+  uint64_t puts = e->f.puts;
+  ic_inode *one = in;
+  assert_int_equal(ic_flush_inodes(e->v, &one, 1), 0);
+  assert_false(ic_inode_dirty(in));
+  assert_int_equal(e->f.puts, puts + 1);
+  ic_inode_put(e->v, in);
+  in = reload(e, ino);
+  read_compare(e, in, data, 3000);
+  assert_int_equal(ic_inode_check_accounting(e->v, in), 0);
+  ic_inode_put(e->v, in);
+  /* (no check_volume: the rolled back commit left garbage, as in imgr) */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
@@ -740,6 +814,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timed_flush, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_leases_reset, setup, teardown),
   };
   const struct CMUnitTest over_iswift[] = {
       cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
@@ -750,6 +825,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_size_trigger_seals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_leases_reset, setup, teardown),
   };
   int failed = cmocka_run_group_tests_name("mem_store", tests, NULL, NULL);
   failed +=

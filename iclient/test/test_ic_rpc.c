@@ -3,7 +3,8 @@
  * imgr's error strings mapped (and copied), errno-only remote errors and
  * bad replies as -EIO, RenewMount + one retry on EAuthTokenRejected (with
  * a fresh Swift token), the keep-alive, upcalls (delivered by several
- * workers from a bounded, deduplicating queue), transport errors. Swift is
+ * workers from a bounded, deduplicating queue), transport errors, the
+ * remount after imgr forgot the mount or restarted. Swift is
  * iswift in process. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +31,8 @@ typedef struct fake {
   int gets;
   json_t *last_put;     /* the last PutInodeTableEntries body */
   uint64_t client_id;
+  int mounts;           /* Mount calls */
+  char mount_id[24];    /* the mount imgr knows ("": none) */
 } fake;
 
 typedef struct env {
@@ -42,6 +45,7 @@ typedef struct env {
   int upcalls;
   uint32_t up_type;
   uint64_t up_ino;
+  int remounts;
 } env;
 
 static const char *str_member(const json_t *j, const char *name) {
@@ -58,9 +62,20 @@ static int m_mount(void *ctx, uint64_t cid, const json_t *req, json_t **reply, c
   if (!str_member(req, "AuthToken")[0]) return -EINVAL;
   pthread_mutex_lock(&f->mu);
   f->client_id = cid;
+  if (++f->mounts == 1)
+    snprintf(f->mount_id, sizeof(f->mount_id), "MOUNTIDMOUNTIDMOUNTI");
+  else
+    snprintf(f->mount_id, sizeof(f->mount_id), "MOUNTIDMOUNTIDMOUN%02d", f->mounts % 100);
+  *reply = json_pack("{s:s}", "MountID", f->mount_id);
   pthread_mutex_unlock(&f->mu);
-  *reply = json_pack("{s:s}", "MountID", "MOUNTIDMOUNTIDMOUNTI");
   return 0;
+}
+
+static bool known_mount(fake *f, const json_t *req) {
+  pthread_mutex_lock(&f->mu);
+  bool known = f->mount_id[0] && strcmp(str_member(req, "MountID"), f->mount_id) == 0;
+  pthread_mutex_unlock(&f->mu);
+  return known;
 }
 
 static int m_renew(void *ctx, uint64_t cid, const json_t *req, json_t **reply, char **errstr) {
@@ -72,19 +87,31 @@ static int m_renew(void *ctx, uint64_t cid, const json_t *req, json_t **reply, c
   snprintf(f->renew_token, sizeof(f->renew_token), "%s", str_member(req, "AuthToken"));
   bool reject = f->renew_rejects;
   pthread_mutex_unlock(&f->mu);
-  if (strcmp(str_member(req, "MountID"), "MOUNTIDMOUNTIDMOUNTI") != 0 || reject) {
+  if (!known_mount(f, req)) {
+    *errstr = strdup("EUnknownMountID: renew");
+    return -ENOENT;
+  }
+  if (reject) {
     *errstr = strdup("EAuthTokenRejected: mount");
     return -EACCES;
   }
   return 0;
 }
 
+static int m_unmount(void *ctx, uint64_t cid, const json_t *req, json_t **reply, char **errstr) {
+  (void)cid;
+  (void)reply;
+  if (!known_mount(ctx, req)) {
+    *errstr = strdup("EUnknownMountID: unmount");
+    return -ENOENT;
+  }
+  return 0;
+}
+
 static int m_volume_status(void *ctx, uint64_t cid, const json_t *req, json_t **reply,
                            char **errstr) {
-  (void)ctx;
   (void)cid;
-  (void)errstr;
-  if (strcmp(str_member(req, "MountID"), "MOUNTIDMOUNTIDMOUNTI") != 0) {
+  if (!known_mount(ctx, req)) {
     *errstr = strdup("EUnknownMountID: who");
     return -ENOENT;
   }
@@ -171,6 +198,25 @@ static void on_upcall(void *ctx, uint32_t type, uint64_t ino) {
   pthread_mutex_unlock(&e->up_mu);
 }
 
+/* The fake imgr's retryrpc server, on port (0: ephemeral). */
+static int start_server(env *e, uint16_t port) {
+  rrpc_method methods[] = {
+      {"Mount", m_mount, &e->f},
+      {"RenewMount", m_renew, &e->f},
+      {"Unmount", m_unmount, &e->f},
+      {"VolumeStatus", m_volume_status, &e->f},
+      {"GetInodeTableEntry", m_get_inode, &e->f},
+      {"PutInodeTableEntries", m_put, &e->f},
+      {"Flush", m_flush, &e->f},
+      {"Lease", m_lease, &e->f},
+      {"DeleteInodeTableEntry", m_delete, &e->f},
+      {"AdjustInodeTableEntryOpenCount", m_adjust, &e->f},
+  };
+  rrpc_server_config rc = {.addr = "127.0.0.1", .port = port};
+  if (rrpc_server_create(&rc, methods, sizeof(methods) / sizeof(methods[0]), &e->srv)) return -1;
+  return rrpc_server_start(e->srv);
+}
+
 static int setup(void **state) {
   env *e = calloc(1, sizeof(*e));
   if (!e) return -1;
@@ -188,21 +234,7 @@ static int setup(void **state) {
   sc.auth_user = "test:tester";
   sc.auth_key = "testing";
   if (swift_conn_create(&sc, &e->swift)) return -1;
-  rrpc_method methods[] = {
-      {"Mount", m_mount, &e->f},
-      {"RenewMount", m_renew, &e->f},
-      {"VolumeStatus", m_volume_status, &e->f},
-      {"GetInodeTableEntry", m_get_inode, &e->f},
-      {"PutInodeTableEntries", m_put, &e->f},
-      {"Flush", m_flush, &e->f},
-      {"Lease", m_lease, &e->f},
-      {"DeleteInodeTableEntry", m_delete, &e->f},
-      {"AdjustInodeTableEntryOpenCount", m_adjust, &e->f},
-  };
-  rrpc_server_config rc = {.addr = "127.0.0.1", .port = 0};
-  if (rrpc_server_create(&rc, methods, sizeof(methods) / sizeof(methods[0]), &e->srv) ||
-      rrpc_server_start(e->srv))
-    return -1;
+  if (start_server(e, 0)) return -1;
   ic_rpc_params p = {.host = "127.0.0.1",
                      .port = rrpc_server_port(e->srv),
                      .deadline_io_ns = 5000000000ull,
@@ -254,9 +286,9 @@ static void test_replies_and_errors(void **state) {
   assert_int_equal(vs.object_count, 4);
   assert_int_equal(vs.bytes_written, 5);
   assert_int_equal(vs.bytes_referenced, 6);
+  /* after Mount every request carries the current MountID */
   ic_mount_id_req other = {"X"};
-  assert_int_equal(ic_rpc_ops.volume_status(e->c, &other, &vs, &err), -ENOTCONN);
-  assert_string_equal(err.msg, "EUnknownMountID: who");
+  assert_int_equal(ic_rpc_ops.volume_status(e->c, &other, &vs, &err), 0);
 
   ic_inode_req ir = {"MOUNTIDMOUNTIDMOUNTI", 7};
   ic_get_inode_table_entry_reply gr;
@@ -328,6 +360,67 @@ static void test_renew_on_auth_token_rejected(void **state) {
   e->f.renew_rejects = true;
   assert_int_equal(ic_rpc_ops.get_inode_table_entry(e->c, &ir, &gr, &err), -EACCES);
   assert_int_equal(e->f.gets, 5);
+}
+
+static void on_remount(void *ctx) {
+  env *e = ctx;
+  pthread_mutex_lock(&e->up_mu);
+  e->remounts++;
+  pthread_mutex_unlock(&e->up_mu);
+}
+
+/* imgr forgets the mount (EUnknownMountID), then restarts on the same port
+ * (retryrpc's session is gone too: ESTALE): each time one Mount, the
+ * remount function, and the request sent again with the new MountID. */
+static void test_remount(void **state) {
+  env *e = *state;
+  ic_rpc_set_remount(e->c, on_remount, e);
+  mount_it(e);
+  ic_mount_id_req mid = {"MOUNTIDMOUNTIDMOUNTI"};
+  ic_volume_status_reply vs;
+  ic_rpc_err err = {{0}};
+  pthread_mutex_lock(&e->f.mu);
+  e->f.mount_id[0] = '\0'; /* imgr unmounted us */
+  pthread_mutex_unlock(&e->f.mu);
+  assert_int_equal(ic_rpc_ops.volume_status(e->c, &mid, &vs, &err), 0);
+  assert_int_equal(vs.num_inodes, 3);
+  assert_int_equal(e->f.mounts, 2);
+  assert_int_equal(e->remounts, 1);
+  assert_int_equal(ic_rpc_remounts(e->c), 1);
+  ic_inode_table_entry ents[1] = {{1, 2, 3}};
+  ic_put_inode_table_entries_req put = {mid.mount_id, ents, 1, 0, 0, 0, NULL, 0};
+  assert_int_equal(ic_rpc_ops.put_inode_table_entries(e->c, &put, &err), 0);
+  assert_string_equal(str_member(e->f.last_put, "MountID"), "MOUNTIDMOUNTIDMOUN02");
+
+  /* imgr restarts: a new server on the same port knows neither the
+   * retryrpc session nor the mount. */
+  uint16_t port = rrpc_server_port(e->srv);
+  rrpc_server_destroy(e->srv);
+  e->srv = NULL;
+  pthread_mutex_lock(&e->f.mu);
+  e->f.mount_id[0] = '\0';
+  pthread_mutex_unlock(&e->f.mu);
+  assert_int_equal(start_server(e, port), 0);
+  assert_int_equal(ic_rpc_ops.volume_status(e->c, &mid, &vs, &err), 0);
+  assert_int_equal(e->f.mounts, 3);
+  assert_int_equal(e->remounts, 2);
+
+  /* The keep-alive remounts an idle client. */
+  pthread_mutex_lock(&e->f.mu);
+  e->f.mount_id[0] = '\0';
+  pthread_mutex_unlock(&e->f.mu);
+  assert_int_equal(ic_rpc_keepalive_start(e->c, mid.mount_id), 0);
+  for (int i = 0; i < 500 && ic_rpc_remounts(e->c) < 3; i++) ut_sleep_ns(10000000);
+  ic_rpc_keepalive_stop(e->c);
+  assert_int_equal(ic_rpc_remounts(e->c), 3);
+
+  /* Unmount of a forgotten mount is not remounted. */
+  pthread_mutex_lock(&e->f.mu);
+  e->f.mount_id[0] = '\0';
+  pthread_mutex_unlock(&e->f.mu);
+  assert_int_equal(ic_rpc_ops.unmount(e->c, &mid, &err), -ENOTCONN);
+  assert_int_equal(ic_rpc_remounts(e->c), 3);
+  ic_rpc_set_remount(e->c, NULL, NULL);
 }
 
 static void test_keepalive(void **state) {
@@ -546,6 +639,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_replies_and_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_renew_on_auth_token_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_remount, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upcalls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upcall_not_blocked_by_another, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upcall_queue_dedup_and_cap, setup, teardown),

@@ -22,7 +22,8 @@ Further cases, each with a cluster of its own: two iclients on one volume
 keep-alive against imgr's MountTimeout, retryrpc over TLS (icert's
 certificates; a client trusting another CA is refused), Swift forgetting
 every token (EAuthTokenRejected, re-auth, RenewMount, retry), and imgr
-restarted under a mounted iclient (EIO, no crash, clean stop).
+stopped and restarted under a mounted iclient (EIO while it is down, then
+a remount and the operations resume).
 
 Needs root and /dev/fuse (skips otherwise). Everything started is stopped
 and the mount point detached on failure.
@@ -30,6 +31,7 @@ and the mount point detached on failure.
 import errno
 import hashlib
 import os
+import re
 import shutil
 import signal
 import stat
@@ -177,6 +179,19 @@ class Env:
     def log_tail(self):
         return tail(self.iclient_log)
 
+    def start_iswift_admin(self):
+        """Start iswift, then again on its port with the fault/admin API
+        (POST /admin/faults, /admin/reauth); returns the port."""
+        self.c.start_iswift()
+        port = self.c.swift_port
+        self.c.iswift.terminate()
+        self.c.iswift.wait()
+        self.c.iswift = subprocess.Popen([test_imgr.ISWIFT, os.path.join(self.c.dir, "iswift.conf"),
+                                          "ISWIFT.SwiftProxyTCPPort=%d" % port,
+                                          "ISWIFT.FaultAdminEnabled=true"])
+        wait_for(lambda: test_imgr.req(port, "GET", "/info"), "iswift", timeout=20)
+        return port
+
     @staticmethod
     def stop(p, mnt):
         p.send_signal(signal.SIGTERM)
@@ -197,6 +212,19 @@ class Env:
                 p.wait()
             subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
         self.c.close()
+
+
+def write_synced(path, data):
+    """Write, fsync the file and its directory: durable once this returns."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()  # out of Python's buffer, then fsync
+        os.fsync(f.fileno())
+    fd = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def tail(path):
@@ -571,9 +599,57 @@ class TestTwoClients(unittest.TestCase):
             self.assertEqual(p.returncode, 0, out[-3000:])
 
 
+class TestInvalidation(unittest.TestCase):
+    """Two clients whose kernels cache attributes and entries for 60 s: a
+    change on one is seen by the other at once, because a lease imgr takes
+    back (Release interrupt) makes iclient invalidate the kernel's copy of
+    that inode (fuse_lowlevel_notify_inval_inode) and, for a directory, of
+    the entries it had cached (fuse_lowlevel_notify_inval_entry)."""
+
+    def test_changes_seen_before_the_timeouts(self):
+        long = ["ICLIENT.FUSEAttrValidDuration=60s", "ICLIENT.FUSEEntryValidDuration=60s"]
+        e = Env(iclient_args=long).up()
+        try:
+            a = e.mnt
+            b, _ = e.start_other("mnt_b")
+            fa, fb = os.path.join(a, "f"), os.path.join(b, "f")
+            with open(fa, "wb") as f:
+                f.write(b"one")
+            with open(fb, "rb") as f:  # b caches f's attributes and pages
+                self.assertEqual(f.read(), b"one")
+            self.assertEqual(os.stat(fb).st_size, 3)
+            for i in range(3):
+                data = b"longer %d " % i * (i + 2)
+                with open(fa, "wb") as f:  # a takes the lease: b's is released
+                    f.write(data)
+                # within 2 s, far below the 60 s the kernel would otherwise wait
+                wait_for(lambda: self.assertEqual(os.stat(fb).st_size, len(data)),
+                         "b sees the size", timeout=2)
+                with open(fb, "rb") as f:
+                    self.assertEqual(f.read(), data)
+            os.chmod(fa, 0o600)
+            wait_for(lambda: self.assertEqual(stat.S_IMODE(os.stat(fb).st_mode), 0o600),
+                     "b sees the mode", timeout=2)
+            # names: b's kernel has d/x cached; a renames, then unlinks it
+            os.mkdir(os.path.join(a, "d"))
+            with open(os.path.join(a, "d", "x"), "wb") as f:
+                f.write(b"x")
+            self.assertEqual(os.stat(os.path.join(b, "d", "x")).st_size, 1)
+            os.rename(os.path.join(a, "d", "x"), os.path.join(a, "d", "y"))
+            wait_for(lambda: self.assertFalse(os.path.exists(os.path.join(b, "d", "x"))),
+                     "b sees the rename", timeout=2)
+            self.assertEqual(os.stat(os.path.join(b, "d", "y")).st_size, 1)
+            os.unlink(os.path.join(a, "d", "y"))
+            wait_for(lambda: self.assertFalse(os.path.exists(os.path.join(b, "d", "y"))),
+                     "b sees the unlink", timeout=2)
+        finally:
+            e.close()
+
+
 class TestKeepAlive(unittest.TestCase):
     """imgr unmounts a mount that is silent for MountTimeout; iclient's
-    RenewMount keep-alive prevents that (and without it, it happens)."""
+    RenewMount keep-alive prevents that (and without it, it happens, and
+    the client mounts again)."""
 
     def test_idle_mounts(self):
         e = Env(imgr_args=["IMGR.MountTimeout=2s"])
@@ -582,22 +658,28 @@ class TestKeepAlive(unittest.TestCase):
             e.start_iclient("ICLIENT.MountKeepAlivePeriod=300ms")
             with open(os.path.join(e.mnt, "kept"), "wb") as f:
                 f.write(b"before")
-            silent, _ = e.start_other("mnt_silent", "ICLIENT.MountKeepAlivePeriod=0s")
+            silent, silent_log = e.start_other("mnt_silent", "ICLIENT.MountKeepAlivePeriod=0s")
             os.listdir(silent)
+            kept_id = re.search(r"mount (\S+) of volume testvol by client", e.imgr_log()).group(1)
             time.sleep(4.5)  # more than twice MountTimeout, both idle
             log = e.imgr_log()
-            self.assertEqual(log.count("no RPC within MountTimeout"), 1, log[-3000:])
+            # the silent one is unmounted (and, told so, mounts again); the
+            # kept-alive one never is
+            self.assertGreaterEqual(log.count("no RPC within MountTimeout"), 1, log[-3000:])
+            self.assertNotIn("mount %s of volume testvol unmounted" % kept_id, log)
             # the kept-alive mount still works (new names need imgr)
             with open(os.path.join(e.mnt, "kept2"), "wb") as f:
                 f.write(b"after")
             with open(os.path.join(e.mnt, "kept"), "rb") as f:
                 self.assertEqual(f.read(), b"before")
-            self.assertEqual(e.imgr_log().count("no RPC within MountTimeout"), 1)
-            # the silent one lost its mount: its imgr calls now fail with EIO
-            with self.assertRaises(OSError) as cm:
-                with open(os.path.join(silent, "new_file"), "wb") as f:
-                    f.write(b"x")
-            self.assertEqual(cm.exception.errno, errno.EIO)
+            self.assertNotIn("mount %s of volume testvol unmounted" % kept_id, e.imgr_log())
+            self.assertNotIn("remounted", tail(e.iclient_log))
+            # the silent one lost its mount: it mounts again and goes on
+            with open(os.path.join(silent, "new_file"), "wb") as f:
+                f.write(b"x")
+            with open(os.path.join(e.mnt, "new_file"), "rb") as f:
+                self.assertEqual(f.read(), b"x")
+            self.assertIn("remounted testvol as mount", tail(silent_log))
         finally:
             e.close()
 
@@ -611,15 +693,7 @@ class TestSwiftTokenInvalidated(unittest.TestCase):
     def test_reauth(self):
         e = Env(imgr_args=["IMGR.AuthTokenCheckInterval=100ms"])
         try:
-            # iswift again on its port, now with the admin API
-            e.c.start_iswift()
-            port = e.c.swift_port
-            e.c.iswift.terminate()
-            e.c.iswift.wait()
-            e.c.iswift = subprocess.Popen([test_imgr.ISWIFT, os.path.join(e.c.dir, "iswift.conf"),
-                                           "ISWIFT.SwiftProxyTCPPort=%d" % port,
-                                           "ISWIFT.FaultAdminEnabled=true"])
-            wait_for(lambda: test_imgr.req(port, "GET", "/info"), "iswift", timeout=20)
+            port = e.start_iswift_admin()
             e.start_imgr()
             e.mkmount("-fs")
             e.start_iclient()
@@ -646,36 +720,79 @@ class TestSwiftTokenInvalidated(unittest.TestCase):
 
 
 class TestImgrRestartUnderClient(unittest.TestCase):
-    """imgr restarted while an iclient stays mounted: the mount is gone at
-    imgr, so operations fail with EIO (no remount is attempted), the process
-    lives on and stops cleanly; a new iclient then finds the data."""
+    """imgr stopped and restarted while an iclient stays mounted. While imgr
+    is down, operations that need it fail with EIO within the RPC timeout
+    (2 x RetryRPCDeadlineIO) instead of hanging; when it is back (same
+    retryrpc port, volume served again) iclient mounts again (a new MountID,
+    leases asked again) and operations resume, nothing fsynced is lost, and
+    a new iclient finds everything too."""
 
     def test_imgr_restart(self):
         e = Env()
         try:
             e.format_volume()
-            e.start_iclient()
-            with open(os.path.join(e.mnt, "kept"), "wb") as f:
-                f.write(b"kept")
-                f.flush()
-                os.fsync(f.fileno())  # committed (write-back otherwise)
+            e.start_iclient("ICLIENT.RetryRPCDeadlineIO=1s")
+            kept = pattern(11, 200000)
+            write_synced(os.path.join(e.mnt, "kept"), kept)
+            held = os.path.join(e.mnt, "held_open")
+            write_synced(held, b"open across the restart")
+            held_fd = os.open(held, os.O_RDONLY)
+            held_ino = os.fstat(held_fd).st_ino
             self.assertEqual(e.c.stop_imgr(), 0)
+            # imgr down: EIO, each within the timeout (2 s) plus slack
+            for what in ("statfs", "create"):
+                t0 = time.time()
+                with self.assertRaises(OSError) as cm:
+                    if what == "statfs":
+                        os.statvfs(e.mnt)
+                    else:
+                        write_synced(os.path.join(e.mnt, "while_down"), b"x")
+                self.assertEqual(cm.exception.errno, errno.EIO, what)
+                self.assertLess(time.time() - t0, 8, what)
+            self.assertIsNone(e.iclient.poll())
             e.start_imgr()
             e.mkmount("-s")
-            fd = os.open(os.path.join(e.mnt, "new"), os.O_CREAT | os.O_WRONLY)
-            try:
-                os.write(fd, b"x")  # in memory (write-back): the commit fails
-                with self.assertRaises(OSError) as cm:
-                    os.fsync(fd)
-                self.assertEqual(cm.exception.errno, errno.EIO)
-            finally:
-                os.close(fd)
-            self.assertIsNone(e.iclient.poll())
+            # back: the next operations remount and work
+            new = pattern(12, 300000)
+            write_synced(os.path.join(e.mnt, "new"), new)
+            with open(os.path.join(e.mnt, "kept"), "rb") as f:
+                self.assertEqual(f.read(), kept)
+            os.mkdir(os.path.join(e.mnt, "dir_after"))
+            os.rename(os.path.join(e.mnt, "new"), os.path.join(e.mnt, "dir_after", "new"))
+            fd = os.open(os.path.join(e.mnt, "dir_after"), os.O_RDONLY)
+            os.fsync(fd)  # the rename, checkpointed: it survives the SIGKILL below
+            os.close(fd)
+            os.statvfs(e.mnt)
+            self.assertIn("remounted testvol as mount", tail(e.iclient_log))
+            # the open handle is counted at the new imgr: an unlink keeps
+            # the inode until the last close
+            wait_for(lambda: self.assertIn("1 open inodes counted again",
+                                           tail(e.iclient_log)), "open counts sent again")
+            os.unlink(held)
+            time.sleep(1.2)  # checkpoints (500 ms) and deletes would have run
+
+            def inode_status():
+                return test_imgr.req(e.c.port, "GET", "/volume/testvol/inode/%d" % held_ino,
+                                     headers={"Accept": "application/json"})[0]
+            self.assertEqual(inode_status(), 200)
+            self.assertEqual(os.pread(held_fd, 100, 0), b"open across the restart")
+            os.close(held_fd)
+            wait_for(lambda: self.assertNotEqual(inode_status(), 200), "removed at last close")
+            # a second restart, by SIGKILL this time
+            self.assertEqual(e.c.stop_imgr(signal.SIGKILL), -signal.SIGKILL)
+            e.start_imgr()
+            e.mkmount("-s")
+            with open(os.path.join(e.mnt, "dir_after", "new"), "rb") as f:
+                self.assertEqual(f.read(), new)
+            write_synced(os.path.join(e.mnt, "after_kill"), b"after kill")
             self.assertEqual(e.stop_iclient(), 0)
-            self.assertIn("imgr does not know this mount any more", tail(e.iclient_log))
             e.start_iclient()
             with open(os.path.join(e.mnt, "kept"), "rb") as f:
-                self.assertEqual(f.read(), b"kept")
+                self.assertEqual(f.read(), kept)
+            with open(os.path.join(e.mnt, "dir_after", "new"), "rb") as f:
+                self.assertEqual(f.read(), new)
+            with open(os.path.join(e.mnt, "after_kill"), "rb") as f:
+                self.assertEqual(f.read(), b"after kill")
         finally:
             e.close()
 
