@@ -69,12 +69,12 @@ function(pfs_unit_test name)
 endfunction()
 
 # A system or component test: a script or program run by ctest with the
-# build and source trees in its environment. Label "system". HEAVY: the
-# test uses the shared real Swift AIO, or loads the machine so much that it
-# would starve it (one replica, error-limited when its object server times
-# out); HEAVY tests never run at the same time as each other.
+# build and source trees in its environment. Label "system". SERIAL: the
+# test runs alone (tests on the shared real Swift AIO: with one replica and
+# one memcached, a starved AIO error-limits them and answers 503/401 for a
+# minute).
 function(pfs_system_test name)
-  cmake_parse_arguments(A "HEAVY" "TIMEOUT" "COMMAND;LABELS" ${ARGN})
+  cmake_parse_arguments(A "SERIAL" "TIMEOUT" "COMMAND;LABELS" ${ARGN})
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 600)
   endif()
@@ -82,8 +82,8 @@ function(pfs_system_test name)
   set_tests_properties(${name} PROPERTIES LABELS "system;${A_LABELS}"
     TIMEOUT ${A_TIMEOUT}
     ENVIRONMENT "PFS_SOURCE_DIR=${CMAKE_SOURCE_DIR};PFS_BUILD_DIR=${CMAKE_BINARY_DIR}")
-  if(A_HEAVY)
-    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK pfs_heavy)
+  if(A_SERIAL)
+    set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
   endif()
 endfunction()
 

@@ -346,6 +346,8 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
       .read_cache_line_size = d->cfg.read_cache_line_size,
       .read_cache_line_count_max = d->cfg.read_cache_line_count_max,
       .inode_cache_limit = d->cfg.inode_cache_limit,
+      .max_shared_leases = d->cfg.max_shared_leases,
+      .max_exclusive_leases = d->cfg.max_exclusive_leases,
       .file_flush_trigger_size = d->cfg.file_flush_trigger_size,
       .file_flush_trigger_ns = d->cfg.file_flush_trigger_duration_ns,
   };

@@ -138,6 +138,7 @@ struct ic_volume {
   size_t ninodes;
   ic_inode *lru_head, *lru_tail;
   uint64_t next_nonce, nonces_left;
+  unsigned puts_since_lease_check; /* IC_LEASE_CAP_CHECK */
   bool nonce_fetching;
 
   /* Bumped when every lease died at once (imgr forgot the mount): an

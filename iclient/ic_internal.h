@@ -74,6 +74,7 @@ void ic_rcache_stats_get(ic_rcache *rc, ic_rcache_stats *out);
 typedef struct ic_volume ic_volume;
 typedef struct ic_inode ic_inode;
 
+#define IC_LEASE_CAP_CHECK 64
 typedef struct ic_volume_params {
   const ic_imgr_ops *imgr;
   void *imgr_ctx;
@@ -86,6 +87,12 @@ typedef struct ic_volume_params {
   uint64_t payload_evict_bytes;                   /* InodePayloadEvictBytesLimit, 0 = none */
   uint64_t read_cache_line_size, read_cache_line_count_max;
   uint64_t inode_cache_limit;       /* InodeCacheLimit */
+  /* MaxSharedLeases / MaxExclusiveLeases (0 = no cap): leases held at imgr
+   * beyond them are given back with their inodes, least recently used
+   * first, among the clean inodes nobody uses (checked every
+   * IC_LEASE_CAP_CHECK releases of an inode; a new inode holds none until
+   * its first commit). */
+  uint64_t max_shared_leases, max_exclusive_leases;
   uint64_t file_flush_trigger_size; /* FileFlushTriggerSize */
   /* FileFlushTriggerDuration: an inode left dirty by its last user is
    * flushed this long after that, by the volume's flusher thread; 0 = no

@@ -185,21 +185,47 @@ static int lease_request(ic_volume *v, uint64_t ino, uint32_t type, uint32_t wan
   return rc;
 }
 
-/* Evict unused clean inodes beyond the cap (all of them when `all`). The
- * victims stay in the table, marked evicting, until their lease is released,
- * so that a new user of the inode number cannot race the Release. */
+/* The lease imgr knows this client holds (mu held): a new inode's is not
+ * asked for yet. */
+static ic_lease_state lease_at_imgr(ic_volume *v, const ic_inode *in) {
+  return in->lease_unasked ? IC_LEASE_STATE_NONE : ic_volume_lease_of(v, in);
+}
+
+/* Leases held at imgr, by type (mu held; the flags of inodes in use are
+ * read without their lock: a count to decide on eviction, not an account). */
+static void count_leases(ic_volume *v, uint64_t n[3]) {
+  n[IC_LEASE_STATE_NONE] = n[IC_LEASE_STATE_SHARED] = n[IC_LEASE_STATE_EXCLUSIVE] = 0;
+  for (size_t i = 0; i < v->nbuckets; i++)
+    for (ic_inode *in = v->buckets[i]; in; in = in->hnext) n[lease_at_imgr(v, in)]++;
+}
+
+/* Evict unused clean inodes, least recently used first, while the cache
+ * holds more than InodeCacheLimit (all of them when `all`), or more leases
+ * of a type than its cap (then only inodes holding that type). The victims
+ * stay in the table, marked evicting, until their lease is released, so
+ * that a new user of the inode number cannot race the Release. */
 static void evict(ic_volume *v, bool all) {
   ic_inode *victims = NULL;
   pthread_mutex_lock(&v->mu);
   size_t limit = all ? 0 : v->p.inode_cache_limit;
   size_t resident = v->ninodes;
-  while (resident > limit && v->lru_head) {
-    ic_inode *in = v->lru_head;
+  uint64_t held[3], cap[3] = {0, v->p.max_shared_leases, v->p.max_exclusive_leases};
+  if (cap[IC_LEASE_STATE_SHARED] || cap[IC_LEASE_STATE_EXCLUSIVE]) count_leases(v, held);
+  else held[0] = held[1] = held[2] = 0;
+  for (ic_inode *in = v->lru_head, *next; in; in = next) {
+    next = in->lru_next;
+    ic_lease_state s = lease_at_imgr(v, in);
+    bool over_s = cap[1] && held[1] > cap[1], over_x = cap[2] && held[2] > cap[2];
+    if (resident <= limit && !over_s && !over_x) break;
+    if (resident <= limit && !(s == IC_LEASE_STATE_SHARED && over_s) &&
+        !(s == IC_LEASE_STATE_EXCLUSIVE && over_x))
+      continue; /* only a lease cap is passed, and this inode holds another type */
     lru_unlink(v, in);
     in->evicting = true;
     in->lru_next = victims; /* reuse the link for the local list */
     victims = in;
     resident--;
+    if (held[s]) held[s]--;
   }
   pthread_mutex_unlock(&v->mu);
   while (victims) {
@@ -521,6 +547,11 @@ void ic_inode_put(ic_volume *v, ic_inode *in) {
   if (--in->refs == 0) {
     if (!keep && !in->marked) lru_append(v, in); /* dirty inodes stay until committed */
     over = v->ninodes > v->p.inode_cache_limit;
+    if ((v->p.max_shared_leases || v->p.max_exclusive_leases) &&
+        ++v->puts_since_lease_check >= IC_LEASE_CAP_CHECK) {
+      v->puts_since_lease_check = 0;
+      over = true;
+    }
   }
   pthread_mutex_unlock(&v->mu);
   if (over) evict(v, false);

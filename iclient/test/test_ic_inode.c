@@ -675,6 +675,87 @@ static void test_timed_flush(void **state) {
   check_volume(e, &ino, 1);
 }
 
+static int count_state(void *ctx, uint64_t ino, ic_lease_state st) {
+  (void)ino;
+  size_t *n = ctx;
+  n[st]++;
+  return 0;
+}
+
+/* MaxExclusiveLeases / MaxSharedLeases: past a cap, clean unused inodes
+ * holding that type give their lease back with the inode (LRU first); the
+ * inode cache limit alone would have kept them. */
+static void test_lease_caps(void **state) {
+  env *e = *state;
+  ic_volume_params p = {
+      .imgr = &ic_fake_imgr_ops,
+      .imgr_ctx = &e->f,
+      .store = g_conn ? &ic_store_swift_ops : &ic_mem_store_ops,
+      .store_ctx = g_conn ? (void *)&e->sw : (void *)&e->s,
+      .mount_id = "fakeMountID00000000=",
+      .dir_max_keys = 8,
+      .file_max_keys = 8,
+      .read_cache_line_size = 512,
+      .read_cache_line_count_max = 4,
+      .inode_cache_limit = 100,
+      .max_shared_leases = 2,
+      .max_exclusive_leases = 3,
+      .file_flush_trigger_size = 1 << 20,
+  };
+  ic_volume *v;
+  assert_int_equal(ic_volume_create(&p, &v), 0);
+  uint64_t inos[10];
+  for (int i = 0; i < 10; i++) {
+    ic_inode *in;
+    assert_int_equal(ic_inode_create(v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+    inos[i] = ic_inode_number(in);
+    assert_int_equal(ic_file_write(v, in, 0, &i, sizeof(i)), 0);
+    ic_inode *one = in;
+    assert_int_equal(ic_flush_inodes(v, &one, 1), 0); /* asks for the lease */
+    ic_inode_put(v, in);
+  }
+  uint64_t released = e->f.leases[IC_LEASE_REQUEST_RELEASE];
+  /* Enough releases of an inode for the cap check to run. */
+  for (int i = 0; i < IC_LEASE_CAP_CHECK; i++) {
+    ic_inode *in;
+    assert_int_equal(ic_inode_get_shared(v, inos[9], &in), 0);
+    ic_inode_put(v, in);
+  }
+  size_t n[3] = {0, 0, 0};
+  assert_int_equal(ic_volume_list_inodes(v, count_state, n), 0);
+  assert_true(n[IC_LEASE_STATE_EXCLUSIVE] <= 3);
+  assert_int_equal(e->f.leases[IC_LEASE_REQUEST_RELEASE], released + 10 - n[IC_LEASE_STATE_EXCLUSIVE]);
+  /* Shared leases: read 6 of them back (each asks for a shared lease). */
+  for (int i = 0; i < 6; i++) {
+    ic_inode *in;
+    assert_int_equal(ic_inode_get_shared(v, inos[i], &in), 0);
+    assert_int_equal(ic_inode_load(v, in), 0);
+    ic_inode_put(v, in);
+  }
+  for (int i = 0; i < IC_LEASE_CAP_CHECK; i++) {
+    ic_inode *in;
+    assert_int_equal(ic_inode_get_shared(v, inos[9], &in), 0);
+    ic_inode_put(v, in);
+  }
+  memset(n, 0, sizeof(n));
+  assert_int_equal(ic_volume_list_inodes(v, count_state, n), 0);
+  assert_true(n[IC_LEASE_STATE_SHARED] <= 2);
+  assert_true(n[IC_LEASE_STATE_EXCLUSIVE] <= 3);
+  /* Everything still reads back (the evicted ones reload). */
+  for (int i = 0; i < 10; i++) {
+    ic_inode *in;
+    assert_int_equal(ic_inode_get_shared(v, inos[i], &in), 0);
+    assert_int_equal(ic_inode_load(v, in), 0);
+    int val = -1;
+    size_t got;
+    assert_int_equal(ic_file_read(v, in, 0, sizeof(val), &val, &got), 0);
+    assert_int_equal(val, i);
+    ic_inode_put(v, in);
+  }
+  ic_volume_destroy(v);
+  check_volume(e, inos, 10);
+}
+
 static void test_lease_interrupts(void **state) {
   env *e = *state;
   ic_inode *in;
@@ -811,6 +892,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_seals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lease_caps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timed_flush, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
