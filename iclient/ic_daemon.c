@@ -250,6 +250,9 @@ static int get_index(const ut_http_request *req, ut_http_reply *rep, void *ctx) 
   ic_html_count counts[NPAGE_COUNTS];
   for (size_t i = 0; i < NPAGE_COUNTS; i++)
     counts[i] = (ic_html_count){ic_stat_name(PAGE_COUNTS[i]), ic_stat_count(PAGE_COUNTS[i])};
+  size_t dirty_inodes;
+  uint64_t dirty_bytes;
+  ic_volume_dirty_stats(d->vol, &dirty_inodes, &dirty_bytes);
   ic_html_status st = {
       .volume_name = d->cfg.volume_name,
       .mount_id = d->mount_id,
@@ -258,6 +261,8 @@ static int get_index(const ut_http_request *req, ut_http_reply *rep, void *ctx) 
       .inodes_cached = ic_volume_inodes_cached(d->vol),
       .leases_shared = leases.shared,
       .leases_exclusive = leases.exclusive,
+      .dirty_inodes = dirty_inodes,
+      .dirty_bytes = dirty_bytes,
       .counts = counts,
       .ncounts = NPAGE_COUNTS,
   };

@@ -85,6 +85,8 @@ char *ic_html_status_page(const ic_html_status *s) {
   row_num(f, "Leases held", "leases-held", s->leases_shared + s->leases_exclusive);
   row_num(f, "&nbsp;&nbsp;shared", "leases-shared", s->leases_shared);
   row_num(f, "&nbsp;&nbsp;exclusive", "leases-exclusive", s->leases_exclusive);
+  row_num(f, "Inodes waiting for their commit", "dirty-inodes", s->dirty_inodes);
+  row_num(f, "Log segment bytes not stored yet", "dirty-bytes", s->dirty_bytes);
   row_num(f, "Read cache hits", "rcache-hits", r->hits);
   row_num(f, "Read cache misses", "rcache-misses", r->misses);
   row_text(f, "Read cache hit ratio", "rcache-ratio", ratio);

@@ -32,6 +32,7 @@ typedef struct ic_html_status {
   uint64_t uptime_s;
   uint64_t inodes_cached;
   uint64_t leases_shared, leases_exclusive;
+  uint64_t dirty_inodes, dirty_bytes; /* changes waiting for their commit */
   ic_rcache_stats rcache;
   const ic_html_count *counts;
   size_t ncounts;

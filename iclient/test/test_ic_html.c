@@ -27,7 +27,9 @@ static void test_figures_and_links(void **state) {
       .inodes_cached = 42,
       .leases_shared = 5,
       .leases_exclusive = 2,
-      .rcache = {.hits = 3, .misses = 1, .evictions = 7, .lines = 9},
+      .dirty_inodes = 11,
+      .dirty_bytes = 4096,
+      .rcache = {.hits = 3, .misses = 1, .evictions = 7, .lines = 9, .prefetches = 6},
       .counts = counts,
       .ncounts = 2,
   };
@@ -50,6 +52,9 @@ static void test_figures_and_links(void **state) {
   assert_contains(page, "<td id=\"rcache-ratio\">75.0 %</td>");
   assert_contains(page, "<td id=\"rcache-lines\">9</td>");
   assert_contains(page, "<td id=\"rcache-evictions\">7</td>");
+  assert_contains(page, "<td id=\"rcache-prefetches\">6</td>");
+  assert_contains(page, "<td id=\"dirty-inodes\">11</td>");
+  assert_contains(page, "<td id=\"dirty-bytes\">4096</td>");
   assert_contains(page, "<th>DoReadUsecs</th><td class=\"count\">12</td>");
   assert_contains(page, "<th>LeaseUsecs</th><td class=\"count\">3</td>");
   for (const char *const *l = (const char *const[]){"/", "/stats", "/metrics", "/version",
