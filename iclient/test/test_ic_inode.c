@@ -65,17 +65,9 @@ static int iswift_group_teardown(void **state) {
   return 0;
 }
 
-static int setup(void **state) {
-  env *e = calloc(1, sizeof(*e));
-  if (!e) return -1;
-  ic_fake_imgr_init(&e->f, 4, 100);
-  ic_mem_store_init(&e->s);
-  if (g_conn) {
-    snprintf(e->container, sizeof(e->container), "iclient-test-%d", g_containers++);
-    if (swift_container_put(g_conn, e->container, NULL, 0)) return -1;
-    e->sw = (ic_store_swift){g_conn, e->container};
-  }
-  ic_volume_params p = {
+/* The test volume over e's fake imgr and store (tests change fields). */
+static ic_volume_params volume_params(env *e) {
+  return (ic_volume_params){
       .imgr = &ic_fake_imgr_ops,
       .imgr_ctx = &e->f,
       .store = g_conn ? &ic_store_swift_ops : &ic_mem_store_ops,
@@ -90,6 +82,19 @@ static int setup(void **state) {
       .inode_cache_limit = 8,
       .file_flush_trigger_size = 1 << 20,
   };
+}
+
+static int setup(void **state) {
+  env *e = calloc(1, sizeof(*e));
+  if (!e) return -1;
+  ic_fake_imgr_init(&e->f, 4, 100);
+  ic_mem_store_init(&e->s);
+  if (g_conn) {
+    snprintf(e->container, sizeof(e->container), "iclient-test-%d", g_containers++);
+    if (swift_container_put(g_conn, e->container, NULL, 0)) return -1;
+    e->sw = (ic_store_swift){g_conn, e->container};
+  }
+  ic_volume_params p = volume_params(e);
   if (ic_volume_create(&p, &e->v)) return -1;
   *state = e;
   return 0;
@@ -643,20 +648,8 @@ static void test_threads_stress(void **state) {
 static void test_timed_flush(void **state) {
   env *e = *state;
   /* A second volume over the same imgr and store, with a 20 ms trigger. */
-  ic_volume_params p = {
-      .imgr = &ic_fake_imgr_ops,
-      .imgr_ctx = &e->f,
-      .store = g_conn ? &ic_store_swift_ops : &ic_mem_store_ops,
-      .store_ctx = g_conn ? (void *)&e->sw : (void *)&e->s,
-      .mount_id = "fakeMountID00000000=",
-      .dir_max_keys = 8,
-      .file_max_keys = 8,
-      .read_cache_line_size = 512,
-      .read_cache_line_count_max = 4,
-      .inode_cache_limit = 8,
-      .file_flush_trigger_size = 1 << 20,
-      .file_flush_trigger_ns = 20000000,
-  };
+  ic_volume_params p = volume_params(e);
+  p.file_flush_trigger_ns = 20000000;
   ic_volume *v;
   assert_int_equal(ic_volume_create(&p, &v), 0);
   ic_inode *in;
@@ -687,21 +680,10 @@ static int count_state(void *ctx, uint64_t ino, ic_lease_state st) {
  * inode cache limit alone would have kept them. */
 static void test_lease_caps(void **state) {
   env *e = *state;
-  ic_volume_params p = {
-      .imgr = &ic_fake_imgr_ops,
-      .imgr_ctx = &e->f,
-      .store = g_conn ? &ic_store_swift_ops : &ic_mem_store_ops,
-      .store_ctx = g_conn ? (void *)&e->sw : (void *)&e->s,
-      .mount_id = "fakeMountID00000000=",
-      .dir_max_keys = 8,
-      .file_max_keys = 8,
-      .read_cache_line_size = 512,
-      .read_cache_line_count_max = 4,
-      .inode_cache_limit = 100,
-      .max_shared_leases = 2,
-      .max_exclusive_leases = 3,
-      .file_flush_trigger_size = 1 << 20,
-  };
+  ic_volume_params p = volume_params(e);
+  p.inode_cache_limit = 100;
+  p.max_shared_leases = 2;
+  p.max_exclusive_leases = 3;
   ic_volume *v;
   assert_int_equal(ic_volume_create(&p, &v), 0);
   uint64_t inos[10];
