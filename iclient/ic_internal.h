@@ -54,7 +54,7 @@ typedef struct ic_rcache_stats {
   uint64_t hits, misses, evictions, lines, prefetches;
 } ic_rcache_stats;
 /* Read-ahead: a miss on line n of an object that looks read in order (n is
- * 0, or line n-1 is cached) queues lines n+1 .. n+prefetch_lines, which
+ * 0, or line n-1 was used just now) queues lines n+1 .. n+prefetch_lines, which
  * IC_RCACHE_PREFETCHERS threads fetch meanwhile, within max_lines (they
  * take a free or evictable line, never wait for one); at most
  * IC_RCACHE_PREFETCH_QUEUE are queued. Lines past the object's end fail

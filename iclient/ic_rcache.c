@@ -207,9 +207,19 @@ static int line_fill(ic_rcache *rc, line *l, bool quiet) {
   return 0;
 }
 
+/* Was l used just now: in use, or one of the two most recently used? A
+ * reader going through an object in order has just used the line before
+ * the one it misses; a random reader that happens to miss next to a cached
+ * line mostly has not (mu held). */
+static bool line_just_used(const ic_rcache *rc, const line *l) {
+  return l->refs > 0 || l == rc->lru_tail || (rc->lru_tail && l == rc->lru_tail->lru_prev);
+}
+
 /* Queue read-ahead after a miss on line ln of obj (mu held). */
 static void prefetch_after_miss(ic_rcache *rc, uint64_t obj, uint64_t ln) {
-  if (rc->prefetch_lines == 0 || (ln > 0 && !line_find(rc, obj, ln - 1))) return;
+  if (rc->prefetch_lines == 0) return;
+  const line *prev = ln > 0 ? line_find(rc, obj, ln - 1) : NULL;
+  if (ln > 0 && !(prev && line_just_used(rc, prev))) return;
   for (uint64_t i = 1; i <= rc->prefetch_lines; i++) {
     if (rc->pf_len == IC_RCACHE_PREFETCH_QUEUE) break;
     if (line_find(rc, obj, ln + i)) continue;
