@@ -61,7 +61,10 @@ static void test_dev_conf(void **state) {
   assert_int_equal(cfg.read_cache_line_size, 1048576);
   assert_int_equal(cfg.read_cache_line_count_max, 256);
   assert_int_equal(cfg.http_server_port, 15347);
-  assert_int_equal(cfg.inode_cache_limit, 10000);
+  assert_int_equal(cfg.inode_cache_limit, 100000);
+  assert_int_equal(cfg.max_shared_leases, 100000);
+  assert_int_equal(cfg.max_exclusive_leases, 100000);
+  assert_int_equal(cfg.inode_payload_evict_bytes_limit, 256 << 20);
   assert_int_equal(cfg.mount_retry_duration_ns, 30000000000ULL);
 
   char *json = ic_config_to_json(&cfg);
