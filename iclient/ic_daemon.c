@@ -354,6 +354,7 @@ int ic_daemon_start(ic_daemon *d, const conf_map *conf) {
       .max_shared_leases = d->cfg.max_shared_leases,
       .max_exclusive_leases = d->cfg.max_exclusive_leases,
       .file_flush_trigger_size = d->cfg.file_flush_trigger_size,
+      .upload_wait_ns = d->cfg.swift_timeout_ns,
       .file_flush_trigger_ns = d->cfg.file_flush_trigger_duration_ns,
   };
   rc = ic_volume_create(&vp, &d->vol);

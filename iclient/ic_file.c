@@ -118,6 +118,9 @@ int ic_file_write(ic_volume *v, ic_inode *in, uint64_t off, const void *data, si
   if (rc) return rc;
   if (len == 0) return 0;
   if (off + len < off || off + len > (uint64_t)INT64_MAX) return -EFBIG;
+  /* This write fills the segment: make room for it among those in flight
+   * first, while nothing is recorded yet (a write that cannot fails whole). */
+  if (in->put_len + len >= v->p.file_flush_trigger_size && (rc = ic_upload_room(v))) return rc;
   rc = unmap(in, t, off, off + len);
   uint64_t obj, obj_off;
   if (rc == 0) rc = ic_put_append(in, data, len, &obj, &obj_off);

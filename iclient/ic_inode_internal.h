@@ -192,14 +192,16 @@ int ic_volume_ask_new_leases(ic_volume *v, ic_inode *const *inodes, size_t n);
 
 /* ic_upload.c. start/stop: the uploader threads (stop drains the queue;
  * seal_mu and seal_cv are the volume's, made and destroyed with it).
- * seal: the inode's full active segment is sealed and queued (waits while
- * the sealed bytes are over their cap). copy: bytes of a sealed object not
+ * room: wait until one more segment fits among the sealed bytes in flight
+ * (-EIO after upload_wait_ns); seal: the inode's full active segment is
+ * sealed and queued. copy: bytes of a sealed object not
  * stored yet into dst: 0, or 1 when obj is not such an object (read it
  * from the store). wait: before a commit, every sealed segment stored
  * (a failed one is PUT again here), then forgotten; -EIO if one cannot be.
  * discard: drop them all (the inode's state is being freed). */
 int ic_upload_start(ic_volume *v);
 void ic_upload_stop(ic_volume *v);
+int ic_upload_room(ic_volume *v);
 int ic_seal_segment(ic_volume *v, ic_inode *in);
 int ic_sealed_copy(ic_volume *v, ic_inode *in, uint64_t obj, uint64_t off, uint64_t len,
                    void *dst);

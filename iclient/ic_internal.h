@@ -94,6 +94,10 @@ typedef struct ic_volume_params {
    * its first commit). */
   uint64_t max_shared_leases, max_exclusive_leases;
   uint64_t file_flush_trigger_size; /* FileFlushTriggerSize */
+  /* How long a writer waits for room among the sealed segments in flight
+   * before its write fails with EIO (SwiftTimeout: longer means the
+   * uploads are not getting through); 0 = 60 s. */
+  uint64_t upload_wait_ns;
   /* FileFlushTriggerDuration: an inode left dirty by its last user is
    * flushed this long after that, by the volume's flusher thread; 0 = no
    * flusher (callers flush). */

@@ -14,6 +14,7 @@
 
 #include "ic_inode_internal.h"
 #include "logger.h"
+#include "utils.h"
 
 static void *uploader_main(void *arg) {
   ic_volume *v = arg;
@@ -58,6 +59,22 @@ void ic_upload_stop(ic_volume *v) {
   v->nuploaders = 0;
 }
 
+int ic_upload_room(ic_volume *v) {
+  uint64_t cap = IC_SEALED_CAP_SEGMENTS * v->p.file_flush_trigger_size;
+  uint64_t wait = v->p.upload_wait_ns ? v->p.upload_wait_ns : UINT64_C(60000000000);
+  struct timespec until = ut_deadline_ts(wait);
+  int rc = 0;
+  pthread_mutex_lock(&v->seal_mu);
+  /* One segment always goes, whatever its size. */
+  while (rc == 0 && v->sealed_bytes > 0 && v->sealed_bytes + v->p.file_flush_trigger_size > cap)
+    if (pthread_cond_timedwait(&v->seal_cv, &v->seal_mu, &until) == ETIMEDOUT) rc = -EIO;
+  pthread_mutex_unlock(&v->seal_mu);
+  if (rc)
+    log_error("iclient: no log segment stored for %llu s (Swift unreachable?): write refused",
+              (unsigned long long)(wait / 1000000000u));
+  return rc;
+}
+
 int ic_seal_segment(ic_volume *v, ic_inode *in) {
   ilayout_layout_entry_v1 *pe = ic_layout_find(in, in->put_obj);
   if (!pe) return -EUCLEAN;
@@ -79,10 +96,7 @@ int ic_seal_segment(ic_volume *v, ic_inode *in) {
     *s = (ic_sealed){in->put_obj, in->put_buf, in->put_len, IC_SEALED_UPLOADING, NULL};
     in->sealed[in->nsealed++] = s;
     pthread_mutex_lock(&v->seal_mu);
-    /* Cap: wait while others' segments are in flight (one always goes). */
-    while (v->sealed_bytes > 0 && v->sealed_bytes + s->len > IC_SEALED_CAP_SEGMENTS * v->p.file_flush_trigger_size)
-      pthread_cond_wait(&v->seal_cv, &v->seal_mu);
-    v->sealed_bytes += s->len;
+    v->sealed_bytes += s->len; /* the writer made room first (ic_upload_room) */
     if (v->upload_tail)
       v->upload_tail->qnext = s;
     else

@@ -738,6 +738,46 @@ static void test_lease_caps(void **state) {
   check_volume(e, inos, 10);
 }
 
+/* Uploads that keep failing fill the sealed bytes' cap: a write that needs
+ * room then fails with EIO after upload_wait_ns (nothing recorded), instead
+ * of hanging; once the store works again a commit stores everything. */
+static void test_upload_room_times_out(void **state) {
+  env *e = *state;
+  if (g_conn) return; /* faults are the memory store's */
+  ic_volume_params p = volume_params(e);
+  p.file_flush_trigger_size = 64 * 1024; /* cap: 4 x 64 KiB in flight */
+  p.upload_wait_ns = 50000000;
+  ic_volume *v;
+  assert_int_equal(ic_volume_create(&p, &v), 0);
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  static uint8_t chunk[64 * 1024];
+  e->s.fail_puts = 1000000;
+  int rc = 0, i;
+  for (i = 0; i < 10 && rc == 0; i++) {
+    memset(chunk, 'a' + i, sizeof(chunk));
+    rc = ic_file_write(v, in, (uint64_t)i * sizeof(chunk), chunk, sizeof(chunk));
+  }
+  assert_int_equal(rc, -EIO);
+  uint64_t written = (uint64_t)(i - 1) * sizeof(chunk); /* the refused write left no trace */
+  ic_attr a;
+  ic_inode_attr(in, &a);
+  assert_int_equal(a.size, written);
+  e->s.fail_puts = 0;
+  ic_inode *one = in;
+  assert_int_equal(ic_flush_inodes(v, &one, 1), 0);
+  for (uint64_t off = 0; off < written; off += sizeof(chunk)) {
+    size_t got;
+    assert_int_equal(ic_file_read(v, in, off, sizeof(chunk), chunk, &got), 0);
+    assert_int_equal(got, sizeof(chunk));
+    assert_int_equal(chunk[0], 'a' + off / sizeof(chunk));
+  }
+  ic_inode_put(v, in);
+  ic_volume_destroy(v);
+  check_volume(e, &ino, 1);
+}
+
 static void test_lease_interrupts(void **state) {
   env *e = *state;
   ic_inode *in;
@@ -875,6 +915,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_seals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_caps, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upload_room_times_out, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timed_flush, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
