@@ -844,11 +844,18 @@ static void op_flush_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 TIMED_OP(op_flush, IC_STAT_DoFlushUsecs,
          (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
 
-static void op_fsync_impl(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+/* FSYNC, FSYNCDIR: check the handle, then commit (with imgr's checkpoint
+ * unless only the data was asked for). */
+static void fsync_common(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi,
+                         bool dir) {
   ic_fs *fs = fuse_req_userdata(req);
-  int rc = fh_get(fs, fi->fh, ino, false, NULL, false);
+  int rc = fh_get(fs, fi->fh, ino, dir, NULL, false);
   if (rc == 0) rc = flush_ino(fs, ino, !datasync);
   reply_rc(req, rc);
+}
+
+static void op_fsync_impl(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  fsync_common(req, ino, datasync, fi, false);
 }
 
 TIMED_OP(op_fsync, IC_STAT_DoFSyncUsecs,
@@ -857,10 +864,7 @@ TIMED_OP(op_fsync, IC_STAT_DoFSyncUsecs,
 
 static void op_fsyncdir_impl(fuse_req_t req, fuse_ino_t ino, int datasync,
                              struct fuse_file_info *fi) {
-  ic_fs *fs = fuse_req_userdata(req);
-  int rc = fh_get(fs, fi->fh, ino, true, NULL, false);
-  if (rc == 0) rc = flush_ino(fs, ino, !datasync);
-  reply_rc(req, rc);
+  fsync_common(req, ino, datasync, fi, true);
 }
 
 TIMED_OP(op_fsyncdir, IC_STAT_DoFSyncDirUsecs,
