@@ -133,6 +133,11 @@ int ic_put_append(ic_inode *in, const void *data, size_t len, uint64_t *obj, uin
   if (in->put_len + len > in->put_cap) {
     size_t cap = in->put_cap ? in->put_cap : 4096;
     while (cap < in->put_len + len) cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+    /* A segment past 1 MiB is most likely a sequential writer's: give it
+     * room for the whole segment at once rather than copying it again at
+     * every doubling (untouched pages of the mapping cost no memory). */
+    uint64_t whole = in->vol->p.file_flush_trigger_size + len;
+    if (cap >= IC_SEGMENT_GROW_WHOLE && whole > cap && whole <= SIZE_MAX) cap = (size_t)whole;
     void *p = realloc(in->put_buf, cap);
     if (!p) return -ENOMEM;
     in->put_buf = p;

@@ -48,6 +48,9 @@ typedef struct ic_sealed {
  * segments of FileFlushTriggerSize: a writer past it waits. */
 #define IC_UPLOADERS 4
 #define IC_SEALED_CAP_SEGMENTS 4
+/* A log segment buffer that grows to this size is given room for a whole
+ * segment (FileFlushTriggerSize) in its next step (ic_put_append). */
+#define IC_SEGMENT_GROW_WHOLE ((size_t)1 << 20)
 
 typedef struct ic_stream {
   char *name;

@@ -47,7 +47,9 @@ extern const ic_store_ops ic_store_swift_ops;
  * object bytes [n * line_size, (n+1) * line_size) (the original computed
  * the offset as n & line_size: iclient.md 10 / 5.2 bug, fixed). At most
  * max_lines lines are resident, including lines being filled; a reader that
- * finds every line busy waits for one to free up. Objects are write-once,
+ * finds every line busy waits for one to free up. The last evicted line's
+ * buffer is kept for the next fill (max_lines + 1 buffers in all), so a
+ * full cache reads on without allocating. Objects are write-once,
  * so lines never go stale. Thread-safe. */
 typedef struct ic_rcache ic_rcache;
 typedef struct ic_rcache_stats {

@@ -40,6 +40,7 @@ struct ic_rcache {
   size_t nbuckets;           /* power of two */
   uint64_t nlines;           /* lines in the hash, filling ones included */
   line *lru_head, *lru_tail; /* head = least recently used */
+  line *spare;               /* the last evicted line, its buffer kept for the next */
   ic_rcache_stats stats;
 };
 
@@ -50,6 +51,12 @@ static size_t bucket_of(const ic_rcache *rc, uint64_t obj, uint64_t ln) {
 }
 
 static void *prefetcher_main(void *arg);
+
+static void line_free(line *l) {
+  if (!l) return;
+  free(l->buf);
+  free(l);
+}
 
 int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_size,
                      uint64_t max_lines, uint64_t prefetch_lines, ic_rcache **out) {
@@ -89,10 +96,10 @@ void ic_rcache_destroy(ic_rcache *rc) {
   for (size_t i = 0; i < rc->nbuckets; i++) {
     for (line *l = rc->buckets[i], *next; l; l = next) {
       next = l->hnext;
-      free(l->buf);
-      free(l);
+      line_free(l);
     }
   }
+  line_free(rc->spare);
   free(rc->buckets);
   pthread_cond_destroy(&rc->pf_cv);
   pthread_cond_destroy(&rc->cv);
@@ -133,8 +140,7 @@ static void hash_unlink(ic_rcache *rc, line *l) {
 static void line_release(ic_rcache *rc, line *l) {
   if (--l->refs > 0) return;
   if (l->state == LINE_FAILED) { /* already out of the hash */
-    free(l->buf);
-    free(l);
+    line_free(l);
     return;
   }
   lru_append(rc, l);
@@ -155,19 +161,29 @@ static bool line_room(ic_rcache *rc) {
   if (!victim) return false;
   lru_unlink(rc, victim);
   hash_unlink(rc, victim);
-  free(victim->buf);
-  free(victim);
+  /* Kept for line_new: a full cache then evicts and fills without
+   * allocating, and no line-sized buffer goes back to malloc. */
+  line_free(rc->spare);
+  rc->spare = victim;
   rc->stats.evictions++;
   return true;
 }
 
 /* A new FILLING line in the hash, referenced once by its filler (mu held). */
 static line *line_new(ic_rcache *rc, uint64_t obj, uint64_t ln) {
-  line *l = calloc(1, sizeof(*l));
-  uint8_t *buf = l ? malloc(rc->line_size) : NULL;
-  if (!buf) {
-    free(l);
-    return NULL;
+  line *l = rc->spare;
+  uint8_t *buf;
+  if (l) {
+    rc->spare = NULL;
+    buf = l->buf;
+    memset(l, 0, sizeof(*l));
+  } else {
+    l = calloc(1, sizeof(*l));
+    buf = l ? malloc(rc->line_size) : NULL;
+    if (!buf) {
+      free(l);
+      return NULL;
+    }
   }
   l->object_number = obj;
   l->line_number = ln;

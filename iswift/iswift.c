@@ -238,6 +238,24 @@ static double dice(void) { return (double)arc4random_uniform(1000000) / 10000.0;
 
 /* ---- requests and replies --------------------------------------------- */
 
+static void md5_hex_of(const unsigned char md[16], char out[33]) {
+  for (unsigned i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void md5_hex(const unsigned char *d, size_t n, char out[33]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned ml = 0;
+  EVP_Digest(d, n, md, &ml, EVP_md5(), NULL);
+  md5_hex_of(md, out);
+}
+
+static void md5_final_hex(EVP_MD_CTX *m, char out[33]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned ml = 0;
+  EVP_DigestFinal_ex(m, md, &ml);
+  md5_hex_of(md, out);
+}
+
 typedef struct {
   bool started;
   bool too_large;   /* over MaxObjectSize: 413 */
@@ -245,6 +263,10 @@ typedef struct {
   bool has_length;  /* Content-Length or chunked framing was given */
   isw_blob *body;   /* becomes the object's contents on PUT, without a copy */
   size_t len, cap;  /* cap bytes are reserved in s->inflight */
+  /* A PUT body's MD5, updated as the bytes arrive: its ETag is then ready
+   * without a pass over the whole body under s->mu. */
+  EVP_MD_CTX *md5;
+  char etag[33];    /* its hex, set when the body is complete */
 } reqctx;
 
 typedef struct {
@@ -695,23 +717,15 @@ static int do_container(call *c) {
   return listing(c, ct->v, ct->n, true, s->cfg.container_listing_limit);
 }
 
-static void md5_hex(const unsigned char *d, size_t n, char out[33]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned ml = 0;
-  EVP_Digest(d, n, md, &ml, EVP_md5(), NULL);
-  for (unsigned i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 static int object_put(call *c, account *a, container *ct, object *o) {
   iswift *s = c->s;
   reqctx *rq = c->rc;
   if (rq->too_large) return 413;
   if (c->strict && !rq->has_length) return 411;
   if (c->strict && !meta_ok(&c->req, "Object")) return 400;
-  char etag[33];
+  const char *etag = rq->etag;
   if (rq->no_space) return 507;
   if (!rq->body && !(rq->body = blob_new(0))) return 500;
-  md5_hex(rq->body->data, rq->len, etag);
   const char *want = hm_get(&c->req, "Etag");
   if (c->strict && want) {
     char w[40];
@@ -745,7 +759,7 @@ static int object_put(call *c, account *a, container *ct, object *o) {
   rq->body = NULL; /* now the object's; its reservation becomes mem_used */
   s->inflight -= rq->cap;
   rq->cap = 0;
-  memcpy(o->etag, etag, sizeof etag);
+  memcpy(o->etag, etag, sizeof o->etag);
   o->ts = now_ts();
   ct->bytes = ct->bytes - old + rq->len;
   s->mem_used = s->mem_used - old + rq->len;
@@ -1071,6 +1085,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!rq) {
     if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
     *con_cls = rq;
+    if (strcmp(method, "PUT") == 0 &&
+        (!(rq->md5 = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(rq->md5, EVP_md5(), NULL)))
+      return MHD_NO; /* on_completed frees what was made */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
     rq->has_length = cl || (te && strcasecmp(te, "chunked") == 0);
@@ -1091,8 +1108,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->too_large || rq->no_space || !body_reserve(s, rq, rq->len + n)) return MHD_YES;
     memcpy(rq->body->data + rq->len, upload_data, n);
     rq->len += n;
+    if (rq->md5) EVP_DigestUpdate(rq->md5, upload_data, n);
     return MHD_YES;
   }
+  if (rq->md5) md5_final_hex(rq->md5, rq->etag);
   atomic_fetch_add(&s->requests, 1);
   reply r = {0};
   call c = {.s = s, .method = method, .conn = conn, .rc = rq, .r = &r,
@@ -1126,6 +1145,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     s->inflight -= rq->cap;
     pthread_mutex_unlock(&s->mu);
     free(rq->body);
+    EVP_MD_CTX_free(rq->md5);
     free(rq);
     *con_cls = NULL;
   }

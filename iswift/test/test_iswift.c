@@ -349,6 +349,9 @@ static void test_strict(void **state) {
   expect("PUT", "/v1/AUTH_test/c/o2", NULL, NULL, -1, 411);
   const char *bad_etag[] = {"ETag: 0000", NULL};
   expect("PUT", "/v1/AUTH_test/c/o3", bad_etag, "abc", 3, 422);
+  const char *good_etag[] = {"ETag: \"900150983cd24fb0d6963f7d28e17f72\"", NULL};
+  expect("PUT", "/v1/AUTH_test/c/o3", good_etag, "abc", 3, 201);
+  expect("PUT", "/v1/AUTH_test/c/empty", NULL, "", 0, 201);
   expect("GET", "/v1/AUTH_test/c?limit=10001", NULL, NULL, -1, 412);
   expect("GET", "/v1/AUTH_test/c?marker=%ff", NULL, NULL, -1, 400);
   expect("GET", "/v1/AUTH_test/c/%ff", NULL, NULL, -1, 412);
@@ -356,6 +359,8 @@ static void test_strict(void **state) {
   resp r;
   assert_int_equal(req("GET", "/v1/AUTH_test/c?format=json", NULL, NULL, -1, true, &r), 200);
   assert_non_null(strstr((char *)r.body, "\"hash\":\"5d41402abc4b2a76b9719d911017c592\""));
+  assert_non_null(strstr((char *)r.body, "\"hash\":\"900150983cd24fb0d6963f7d28e17f72\""));
+  assert_non_null(strstr((char *)r.body, "\"hash\":\"d41d8cd98f00b204e9800998ecf8427e\""));
   resp_free(&r);
   iswift_stop(srv);
 }
