@@ -4,6 +4,7 @@ process on an ephemeral port."""
 import http.client
 import http.server
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -60,26 +61,28 @@ def reachable(host, port):
 
 def start_iswift(path, tmp, listing_limit=10000):
     """iswift on an ephemeral port with the given listing page size;
-    returns (process, base URL)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    returns (process, base URL). iswift binds port 0 itself and the port is
+    read from its log: a port picked here and freed before iswift binds it
+    could be taken meanwhile by any other server on the machine."""
+    log = os.path.join(tmp, "iswift.log")
     conf = os.path.join(tmp, "iswift.conf")
     with open(conf, "w") as f:
-        f.write("[ISWIFT]\nSwiftProxyIPAddr: 127.0.0.1\nSwiftProxyTCPPort: %d\n"
+        f.write("[ISWIFT]\nSwiftProxyIPAddr: 127.0.0.1\nSwiftProxyTCPPort: 0\n"
                 "MaxAccountNameLength: 256\nMaxContainerNameLength: 256\n"
                 "MaxObjectNameLength: 1024\nAccountListingLimit: %d\n"
-                "ContainerListingLimit: %d\n" % (port, listing_limit, listing_limit))
+                "ContainerListingLimit: %d\nLogFilePath: %s\nLogToConsole: false\n"
+                % (listing_limit, listing_limit, log))
     proc = subprocess.Popen([path, conf])
-    base = "http://127.0.0.1:%d" % port
     deadline = time.time() + 20
     while time.time() < deadline:
-        try:
-            if swift_request("GET", base + "/info")[0] == 200:
-                return proc, base
-        except OSError:
-            pass
-        time.sleep(0.1)
+        m = None
+        if os.path.exists(log):
+            with open(log) as f:
+                m = re.search(r"serving http://127\.0\.0\.1:(\d+)", f.read())
+        if m:
+            return proc, "http://127.0.0.1:%s" % m.group(1)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
     proc.kill()
     raise AssertionError("iswift did not start")
