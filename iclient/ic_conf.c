@@ -69,6 +69,11 @@ static const key_spec KEYS[] = {
     {"InodePayloadEvictBytesLimit", K_U64, F(inode_payload_evict_bytes_limit), "268435456"},
     {"MountRetryDuration", K_DUR, F(mount_retry_duration_ns), "0"},
     {"MountKeepAlivePeriod", K_DUR, F(mount_keep_alive_period_ns), "60s"},
+    {"FUSEMaxThreads", K_U32, F(fuse_max_threads), "16"},
+    {"SegmentUploadThreads", K_U32, F(segment_upload_threads), "4"},
+    {"SegmentUploadLimit", K_U32, F(segment_upload_limit), "4"},
+    {"ReadAheadLines", K_U32, F(read_ahead_lines), "4"},
+    {"ReadAheadThreads", K_U32, F(read_ahead_threads), "2"},
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -149,6 +154,26 @@ static int load_auth_env(const conf_map *m, ic_config *cfg, char *err, size_t er
 
 static int max_keys_ok(uint64_t v) { return v >= 4 && v % 2 == 0 && v <= (UINT64_C(1) << 20); }
 
+/* The thread and queue keys: each within 1..IC_CONF_THREADS_MAX
+ * (ReadAheadLines may be 0). */
+static int validate_threads(const ic_config *c, char *err, size_t errlen) {
+  const struct {
+    const char *name;
+    uint32_t v, min;
+  } k[] = {
+      {"FUSEMaxThreads", c->fuse_max_threads, 1},
+      {"SegmentUploadThreads", c->segment_upload_threads, 1},
+      {"SegmentUploadLimit", c->segment_upload_limit, 1},
+      {"ReadAheadLines", c->read_ahead_lines, 0},
+      {"ReadAheadThreads", c->read_ahead_threads, 1},
+  };
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+    if (k[i].v < k[i].min || k[i].v > IC_CONF_THREADS_MAX)
+      return fail(err, errlen, -EINVAL, "[ICLIENT]%s (%u) must be in %u..%u", k[i].name, k[i].v,
+                  k[i].min, IC_CONF_THREADS_MAX);
+  return 0;
+}
+
 /* Checks the original did (variance) and the ones a value must pass for the
  * C port to work at all (instead of failing later in a less clear place). */
 static int validate(const ic_config *c, char *err, size_t errlen) {
@@ -191,7 +216,7 @@ static int validate(const ic_config *c, char *err, size_t errlen) {
     return fail(err, errlen, -EINVAL, "[ICLIENT]FileFlushTriggerSize must be > 0");
   if (c->inode_cache_limit == 0)
     return fail(err, errlen, -EINVAL, "[ICLIENT]InodeCacheLimit must be > 0");
-  return 0;
+  return validate_threads(c, err, errlen);
 }
 
 int ic_config_load(const conf_map *m, ic_config *cfg, char *err, size_t errlen) {

@@ -77,7 +77,16 @@ typedef struct ic_config {
   uint64_t inode_payload_evict_bytes_limit;
   uint64_t mount_retry_duration_ns;
   uint64_t mount_keep_alive_period_ns;
+  /* Threads and queues that were code constants in the original. */
+  uint32_t fuse_max_threads;       /* FUSEMaxThreads: FUSE worker threads */
+  uint32_t segment_upload_threads; /* SegmentUploadThreads: background log segment PUTs */
+  uint32_t segment_upload_limit;   /* SegmentUploadLimit: full segments not stored yet */
+  uint32_t read_ahead_lines;       /* ReadAheadLines: 0 = no read-ahead */
+  uint32_t read_ahead_threads;     /* ReadAheadThreads */
 } ic_config;
+
+/* The most any thread or queue key may ask for. */
+#define IC_CONF_THREADS_MAX 1024
 
 /*
  * Fill cfg from [ICLIENT] of m. 0, or -ENOENT (missing key) / -EINVAL (bad

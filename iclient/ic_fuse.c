@@ -1309,7 +1309,7 @@ static void *loop_main(void *arg) {
   ic_fs *fs = arg;
   struct fuse_loop_config *cfg = fuse_loop_cfg_create();
   if (cfg) {
-    fuse_loop_cfg_set_max_threads(cfg, 16);
+    fuse_loop_cfg_set_max_threads(cfg, fs->p.max_threads ? fs->p.max_threads : 16);
     int rc = fuse_session_loop_mt(fs->se, cfg);
     if (rc) log_error("iclient: FUSE loop ended: %d", rc);
     fuse_loop_cfg_destroy(cfg);

@@ -33,6 +33,7 @@ typedef struct ic_fs_params {
   uint64_t attr_valid_ns;        /* FUSEAttrValidDuration */
   uint32_t max_write;            /* FUSEMaxWrite */
   uint32_t max_read;             /* FUSEMaxRead */
+  uint32_t max_threads;          /* FUSEMaxThreads; 0 = 16 */
   uint16_t max_background;       /* FUSEMaxBackground */
   uint16_t congestion_threshold; /* FUSECongestionThreshhold */
   bool allow_other;              /* FUSEAllowOther */

@@ -44,10 +44,9 @@ typedef struct ic_sealed {
   struct ic_sealed *qnext; /* upload queue */
 } ic_sealed;
 
-/* Uploader threads, and the cap on sealed bytes not stored yet, in
- * segments of FileFlushTriggerSize: a writer past it waits. */
-#define IC_UPLOADERS 4
-#define IC_SEALED_CAP_SEGMENTS 4
+/* Defaults of ic_volume_params.upload_threads / upload_limit. */
+#define IC_UPLOAD_THREADS_DEFAULT 4
+#define IC_UPLOAD_LIMIT_DEFAULT 4
 /* A log segment buffer that grows to this size is given room for a whole
  * segment (FileFlushTriggerSize) in its next step (ic_put_append). */
 #define IC_SEGMENT_GROW_WHOLE ((size_t)1 << 20)
@@ -158,7 +157,7 @@ struct ic_volume {
   pthread_cond_t seal_cv;
   ic_sealed *upload_head, *upload_tail;
   uint64_t sealed_bytes; /* sealed, not stored yet */
-  pthread_t uploaders[IC_UPLOADERS];
+  pthread_t *uploaders; /* p.upload_threads of them */
   unsigned nuploaders;
   bool upload_stopping;
 

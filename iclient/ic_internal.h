@@ -57,15 +57,14 @@ typedef struct ic_rcache_stats {
 } ic_rcache_stats;
 /* Read-ahead: a miss on line n of an object that looks read in order (n is
  * 0, or line n-1 was used just now) queues lines n+1 .. n+prefetch_lines, which
- * IC_RCACHE_PREFETCHERS threads fetch meanwhile, within max_lines (they
- * take a free or evictable line, never wait for one); at most
- * IC_RCACHE_PREFETCH_QUEUE are queued. Lines past the object's end fail
- * quietly. prefetch_lines 0: none. */
-#define IC_RCACHE_PREFETCHERS 2
-#define IC_READ_AHEAD_LINES 4 /* what the volume asks for */
-#define IC_RCACHE_PREFETCH_QUEUE 64
+ * prefetch_threads threads fetch meanwhile, within max_lines (they take a
+ * free or evictable line, never wait for one); at most
+ * IC_RCACHE_QUEUE_PER_LINE x prefetch_lines are queued. Lines past the
+ * object's end fail quietly. prefetch_lines 0: none. */
+#define IC_RCACHE_QUEUE_PER_LINE 16
 int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_size,
-                     uint64_t max_lines, uint64_t prefetch_lines, ic_rcache **out);
+                     uint64_t max_lines, unsigned prefetch_lines, unsigned prefetch_threads,
+                     ic_rcache **out);
 void ic_rcache_destroy(ic_rcache *rc);
 /* Copy object bytes [off, off+len) into buf through the cache. -EIO if the
  * object is shorter or the store fails (the failed line is not kept). */
@@ -88,6 +87,7 @@ typedef struct ic_volume_params {
   uint64_t payload_evict_low, payload_evict_high; /* InodePayloadEvict*Limit */
   uint64_t payload_evict_bytes;                   /* InodePayloadEvictBytesLimit, 0 = none */
   uint64_t read_cache_line_size, read_cache_line_count_max;
+  unsigned read_ahead_lines, read_ahead_threads; /* ReadAheadLines, ReadAheadThreads */
   uint64_t inode_cache_limit;       /* InodeCacheLimit */
   /* MaxSharedLeases / MaxExclusiveLeases (0 = no cap): leases held at imgr
    * beyond them are given back with their inodes, least recently used
@@ -96,6 +96,11 @@ typedef struct ic_volume_params {
    * its first commit). */
   uint64_t max_shared_leases, max_exclusive_leases;
   uint64_t file_flush_trigger_size; /* FileFlushTriggerSize */
+  /* SegmentUploadThreads, SegmentUploadLimit: threads storing full log
+   * segments in the background, and how many such segments (of
+   * FileFlushTriggerSize) may wait for them before a writer waits too;
+   * 0 = 4 each. */
+  unsigned upload_threads, upload_limit;
   /* How long a writer waits for room among the sealed segments in flight
    * before its write fails with EIO (SwiftTimeout: longer means the
    * uploads are not getting through); 0 = 60 s. */

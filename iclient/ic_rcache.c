@@ -27,13 +27,14 @@ typedef struct prefetch_req {
 struct ic_rcache {
   const ic_store_ops *store;
   void *store_ctx;
-  uint64_t line_size, max_lines, prefetch_lines;
+  uint64_t line_size, max_lines;
+  unsigned prefetch_lines;
   pthread_mutex_t mu;
   pthread_cond_t cv;    /* a fill finished or a line became evictable */
   pthread_cond_t pf_cv; /* read-ahead queued, or stopping */
-  prefetch_req pf_q[IC_RCACHE_PREFETCH_QUEUE];
-  size_t pf_head, pf_len;
-  pthread_t pf_threads[IC_RCACHE_PREFETCHERS];
+  prefetch_req *pf_q; /* a ring of pf_cap */
+  size_t pf_cap, pf_head, pf_len;
+  pthread_t *pf_threads;
   unsigned npf_threads;
   bool stopping;
   line **buckets;
@@ -59,8 +60,10 @@ static void line_free(line *l) {
 }
 
 int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_size,
-                     uint64_t max_lines, uint64_t prefetch_lines, ic_rcache **out) {
+                     uint64_t max_lines, unsigned prefetch_lines, unsigned prefetch_threads,
+                     ic_rcache **out) {
   if (!store || line_size == 0 || max_lines == 0 || line_size > SIZE_MAX / 2) return -EINVAL;
+  if (prefetch_lines == 0 || prefetch_threads == 0) prefetch_lines = prefetch_threads = 0;
   ic_rcache *rc = calloc(1, sizeof(*rc));
   if (!rc) return -ENOMEM;
   rc->store = store;
@@ -68,20 +71,25 @@ int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_s
   rc->line_size = line_size;
   rc->max_lines = max_lines;
   rc->prefetch_lines = prefetch_lines;
+  rc->pf_cap = (size_t)IC_RCACHE_QUEUE_PER_LINE * prefetch_lines;
   rc->nbuckets = 64;
   while (rc->nbuckets < max_lines && rc->nbuckets < ((size_t)1 << 16)) rc->nbuckets <<= 1;
   rc->buckets = calloc(rc->nbuckets, sizeof(*rc->buckets));
-  if (!rc->buckets) {
+  rc->pf_q = prefetch_lines ? calloc(rc->pf_cap, sizeof(*rc->pf_q)) : NULL;
+  rc->pf_threads = prefetch_lines ? calloc(prefetch_threads, sizeof(*rc->pf_threads)) : NULL;
+  if (!rc->buckets || (prefetch_lines && (!rc->pf_q || !rc->pf_threads))) {
+    free(rc->buckets);
+    free(rc->pf_q);
+    free(rc->pf_threads);
     free(rc);
     return -ENOMEM;
   }
   pthread_mutex_init(&rc->mu, NULL);
   pthread_cond_init(&rc->cv, NULL);
   pthread_cond_init(&rc->pf_cv, NULL);
-  if (prefetch_lines > 0)
-    while (rc->npf_threads < IC_RCACHE_PREFETCHERS &&
-           pthread_create(&rc->pf_threads[rc->npf_threads], NULL, prefetcher_main, rc) == 0)
-      rc->npf_threads++;
+  while (rc->npf_threads < prefetch_threads &&
+         pthread_create(&rc->pf_threads[rc->npf_threads], NULL, prefetcher_main, rc) == 0)
+    rc->npf_threads++;
   *out = rc;
   return 0;
 }
@@ -101,6 +109,8 @@ void ic_rcache_destroy(ic_rcache *rc) {
   }
   line_free(rc->spare);
   free(rc->buckets);
+  free(rc->pf_q);
+  free(rc->pf_threads);
   pthread_cond_destroy(&rc->pf_cv);
   pthread_cond_destroy(&rc->cv);
   pthread_mutex_destroy(&rc->mu);
@@ -233,13 +243,13 @@ static bool line_just_used(const ic_rcache *rc, const line *l) {
 
 /* Queue read-ahead after a miss on line ln of obj (mu held). */
 static void prefetch_after_miss(ic_rcache *rc, uint64_t obj, uint64_t ln) {
-  if (rc->prefetch_lines == 0) return;
+  if (rc->npf_threads == 0) return;
   const line *prev = ln > 0 ? line_find(rc, obj, ln - 1) : NULL;
   if (ln > 0 && !(prev && line_just_used(rc, prev))) return;
   for (uint64_t i = 1; i <= rc->prefetch_lines; i++) {
-    if (rc->pf_len == IC_RCACHE_PREFETCH_QUEUE) break;
+    if (rc->pf_len == rc->pf_cap) break;
     if (line_find(rc, obj, ln + i)) continue;
-    rc->pf_q[(rc->pf_head + rc->pf_len++) % IC_RCACHE_PREFETCH_QUEUE] =
+    rc->pf_q[(rc->pf_head + rc->pf_len++) % rc->pf_cap] =
         (prefetch_req){obj, ln + i};
   }
   pthread_cond_signal(&rc->pf_cv);
@@ -252,7 +262,7 @@ static void *prefetcher_main(void *arg) {
     while (rc->pf_len == 0 && !rc->stopping) pthread_cond_wait(&rc->pf_cv, &rc->mu);
     if (rc->stopping) break;
     prefetch_req r = rc->pf_q[rc->pf_head];
-    rc->pf_head = (rc->pf_head + 1) % IC_RCACHE_PREFETCH_QUEUE;
+    rc->pf_head = (rc->pf_head + 1) % rc->pf_cap;
     rc->pf_len--;
     if (line_find(rc, r.object_number, r.line_number) || !line_room(rc)) continue;
     line *l = line_new(rc, r.object_number, r.line_number);

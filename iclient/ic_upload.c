@@ -45,7 +45,9 @@ static void *uploader_main(void *arg) {
 }
 
 int ic_upload_start(ic_volume *v) {
-  for (; v->nuploaders < IC_UPLOADERS; v->nuploaders++)
+  unsigned n = v->p.upload_threads ? v->p.upload_threads : IC_UPLOAD_THREADS_DEFAULT;
+  if (!(v->uploaders = calloc(n, sizeof(*v->uploaders)))) return -ENOMEM;
+  for (; v->nuploaders < n; v->nuploaders++)
     if (pthread_create(&v->uploaders[v->nuploaders], NULL, uploader_main, v) != 0) break;
   return v->nuploaders > 0 ? 0 : -EAGAIN;
 }
@@ -57,10 +59,13 @@ void ic_upload_stop(ic_volume *v) {
   pthread_mutex_unlock(&v->seal_mu);
   for (unsigned i = 0; i < v->nuploaders; i++) pthread_join(v->uploaders[i], NULL);
   v->nuploaders = 0;
+  free(v->uploaders);
+  v->uploaders = NULL;
 }
 
 int ic_upload_room(ic_volume *v) {
-  uint64_t cap = IC_SEALED_CAP_SEGMENTS * v->p.file_flush_trigger_size;
+  uint64_t cap = (v->p.upload_limit ? v->p.upload_limit : IC_UPLOAD_LIMIT_DEFAULT) *
+                 v->p.file_flush_trigger_size;
   uint64_t wait = v->p.upload_wait_ns ? v->p.upload_wait_ns : UINT64_C(60000000000);
   struct timespec until = ut_deadline_ts(wait);
   int rc = 0;

@@ -36,7 +36,8 @@ int ic_volume_create(const ic_volume_params *p, ic_volume **out) {
   int rc = (v->mount_id && v->buckets && v->node_cache) ? 0 : -ENOMEM;
   if (rc == 0)
     rc = ic_rcache_create(p->store, p->store_ctx, p->read_cache_line_size,
-                          p->read_cache_line_count_max, IC_READ_AHEAD_LINES, &v->rcache);
+                          p->read_cache_line_count_max, p->read_ahead_lines,
+                          p->read_ahead_threads, &v->rcache);
   if (rc) {
     sm_cache_destroy(v->node_cache);
     free(v->buckets);

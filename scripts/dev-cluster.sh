@@ -21,6 +21,8 @@
 #   IMGR_HTTP_PORT imgr's HTTP admin port (default 15346)
 #   IMGR_RPC_PORT  imgr's retryrpc port (default 32356)
 #   ICLIENT_HTTP_PORT  iclient's HTTP port (default 15347)
+#   ICLIENT_OVERRIDES  more ICLIENT.Key=value arguments for iclient, space
+#                  separated (e.g. "ICLIENT.ReadAheadLines=8")
 # `status` and `down` need the same PFS_STATE_DIR and MOUNTPOINT as `up`
 # (and `status` the same ports).
 set -euo pipefail
@@ -176,7 +178,8 @@ up() {
   start iclient iclient/dev.conf "ICLIENT.MountPointDirPath=$mountpoint" \
     "ICLIENT.RetryRPCPort=$imgr_rpc" "ICLIENT.HTTPServerPort=$iclient_http" \
     "ICLIENT.RetryRPCCACertFilePath=$c/ca_cert.pem" "ICLIENT.AuthPlugInEnvValue=$auth" \
-    "ICLIENT.LogFilePath=$state/log/iclient.log" "ICLIENT.LogToConsole=false"
+    "ICLIENT.LogFilePath=$state/log/iclient.log" "ICLIENT.LogToConsole=false" \
+    ${ICLIENT_OVERRIDES:-}
   for _ in $(seq 50); do mountpoint -q "$mountpoint" && break; sleep 0.2; done
   mountpoint -q "$mountpoint" || die "iclient runs but $mountpoint is not mounted"
 

@@ -66,6 +66,11 @@ static void test_dev_conf(void **state) {
   assert_int_equal(cfg.max_exclusive_leases, 100000);
   assert_int_equal(cfg.inode_payload_evict_bytes_limit, 256 << 20);
   assert_int_equal(cfg.mount_retry_duration_ns, 30000000000ULL);
+  assert_int_equal(cfg.fuse_max_threads, 16);
+  assert_int_equal(cfg.segment_upload_threads, 4);
+  assert_int_equal(cfg.segment_upload_limit, 4);
+  assert_int_equal(cfg.read_ahead_lines, 4);
+  assert_int_equal(cfg.read_ahead_threads, 2);
 
   char *json = ic_config_to_json(&cfg);
   assert_non_null(json);
@@ -106,7 +111,8 @@ static void test_optional_defaults(void **state) {
   const char *keys[] = {"RetryRPCCACertFilePath", "LogFilePath",    "LogToConsole",
                         "HTTPServerIPAddr",       "HTTPServerPort", "InodeCacheLimit",
                         "MountRetryDuration",     "MountKeepAlivePeriod",
-                        "InodePayloadEvictBytesLimit"};
+                        "InodePayloadEvictBytesLimit", "FUSEMaxThreads", "SegmentUploadThreads",
+                        "SegmentUploadLimit",     "ReadAheadLines", "ReadAheadThreads"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) set1(m, keys[i], NULL);
   ic_config cfg;
   char err[CONF_ERR_MAX] = "";
@@ -119,6 +125,11 @@ static void test_optional_defaults(void **state) {
   assert_int_equal(cfg.inode_payload_evict_bytes_limit, 256 << 20);
   assert_int_equal(cfg.mount_retry_duration_ns, 0);
   assert_int_equal(cfg.mount_keep_alive_period_ns, 60000000000ULL);
+  assert_int_equal(cfg.fuse_max_threads, 16);
+  assert_int_equal(cfg.segment_upload_threads, 4);
+  assert_int_equal(cfg.segment_upload_limit, 4);
+  assert_int_equal(cfg.read_ahead_lines, 4);
+  assert_int_equal(cfg.read_ahead_threads, 2);
   ic_config_free(&cfg);
   conf_free(m);
 }
@@ -183,6 +194,28 @@ static void test_bad_values(void **state) {
   m = dev_conf();
   set1(m, "SwiftRetryExponentialBackoff", "0.5");
   expect_error(m, -EINVAL, "[ICLIENT]SwiftRetryExponentialBackoff (0.5) must be >= 1");
+  m = dev_conf();
+  set1(m, "FUSEMaxThreads", "0");
+  expect_error(m, -EINVAL, "[ICLIENT]FUSEMaxThreads (0) must be in 1..1024");
+  m = dev_conf();
+  set1(m, "ReadAheadThreads", "1025");
+  expect_error(m, -EINVAL, "[ICLIENT]ReadAheadThreads (1025) must be in 1..1024");
+  m = dev_conf();
+  set1(m, "SegmentUploadLimit", "0");
+  expect_error(m, -EINVAL, "[ICLIENT]SegmentUploadLimit (0) must be in 1..1024");
+}
+
+/* ReadAheadLines 0 turns read-ahead off: accepted. */
+static void test_read_ahead_off(void **state) {
+  (void)state;
+  conf_map *m = dev_conf();
+  set1(m, "ReadAheadLines", "0");
+  ic_config cfg;
+  char err[CONF_ERR_MAX] = "";
+  assert_int_equal(ic_config_load(m, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(cfg.read_ahead_lines, 0);
+  ic_config_free(&cfg);
+  conf_free(m);
 }
 
 static void test_rpc_errno_table(void **state) {
@@ -208,7 +241,8 @@ int main(void) {
       cmocka_unit_test(test_dev_conf),         cmocka_unit_test(test_iclient_conf),
       cmocka_unit_test(test_optional_defaults),
       cmocka_unit_test(test_missing_required), cmocka_unit_test(test_variance),
-      cmocka_unit_test(test_auth_env_rule),    cmocka_unit_test(test_bad_values),
+      cmocka_unit_test(test_auth_env_rule),    cmocka_unit_test(test_read_ahead_off),
+      cmocka_unit_test(test_bad_values),
       cmocka_unit_test(test_rpc_errno_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,7 +33,7 @@ static void test_every_offset(void **state) {
   fill_store(&s, OBJ, OBJ_LEN);
   ic_rcache *rc;
   /* 64-byte lines: an object spans 16 lines, the last one short. */
-  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 4, 0, &rc), 0);
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 4, 0, 0, &rc), 0);
   uint8_t buf[300];
   for (uint64_t off = 0; off < OBJ_LEN; off += 37) {
     for (uint64_t len = 1; len <= 300 && off + len <= OBJ_LEN; len += 61) {
@@ -57,7 +57,7 @@ static void test_past_end_and_failures(void **state) {
   ic_mem_store_init(&s);
   fill_store(&s, OBJ, OBJ_LEN);
   ic_rcache *rc;
-  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 128, 8, 0, &rc), 0);
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 128, 8, 0, 0, &rc), 0);
   uint8_t buf[256];
   /* Ends one byte past the object: inside the short last line. */
   assert_int_equal(ic_rcache_read(rc, OBJ, OBJ_LEN - 10, 11, buf), -EIO);
@@ -106,7 +106,7 @@ static void test_threads_within_cap(void **state) {
   ic_rcache *rc;
   /* Fewer lines than readers may need at once: some wait for a free line,
    * and read-ahead competes for them too. */
-  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 32, 3, 2, &rc), 0);
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 32, 3, 2, 2, &rc), 0);
   pthread_t t[4];
   reader_arg a[4];
   for (int i = 0; i < 4; i++) {
@@ -133,7 +133,7 @@ static void test_read_ahead(void **state) {
   ic_mem_store_init(&s);
   fill_store(&s, OBJ, OBJ_LEN); /* 16 lines of 64 bytes, the last short */
   ic_rcache *rc;
-  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 16, 4, &rc), 0);
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 16, 4, 2, &rc), 0);
   uint8_t buf[64];
   for (uint64_t off = 0; off < OBJ_LEN; off += 64) {
     uint64_t len = OBJ_LEN - off < 64 ? OBJ_LEN - off : 64;
@@ -158,7 +158,7 @@ static void test_read_ahead(void **state) {
   ic_rcache_destroy(rc);
 
   /* Random lines: no neighbour cached, so no read-ahead (beyond line 0). */
-  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 16, 4, &rc), 0);
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, 64, 16, 4, 2, &rc), 0);
   const uint64_t lines[] = {9, 3, 13, 6};
   for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
     assert_int_equal(ic_rcache_read(rc, OBJ, lines[i] * 64, 8, buf), 0);

@@ -43,6 +43,9 @@
 #                                iclient asks for no writeback cache either, and
 #                                here it slows the fsync-ended sequential write
 #   PFS_BUILD_DIR=build
+#   ICLIENT_OVERRIDES=           ICLIENT.Key=value settings for proxyfs's
+#                                iclient (scripts/dev-cluster.sh), e.g.
+#                                "ICLIENT.ReadCacheLineSize=262144"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD

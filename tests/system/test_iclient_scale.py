@@ -169,23 +169,12 @@ def iclient_config(overrides):
     return conf
 
 
-# The FUSE loop's thread cap (ic_fuse.c loop_main: fuse_loop_cfg_set_max_threads;
-# not configurable). Each thread holds a request buffer of up to FUSEMaxWrite
-# plus the header, and a read reply of up to FUSEMaxRead.
-FUSE_MAX_THREADS = 16
+# Each FUSE thread (FUSEMaxThreads) holds a request buffer of up to
+# FUSEMaxWrite plus the header, and a read reply of up to FUSEMaxRead.
 FUSE_HEADER = 4096
 # One extent map entry in memory: u64 key + 24-byte value, with the node's
 # per-entry overhead (generous).
 TREE_ENTRY_BYTES = 64
-
-
-def sealed_cap_segments():
-    """Full log segments may wait for their background PUT (ic_upload.c) up
-    to IC_SEALED_CAP_SEGMENTS x FileFlushTriggerSize bytes in all: a code
-    constant (ic_inode_internal.h), not a config key."""
-    with open(os.path.join(test_iclient.SRC, "iclient", "ic_inode_internal.h")) as f:
-        m = re.search(r"#define IC_SEALED_CAP_SEGMENTS (\d+)", f.read())
-    return int(m.group(1)) if m else 0
 
 
 # Memory no configuration caps but that does not grow with the data: thread
@@ -200,25 +189,27 @@ def budget(conf, baseline, dirty_inodes, file_extents, cached_inodes, read_cache
     max_write, max_read = int(conf["FUSEMaxWrite"]), int(conf["FUSEMaxRead"])
     keys = int(conf["FileInodeMaxKeysPerBPlusTreePage"])
     lines, line_size = int(conf["ReadCacheLineCountMax"]), int(conf["ReadCacheLineSize"])
+    # Full log segments wait for their background PUT (ic_upload.c), at
+    # most SegmentUploadLimit of them.
+    uploading, threads = int(conf["SegmentUploadLimit"]), int(conf["FUSEMaxThreads"])
     nodes = 2 * (file_extents // (keys // 2) + 1)  # leaves at least half full, plus the inner nodes
     terms = [
         ("baseline (idle after mount)", baseline, "VmHWM measured"),
         ("log segments being filled", dirty_inodes * (trigger + max_write + 64 * KiB),
          "%d dirty inodes x (FileFlushTriggerSize %d + FUSEMaxWrite %d + 64 KiB head/nodes)"
          % (dirty_inodes, trigger, max_write)),
-        ("segments being uploaded", sealed_cap_segments() * (trigger + max_write),
-         "IC_SEALED_CAP_SEGMENTS %d x (FileFlushTriggerSize + FUSEMaxWrite)"
-         % sealed_cap_segments()),
-        ("FUSE request buffers", FUSE_MAX_THREADS * (max_write + max_read + FUSE_HEADER),
-         "%d threads x (FUSEMaxWrite + FUSEMaxRead + %d)" % (FUSE_MAX_THREADS, FUSE_HEADER)),
+        ("segments being uploaded", uploading * (trigger + max_write),
+         "SegmentUploadLimit %d x (FileFlushTriggerSize + FUSEMaxWrite)" % uploading),
+        ("FUSE request buffers", threads * (max_write + max_read + FUSE_HEADER),
+         "FUSEMaxThreads %d x (FUSEMaxWrite + FUSEMaxRead + %d)" % (threads, FUSE_HEADER)),
         ("B+tree pages", nodes * keys * TREE_ENTRY_BYTES,
          "%d nodes for %d extents x FileInodeMaxKeysPerBPlusTreePage %d x %d B"
          % (nodes, file_extents, keys, TREE_ENTRY_BYTES)),
         ("inode cache", min(cached_inodes, int(conf["InodeCacheLimit"])) * 4 * KiB,
          "min(%d inodes, InodeCacheLimit) x 4 KiB" % cached_inodes),
-        ("read cache", lines * line_size if read_cache else 0,
-         "ReadCacheLineCountMax %d x ReadCacheLineSize %d" % (lines, line_size)
-         if read_cache else "no reads yet: no lines"),
+        ("read cache", (lines + 1) * line_size if read_cache else 0,
+         "(ReadCacheLineCountMax %d + 1 evicted, kept for reuse) x ReadCacheLineSize %d"
+         % (lines, line_size) if read_cache else "no reads yet: no lines"),
         ("uncapped allowance", UNCAPPED_ALLOWANCE, "stacks, curl, logger, malloc"),
     ]
     return terms
