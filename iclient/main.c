@@ -18,10 +18,11 @@ int main(int argc, char *argv[]) {
    * per-thread arenas, which keep the freed memory: a 5 GiB write peaked at
    * 84 MB instead of 23 MB. A fixed threshold (setting it turns the dynamic
    * one off) keeps them in mmap, returned to the system when freed. It is
-   * 4 MiB, not lower: read-cache lines (1 MiB) and FUSE read replies
-   * (128 KiB) come and go all the time, and as fresh mappings each one
-   * paid its page faults again (a cold 1 GiB read: 1.6 s of system CPU in
-   * iclient, 0.4 s from the heap; 712 -> 1,400 MB/s). */
+   * 4 MiB, not lower: FUSE read replies (128 KiB) and read-cache lines
+   * (ReadCacheLineSize, 256 KiB to 1 MiB) come and go all the time, and
+   * as fresh mappings each one paid its page faults again (a cold 1 GiB
+   * read with 1 MiB lines: 1.6 s of system CPU in iclient, 0.4 s from the
+   * heap; 712 -> 1,400 MB/s). */
   (void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 #endif
   static ic_daemon d; /* no imgr set: start connects to imgr over retryrpc */

@@ -58,8 +58,8 @@ static void test_dev_conf(void **state) {
   assert_non_null(strstr(cfg.auth_plug_in_env_value, "\"AuthKey\":\"testing\","));
   assert_int_equal(cfg.dir_inode_max_keys_per_bplustree_page, 1024);
   assert_int_equal(cfg.file_inode_max_keys_per_bplustree_page, 2048);
-  assert_int_equal(cfg.read_cache_line_size, 1048576);
-  assert_int_equal(cfg.read_cache_line_count_max, 256);
+  assert_int_equal(cfg.read_cache_line_size, 262144);
+  assert_int_equal(cfg.read_cache_line_count_max, 1024);
   assert_int_equal(cfg.http_server_port, 15347);
   assert_int_equal(cfg.inode_cache_limit, 100000);
   assert_int_equal(cfg.max_shared_leases, 100000);
@@ -69,7 +69,7 @@ static void test_dev_conf(void **state) {
   assert_int_equal(cfg.fuse_max_threads, 16);
   assert_int_equal(cfg.segment_upload_threads, 4);
   assert_int_equal(cfg.segment_upload_limit, 4);
-  assert_int_equal(cfg.read_ahead_lines, 4);
+  assert_int_equal(cfg.read_ahead_lines, 8);
   assert_int_equal(cfg.read_ahead_threads, 2);
 
   char *json = ic_config_to_json(&cfg);

@@ -444,7 +444,7 @@ class TestHundredThousandEntries(unittest.TestCase):
 
 class TestDataShapes(unittest.TestCase):
     """Small-scale shapes test_iclient.py does not reach: random overwrites
-    spanning read-cache lines (1 MiB) and log segments (FileFlushTriggerSize
+    spanning read-cache lines (ReadCacheLineSize) and log segments (FileFlushTriggerSize
     10 MiB), data still in the unflushed segment, O_APPEND, holes at start
     and middle with SEEK_DATA/SEEK_HOLE, truncates cutting unflushed
     extents. Every file is checked again after a remount (test_9)."""
