@@ -34,6 +34,8 @@ int swift_config_from_conf(const struct conf_map *m, const char *section,
       rc = -EINVAL;
     }
   }
+  if (!rc && !conf_is_missing_or_empty(m, section, "SwiftPutETag"))
+    rc = conf_get_bool(m, section, "SwiftPutETag", &cfg->send_put_etag, err, errlen);
   if (!rc && cfg->retry_exp_backoff < 0) rc = -EINVAL;
   return rc;
 }

@@ -71,6 +71,7 @@ static void test_dev_conf(void **state) {
   assert_int_equal(cfg.segment_upload_limit, 4);
   assert_int_equal(cfg.read_ahead_lines, 8);
   assert_int_equal(cfg.read_ahead_threads, 2);
+  assert_true(cfg.swift_put_etag);
 
   char *json = ic_config_to_json(&cfg);
   assert_non_null(json);
@@ -112,7 +113,8 @@ static void test_optional_defaults(void **state) {
                         "HTTPServerIPAddr",       "HTTPServerPort", "InodeCacheLimit",
                         "MountRetryDuration",     "MountKeepAlivePeriod",
                         "InodePayloadEvictBytesLimit", "FUSEMaxThreads", "SegmentUploadThreads",
-                        "SegmentUploadLimit",     "ReadAheadLines", "ReadAheadThreads"};
+                        "SegmentUploadLimit",     "ReadAheadLines", "ReadAheadThreads",
+                        "SwiftPutETag"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) set1(m, keys[i], NULL);
   ic_config cfg;
   char err[CONF_ERR_MAX] = "";
@@ -130,6 +132,7 @@ static void test_optional_defaults(void **state) {
   assert_int_equal(cfg.segment_upload_limit, 4);
   assert_int_equal(cfg.read_ahead_lines, 4);
   assert_int_equal(cfg.read_ahead_threads, 2);
+  assert_true(cfg.swift_put_etag);
   ic_config_free(&cfg);
   conf_free(m);
 }

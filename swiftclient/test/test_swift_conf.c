@@ -33,6 +33,13 @@ static void test_keys(void **state) {
   assert_true(cfg.retry_delay_ns == 250000000ull && cfg.retry_exp_backoff == 1.5);
   assert_true(cfg.retry_limit == 7 && cfg.timeout_ns == 120000000000ull);
   assert_int_equal(cfg.connection_pool_size, 9);
+  assert_true(cfg.send_put_etag);
+  set(m, "IMGR.SwiftPutETag=false");
+  assert_int_equal(swift_config_from_conf(m, "IMGR", &cfg, err, sizeof err), 0);
+  assert_false(cfg.send_put_etag);
+  set(m, "IMGR.SwiftPutETag=maybe");
+  assert_int_equal(swift_config_from_conf(m, "IMGR", &cfg, err, sizeof err), -EINVAL);
+  set(m, "IMGR.SwiftPutETag=true");
   set(m, "ICLIENT.SwiftRetryExponentialBackoff=1.4"); /* iclient's name */
   assert_int_equal(swift_config_from_conf(m, "ICLIENT", &cfg, err, sizeof err), 0);
   assert_true(cfg.retry_exp_backoff == 1.4);
