@@ -18,11 +18,12 @@
 #                              share the cores; the CPU figure says how much
 #                              each got), not one after another
 # Hours-long runs: `PFS_FUZZ_KEEP=/var/tmp/proxyfs-c-fuzz PFS_FUZZ_NICE=10
-# bash scripts/fuzz.sh 14400 ilayout`. Inputs worth keeping as seeds (new
-# coverage) are copied into tests/fuzz/corpus/<name>/ by hand.
+# bash scripts/fuzz.sh 14400 ilayout`. What such a run found goes into the
+# seeds with libFuzzer's merge, which keeps only inputs that add coverage:
+# `build-fuzz/fuzz/fuzz_<name> -merge=1 tests/fuzz/corpus/<name> DIR/<name>`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { sed -n '2,23p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,24p' "$0" >&2; exit 2; }
 seconds=$1; shift
 build=${PFS_FUZZ_BUILD:-build-fuzz}
 if [ ! -d "$build/fuzz" ]; then
