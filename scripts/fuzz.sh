@@ -23,7 +23,7 @@
 # `build-fuzz/fuzz/fuzz_<name> -merge=1 tests/fuzz/corpus/<name> DIR/<name>`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { sed -n '2,24p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,23p' "$0" >&2; exit 2; }
 seconds=$1; shift
 build=${PFS_FUZZ_BUILD:-build-fuzz}
 if [ ! -d "$build/fuzz" ]; then
