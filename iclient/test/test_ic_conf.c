@@ -144,17 +144,20 @@ static void test_missing_required(void **state) {
   expect_error(m, -ENOENT, "[ICLIENT]MountPointDirPath missing");
 }
 
+/* dev.conf with key set to value must fail to load with msg. */
+static void expect_bad(const char *key, const char *value, const char *msg) {
+  conf_map *m = dev_conf();
+  set1(m, key, value);
+  expect_error(m, -EINVAL, msg);
+}
+
 static void test_variance(void **state) {
   (void)state;
-  conf_map *m = dev_conf();
-  set1(m, "SwiftRetryDelayVariance", "0");
-  expect_error(m, -EINVAL, "[ICLIENT]SwiftRetryDelayVariance must be > 0");
-  m = dev_conf();
-  set1(m, "SwiftRetryDelayVariance", "101");
-  expect_error(m, -EINVAL, "[ICLIENT]SwiftRetryDelayVariance (101) must be <= 100");
-  m = dev_conf();
-  set1(m, "InodeLockRetryDelayVariance", "200");
-  expect_error(m, -EINVAL, "[ICLIENT]InodeLockRetryDelayVariance (200) must be <= 100");
+  expect_bad("SwiftRetryDelayVariance", "0", "[ICLIENT]SwiftRetryDelayVariance must be > 0");
+  expect_bad("SwiftRetryDelayVariance", "101",
+             "[ICLIENT]SwiftRetryDelayVariance (101) must be <= 100");
+  expect_bad("InodeLockRetryDelayVariance", "200",
+             "[ICLIENT]InodeLockRetryDelayVariance (200) must be <= 100");
 }
 
 static void test_auth_env_rule(void **state) {
@@ -183,29 +186,16 @@ static void test_auth_env_rule(void **state) {
 
 static void test_bad_values(void **state) {
   (void)state;
-  conf_map *m = dev_conf();
-  set1(m, "DirInodeMaxKeysPerBPlusTreePage", "1023");
-  expect_error(m, -EINVAL,
-               "[ICLIENT]DirInodeMaxKeysPerBPlusTreePage (1023) must be even and in 4..1048576");
-  m = dev_conf();
-  set1(m, "InodePayloadEvictLowLimit", "200000");
-  expect_error(m, -EINVAL,
-               "[ICLIENT]InodePayloadEvictLowLimit must be <= [ICLIENT]InodePayloadEvictHighLimit");
-  m = dev_conf();
-  set1(m, "ReadCacheLineSize", "0");
-  expect_error(m, -EINVAL, "[ICLIENT]ReadCacheLineSize must be > 0");
-  m = dev_conf();
-  set1(m, "SwiftRetryExponentialBackoff", "0.5");
-  expect_error(m, -EINVAL, "[ICLIENT]SwiftRetryExponentialBackoff (0.5) must be >= 1");
-  m = dev_conf();
-  set1(m, "FUSEMaxThreads", "0");
-  expect_error(m, -EINVAL, "[ICLIENT]FUSEMaxThreads (0) must be in 1..1024");
-  m = dev_conf();
-  set1(m, "ReadAheadThreads", "1025");
-  expect_error(m, -EINVAL, "[ICLIENT]ReadAheadThreads (1025) must be in 1..1024");
-  m = dev_conf();
-  set1(m, "SegmentUploadLimit", "0");
-  expect_error(m, -EINVAL, "[ICLIENT]SegmentUploadLimit (0) must be in 1..1024");
+  expect_bad("DirInodeMaxKeysPerBPlusTreePage", "1023",
+             "[ICLIENT]DirInodeMaxKeysPerBPlusTreePage (1023) must be even and in 4..1048576");
+  expect_bad("InodePayloadEvictLowLimit", "200000",
+             "[ICLIENT]InodePayloadEvictLowLimit must be <= [ICLIENT]InodePayloadEvictHighLimit");
+  expect_bad("ReadCacheLineSize", "0", "[ICLIENT]ReadCacheLineSize must be > 0");
+  expect_bad("SwiftRetryExponentialBackoff", "0.5",
+             "[ICLIENT]SwiftRetryExponentialBackoff (0.5) must be >= 1");
+  expect_bad("FUSEMaxThreads", "0", "[ICLIENT]FUSEMaxThreads (0) must be in 1..1024");
+  expect_bad("ReadAheadThreads", "1025", "[ICLIENT]ReadAheadThreads (1025) must be in 1..1024");
+  expect_bad("SegmentUploadLimit", "0", "[ICLIENT]SegmentUploadLimit (0) must be in 1..1024");
 }
 
 /* ReadAheadLines 0 turns read-ahead off: accepted. */
