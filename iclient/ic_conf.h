@@ -78,7 +78,7 @@ typedef struct ic_config {
   uint64_t inode_payload_evict_bytes_limit;
   uint64_t mount_retry_duration_ns;
   uint64_t mount_keep_alive_period_ns;
-  /* Threads and queues that were code constants in the original. */
+  /* New in the C port: threads and queues that were fixed numbers. */
   uint32_t fuse_max_threads;       /* FUSEMaxThreads: FUSE worker threads */
   uint32_t segment_upload_threads; /* SegmentUploadThreads: background log segment PUTs */
   uint32_t segment_upload_limit;   /* SegmentUploadLimit: full segments not stored yet */

@@ -84,7 +84,7 @@ typedef struct swift_config {
   /* Send the MD5 of known-length PUT bodies as their ETag, so that Swift
    * refuses a body that arrived damaged (422; the PUT is retried). It
    * costs a pass of MD5 over every byte written (about 1.2 s of CPU per
-   * GiB here). */
+   * GiB on the 2-core development VM). */
   bool send_put_etag;
   /* When stats_pkg is set, the connection registers bucketstats under
    * (stats_pkg, stats_group) for its lifetime: BucketLog2Round microseconds
