@@ -320,6 +320,13 @@ static int decoded(int drc, json_t *reply, const char *method, ic_rpc_err *err) 
   return 0;
 }
 
+/* A Mount reply into rep (it must name a mount). */
+static int mount_reply(json_t *reply, ic_mount_reply *rep, ic_rpc_err *err) {
+  memset(rep, 0, sizeof(*rep));
+  int drc = ic_json_mount_reply(reply, rep);
+  return decoded(drc ? drc : rep->mount_id[0] ? 0 : -EINVAL, reply, "Mount", err);
+}
+
 /* Mount {VolumeName, AuthToken}; a rejected token is renewed once. */
 static int mount1(ic_rpc_client *c, const char *volume, ic_mount_reply *rep, ic_rpc_err *err) {
   int rc = 0;
@@ -336,11 +343,7 @@ static int mount1(ic_rpc_client *c, const char *volume, ic_mount_reply *rep, ic_
     if (!j) return -ENOMEM;
     rc = send1(c, "Mount", j, &reply, err);
     json_decref(j);
-    if (rc == 0) {
-      memset(rep, 0, sizeof(*rep));
-      int drc = ic_json_mount_reply(reply, rep);
-      return decoded(drc ? drc : rep->mount_id[0] ? 0 : -EINVAL, reply, "Mount", err);
-    }
+    if (rc == 0) return mount_reply(reply, rep, err);
     if (rc != -EACCES) break;
   }
   return rc;
@@ -442,8 +445,7 @@ static int r_mount(void *ctx, const ic_mount_req *req, ic_mount_reply *rep, ic_r
   json_t *reply = NULL;
   int rc = call(c, "Mount", false, ic_json_mount_req(req), &reply, err);
   if (rc) return rc;
-  int drc = ic_json_mount_reply(reply, rep);
-  rc = decoded(drc ? drc : rep->mount_id[0] ? 0 : -EINVAL, reply, "Mount", err);
+  rc = mount_reply(reply, rep, err);
   char *vol = rc == 0 ? strdup(req->volume_name) : NULL;
   if (rc == 0 && !vol) rc = -ENOMEM;
   if (rc) return rc;
