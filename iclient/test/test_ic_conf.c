@@ -37,6 +37,16 @@ static void expect_error(conf_map *m, int rc_want, const char *msg) {
   conf_free(m);
 }
 
+/* The thread and queue keys. */
+static void expect_threads(const ic_config *cfg, uint32_t fuse, uint32_t upload_threads,
+                           uint32_t upload_limit, uint32_t ahead_lines, uint32_t ahead_threads) {
+  assert_int_equal(cfg->fuse_max_threads, fuse);
+  assert_int_equal(cfg->segment_upload_threads, upload_threads);
+  assert_int_equal(cfg->segment_upload_limit, upload_limit);
+  assert_int_equal(cfg->read_ahead_lines, ahead_lines);
+  assert_int_equal(cfg->read_ahead_threads, ahead_threads);
+}
+
 static void test_dev_conf(void **state) {
   (void)state;
   conf_map *m = dev_conf();
@@ -66,11 +76,7 @@ static void test_dev_conf(void **state) {
   assert_int_equal(cfg.max_exclusive_leases, 100000);
   assert_int_equal(cfg.inode_payload_evict_bytes_limit, 256 << 20);
   assert_int_equal(cfg.mount_retry_duration_ns, 30000000000ULL);
-  assert_int_equal(cfg.fuse_max_threads, 16);
-  assert_int_equal(cfg.segment_upload_threads, 4);
-  assert_int_equal(cfg.segment_upload_limit, 4);
-  assert_int_equal(cfg.read_ahead_lines, 8);
-  assert_int_equal(cfg.read_ahead_threads, 2);
+  expect_threads(&cfg, 16, 4, 4, 8, 2);
   assert_true(cfg.swift_put_etag);
 
   char *json = ic_config_to_json(&cfg);
@@ -127,11 +133,7 @@ static void test_optional_defaults(void **state) {
   assert_int_equal(cfg.inode_payload_evict_bytes_limit, 256 << 20);
   assert_int_equal(cfg.mount_retry_duration_ns, 0);
   assert_int_equal(cfg.mount_keep_alive_period_ns, 60000000000ULL);
-  assert_int_equal(cfg.fuse_max_threads, 16);
-  assert_int_equal(cfg.segment_upload_threads, 4);
-  assert_int_equal(cfg.segment_upload_limit, 4);
-  assert_int_equal(cfg.read_ahead_lines, 4);
-  assert_int_equal(cfg.read_ahead_threads, 2);
+  expect_threads(&cfg, 16, 4, 4, 4, 2);
   assert_true(cfg.swift_put_etag);
   ic_config_free(&cfg);
   conf_free(m);
