@@ -133,7 +133,7 @@ static int write_segment(ic_volume *v, ic_inode *in) {
   in->head_len = hlen;
   in->put_obj = 0;
   in->put_len = 0;
-  free(in->put_buf); /* segments are large: keep no memory between them */
+  ic_segbuf_give(v, in->put_buf, in->put_cap); /* a whole segment's is kept spare */
   in->put_buf = NULL;
   in->put_cap = 0;
   return 0;

@@ -24,7 +24,7 @@ void ic_inode_free_state(ic_inode *in) {
   free(in->layout);
   sm_destroy(in->payload);
   free(in->deref);
-  free(in->put_buf);
+  ic_segbuf_give(in->vol, in->put_buf, in->put_cap);
   in->links = NULL;
   in->streams = NULL;
   in->symlink = NULL;
@@ -119,6 +119,25 @@ void ic_put_fold(ic_inode *in, ilayout_layout_entry_v1 *pe, bool keep) {
   }
 }
 
+/* Room for cap bytes in the active segment's buffer: a spare whole-segment
+ * buffer when one fits (the bytes so far copied over), else the buffer
+ * grown in place. */
+static int put_buf_grow(ic_inode *in, size_t cap) {
+  ic_volume *v = in->vol;
+  size_t spare_cap = 0;
+  uint8_t *p = cap >= v->p.file_flush_trigger_size ? ic_segbuf_take(v, cap, &spare_cap) : NULL;
+  if (p) {
+    if (in->put_len) memcpy(p, in->put_buf, in->put_len);
+    ic_segbuf_give(v, in->put_buf, in->put_cap);
+    cap = spare_cap;
+  } else if (!(p = realloc(in->put_buf, cap))) {
+    return -ENOMEM;
+  }
+  in->put_buf = p;
+  in->put_cap = cap;
+  return 0;
+}
+
 /* Append to the log segment, starting one if none is active. */
 int ic_put_append(ic_inode *in, const void *data, size_t len, uint64_t *obj, uint64_t *off) {
   if (in->put_obj == 0) {
@@ -138,10 +157,8 @@ int ic_put_append(ic_inode *in, const void *data, size_t len, uint64_t *obj, uin
      * every doubling (untouched pages of the mapping cost no memory). */
     uint64_t whole = in->vol->p.file_flush_trigger_size + len;
     if (cap >= IC_SEGMENT_GROW_WHOLE && whole > cap && whole <= SIZE_MAX) cap = (size_t)whole;
-    void *p = realloc(in->put_buf, cap);
-    if (!p) return -ENOMEM;
-    in->put_buf = p;
-    in->put_cap = cap;
+    int rc = put_buf_grow(in, cap);
+    if (rc) return rc;
   }
   ilayout_layout_entry_v1 *e = ic_layout_find(in, in->put_obj);
   if (!e) return -EUCLEAN;

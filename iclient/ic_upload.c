@@ -16,6 +16,58 @@
 #include "logger.h"
 #include "utils.h"
 
+static uint64_t upload_cap(const ic_volume *v) {
+  return (v->p.upload_limit ? v->p.upload_limit : IC_UPLOAD_LIMIT_DEFAULT) *
+         v->p.file_flush_trigger_size;
+}
+
+/* Spares and sealed segments together stay within SegmentUploadLimit
+ * segments: the memory budget of the uploads covers both. */
+static void segbuf_give_locked(ic_volume *v, uint8_t *buf, size_t cap) {
+  uint64_t trigger = v->p.file_flush_trigger_size;
+  if (buf && cap >= trigger && v->nspare < IC_SEGBUF_SPARE &&
+      v->sealed_bytes + (v->nspare + 1) * trigger <= upload_cap(v)) {
+    v->spare[v->nspare].buf = buf;
+    v->spare[v->nspare++].cap = cap;
+  } else {
+    free(buf);
+  }
+}
+
+void ic_segbuf_give(ic_volume *v, uint8_t *buf, size_t cap) {
+  if (!buf) return;
+  pthread_mutex_lock(&v->seal_mu);
+  segbuf_give_locked(v, buf, cap);
+  pthread_mutex_unlock(&v->seal_mu);
+}
+
+uint8_t *ic_segbuf_take(ic_volume *v, size_t need, size_t *cap) {
+  uint8_t *buf = NULL;
+  pthread_mutex_lock(&v->seal_mu);
+  for (unsigned i = 0; i < v->nspare; i++) {
+    if (v->spare[i].cap < need) continue;
+    buf = v->spare[i].buf;
+    *cap = v->spare[i].cap;
+    v->spare[i] = v->spare[--v->nspare];
+    break;
+  }
+  pthread_mutex_unlock(&v->seal_mu);
+  return buf;
+}
+
+void ic_segbuf_drain(ic_volume *v) {
+  while (v->nspare) free(v->spare[--v->nspare].buf);
+}
+
+/* A sealed segment is stored (or dropped): its buffer is not needed any
+ * more and its bytes leave those in flight. Under seal_mu. */
+static void sealed_release(ic_volume *v, ic_sealed *s) {
+  v->sealed_bytes -= s->len;
+  segbuf_give_locked(v, s->buf, s->cap);
+  s->buf = NULL;
+  pthread_cond_broadcast(&v->seal_cv);
+}
+
 static void *uploader_main(void *arg) {
   ic_volume *v = arg;
   pthread_mutex_lock(&v->seal_mu);
@@ -25,6 +77,7 @@ static void *uploader_main(void *arg) {
     if (!s) break; /* stopping, and the queue is drained */
     v->upload_head = s->qnext;
     if (!v->upload_head) v->upload_tail = NULL;
+    v->uploading++;
     pthread_mutex_unlock(&v->seal_mu);
     int rc = v->store->put(v->store_ctx, s->obj, s->buf, s->len);
     if (rc)
@@ -32,13 +85,12 @@ static void *uploader_main(void *arg) {
                "commit retries it",
                (unsigned long long)s->obj, s->len, rc);
     pthread_mutex_lock(&v->seal_mu);
+    v->uploading--;
     s->state = rc ? IC_SEALED_FAILED : IC_SEALED_STORED;
-    if (rc == 0) {
-      free(s->buf);
-      s->buf = NULL;
-      v->sealed_bytes -= s->len;
-    }
-    pthread_cond_broadcast(&v->seal_cv);
+    if (rc == 0)
+      sealed_release(v, s);
+    else
+      pthread_cond_broadcast(&v->seal_cv);
   }
   pthread_mutex_unlock(&v->seal_mu);
   return NULL;
@@ -64,17 +116,25 @@ void ic_upload_stop(ic_volume *v) {
 }
 
 int ic_upload_room(ic_volume *v) {
-  uint64_t cap = (v->p.upload_limit ? v->p.upload_limit : IC_UPLOAD_LIMIT_DEFAULT) *
-                 v->p.file_flush_trigger_size;
+  uint64_t cap = upload_cap(v);
   uint64_t wait = v->p.upload_wait_ns ? v->p.upload_wait_ns : UINT64_C(60000000000);
   struct timespec until = ut_deadline_ts(wait);
   int rc = 0;
+  bool all_failed = false;
   pthread_mutex_lock(&v->seal_mu);
-  /* One segment always goes, whatever its size. */
-  while (rc == 0 && v->sealed_bytes > 0 && v->sealed_bytes + v->p.file_flush_trigger_size > cap)
-    if (pthread_cond_timedwait(&v->seal_cv, &v->seal_mu, &until) == ETIMEDOUT) rc = -EIO;
+  /* One segment always goes, whatever its size. When none is queued or
+   * being stored, every one in flight failed (their commits retry them):
+   * waiting would only hold this inode, and the flusher behind it. */
+  while (rc == 0 && v->sealed_bytes > 0 && v->sealed_bytes + v->p.file_flush_trigger_size > cap) {
+    if ((all_failed = !v->upload_head && !v->uploading))
+      rc = -EIO;
+    else if (pthread_cond_timedwait(&v->seal_cv, &v->seal_mu, &until) == ETIMEDOUT)
+      rc = -EIO;
+  }
   pthread_mutex_unlock(&v->seal_mu);
-  if (rc)
+  if (all_failed)
+    log_error("iclient: the log segments in flight could not be stored: write refused");
+  else if (rc)
     log_error("iclient: no log segment stored for %llu s (Swift unreachable?): write refused",
               (unsigned long long)(wait / 1000000000u));
   return rc;
@@ -96,9 +156,10 @@ int ic_seal_segment(ic_volume *v, ic_inode *in) {
   if (keep && !s) return -ENOMEM;
   ic_put_fold(in, pe, keep);
   if (!keep) { /* every byte was overwritten meanwhile: nothing to store */
-    free(in->put_buf);
+    ic_segbuf_give(v, in->put_buf, in->put_cap);
   } else {
-    *s = (ic_sealed){in->put_obj, in->put_buf, in->put_len, IC_SEALED_UPLOADING, NULL};
+    *s = (ic_sealed){in->put_obj, in->put_buf, in->put_len, in->put_cap, IC_SEALED_UPLOADING,
+                     NULL};
     in->sealed[in->nsealed++] = s;
     pthread_mutex_lock(&v->seal_mu);
     v->sealed_bytes += s->len; /* the writer made room first (ic_upload_room) */
@@ -143,10 +204,7 @@ int ic_sealed_wait(ic_volume *v, ic_inode *in) {
     if (failed && rc == 0 && v->store->put(v->store_ctx, s->obj, s->buf, s->len) == 0) {
       pthread_mutex_lock(&v->seal_mu);
       s->state = IC_SEALED_STORED;
-      free(s->buf);
-      s->buf = NULL;
-      v->sealed_bytes -= s->len;
-      pthread_cond_broadcast(&v->seal_cv);
+      sealed_release(v, s);
       pthread_mutex_unlock(&v->seal_mu);
       failed = false;
     }
@@ -169,11 +227,7 @@ void ic_sealed_discard(ic_volume *v, ic_inode *in) {
     ic_sealed *s = in->sealed[i];
     pthread_mutex_lock(&v->seal_mu);
     while (s->state == IC_SEALED_UPLOADING) pthread_cond_wait(&v->seal_cv, &v->seal_mu);
-    if (s->buf) {
-      v->sealed_bytes -= s->len;
-      free(s->buf);
-      pthread_cond_broadcast(&v->seal_cv);
-    }
+    if (s->buf) sealed_release(v, s);
     pthread_mutex_unlock(&v->seal_mu);
     free(s);
   }

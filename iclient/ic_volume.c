@@ -87,6 +87,7 @@ void ic_volume_destroy(ic_volume *v) {
       inode_free(in);
     }
   }
+  ic_segbuf_drain(v);
   free(v->buckets);
   ic_rcache_destroy(v->rcache);
   sm_cache_destroy(v->node_cache); /* after the trees attached to it */

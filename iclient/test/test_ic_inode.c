@@ -550,6 +550,43 @@ static void test_size_trigger_seals(void **state) {
   free(data);
 }
 
+/* A sequential writer's segments reuse the buffers of those already stored
+ * (ic_segbuf_give): twelve 1 MiB segments, each chunk its own pattern; a
+ * buffer handed on while still being uploaded would mix them. After the
+ * fsync, spares are kept, within SegmentUploadLimit. */
+static void test_segment_buffers_reused(void **state) {
+  env *e = *state;
+  ic_inode *in;
+  assert_int_equal(ic_inode_create(e->v, ILAYOUT_INODE_TYPE_FILE, 0644, 0, 0, &in), 0);
+  uint64_t ino = ic_inode_number(in);
+  enum { CHUNK = 128 * 1024, CHUNKS = 96 };
+  uint8_t *data = malloc(CHUNK), *want = malloc(CHUNK);
+  assert_non_null(data);
+  assert_non_null(want);
+  for (int i = 0; i < CHUNKS; i++) {
+    for (size_t j = 0; j < CHUNK; j++) data[j] = (uint8_t)(i * 7 + j / 4096);
+    assert_int_equal(ic_file_write(e->v, in, (uint64_t)i * CHUNK, data, CHUNK), 0);
+  }
+  flush1(e, in);
+  pthread_mutex_lock(&e->v->seal_mu);
+  unsigned spares = e->v->nspare;
+  pthread_mutex_unlock(&e->v->seal_mu);
+  assert_true(spares >= 1 && spares <= IC_SEGBUF_SPARE);
+  ic_inode_put(e->v, in);
+  check_volume(e, &ino, 1);
+  in = reload(e, ino);
+  for (int i = 0; i < CHUNKS; i++) {
+    size_t got;
+    for (size_t j = 0; j < CHUNK; j++) want[j] = (uint8_t)(i * 7 + j / 4096);
+    assert_int_equal(ic_file_read(e->v, in, (uint64_t)i * CHUNK, CHUNK, data, &got), 0);
+    assert_int_equal(got, CHUNK);
+    assert_memory_equal(data, want, CHUNK);
+  }
+  ic_inode_put(e->v, in);
+  free(data);
+  free(want);
+}
+
 /* TestInodeStress's shape: threads, each with its own file, random writes
  * and truncates with periodic flushes and full validation, while another
  * thread keeps dropping clean inodes (eviction racing with use). */
@@ -739,14 +776,16 @@ static void test_lease_caps(void **state) {
 }
 
 /* Uploads that keep failing fill the sealed bytes' cap: a write that needs
- * room then fails with EIO after upload_wait_ns (nothing recorded), instead
- * of hanging; once the store works again a commit stores everything. */
-static void test_upload_room_times_out(void **state) {
+ * room then fails with EIO (nothing recorded) as soon as every segment in
+ * flight has failed, not after upload_wait_ns (10 minutes here: were it
+ * waited for, ctest's timeout would fail the test); once the store works
+ * again a commit stores everything. */
+static void test_upload_room_fails_fast(void **state) {
   env *e = *state;
   if (g_conn) return; /* faults are the memory store's */
   ic_volume_params p = volume_params(e);
   p.file_flush_trigger_size = 64 * 1024; /* cap: 4 x 64 KiB in flight */
-  p.upload_wait_ns = 50000000;
+  p.upload_wait_ns = UINT64_C(600000000000);
   ic_volume *v;
   assert_int_equal(ic_volume_create(&p, &v), 0);
   ic_inode *in;
@@ -914,8 +953,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_seals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_segment_buffers_reused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_caps, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_upload_room_times_out, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upload_room_fails_fast, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timed_flush, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
@@ -928,6 +968,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_multi_inode_commit_is_one_rpc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inode_cache_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_size_trigger_seals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_segment_buffers_reused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads_stress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_interrupts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_leases_reset, setup, teardown),

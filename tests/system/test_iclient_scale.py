@@ -190,7 +190,8 @@ def budget(conf, baseline, dirty_inodes, file_extents, cached_inodes, read_cache
     keys = int(conf["FileInodeMaxKeysPerBPlusTreePage"])
     lines, line_size = int(conf["ReadCacheLineCountMax"]), int(conf["ReadCacheLineSize"])
     # Full log segments wait for their background PUT (ic_upload.c), at
-    # most SegmentUploadLimit of them.
+    # most SegmentUploadLimit of them, counting the stored ones' buffers
+    # kept for reuse.
     uploading, threads = int(conf["SegmentUploadLimit"]), int(conf["FUSEMaxThreads"])
     nodes = 2 * (file_extents // (keys // 2) + 1)  # leaves at least half full, plus the inner nodes
     terms = [
@@ -198,7 +199,7 @@ def budget(conf, baseline, dirty_inodes, file_extents, cached_inodes, read_cache
         ("log segments being filled", dirty_inodes * (trigger + max_write + 64 * KiB),
          "%d dirty inodes x (FileFlushTriggerSize %d + FUSEMaxWrite %d + 64 KiB head/nodes)"
          % (dirty_inodes, trigger, max_write)),
-        ("segments being uploaded", uploading * (trigger + max_write),
+        ("segments uploaded or spare", uploading * (trigger + max_write),
          "SegmentUploadLimit %d x (FileFlushTriggerSize + FUSEMaxWrite)" % uploading),
         ("FUSE request buffers", threads * (max_write + max_read + FUSE_HEADER),
          "FUSEMaxThreads %d x (FUSEMaxWrite + FUSEMaxRead + %d)" % (threads, FUSE_HEADER)),
