@@ -42,7 +42,8 @@ static const key_spec KEYS[] = {
     {"SwiftRetryDelayVariance", K_U8, F(swift_retry_delay_variance), NULL},
     {"SwiftRetryExponentialBackoff", K_DOUBLE, F(swift_retry_exponential_backoff), NULL},
     {"SwiftConnectionPoolSize", K_U32, F(swift_connection_pool_size), NULL},
-    {"SwiftPutETag", K_BOOL, F(swift_put_etag), "true"},
+    /* off unless set: an MD5 pass over all file data (iclient/dev.conf) */
+    {"SwiftPutETag", K_BOOL, F(swift_put_etag), "false"},
     {"RetryRPCPublicIPAddr", K_STR, F(retry_rpc_public_ip_addr), NULL},
     {"RetryRPCPort", K_U16, F(retry_rpc_port), NULL},
     {"RetryRPCDeadlineIO", K_DUR, F(retry_rpc_deadline_io_ns), NULL},

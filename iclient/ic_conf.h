@@ -50,7 +50,7 @@ typedef struct ic_config {
   uint8_t swift_retry_delay_variance; /* 1..100 */
   double swift_retry_exponential_backoff;
   uint32_t swift_connection_pool_size;
-  bool swift_put_etag; /* SwiftPutETag (addition; swiftclient reads it too) */
+  bool swift_put_etag; /* SwiftPutETag (addition): false unless set, unlike swiftclient's */
   char *retry_rpc_public_ip_addr;
   uint16_t retry_rpc_port;
   uint64_t retry_rpc_deadline_io_ns;

@@ -21,6 +21,7 @@ static int swift_start(ic_daemon *d, const conf_map *conf) {
     return rc;
   }
   swift_auth_input_apply(&d->auth, &sc);
+  sc.send_put_etag = d->cfg.swift_put_etag; /* iclient's default differs: see ic_conf.c */
   sc.user_agent = "iclient";
   rc = swift_conn_create(&sc, &d->swift);
   if (rc) {

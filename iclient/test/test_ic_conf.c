@@ -77,7 +77,7 @@ static void test_dev_conf(void **state) {
   assert_int_equal(cfg.inode_payload_evict_bytes_limit, 256 << 20);
   assert_int_equal(cfg.mount_retry_duration_ns, 30000000000ULL);
   expect_threads(&cfg, 16, 4, 4, 8, 2);
-  assert_true(cfg.swift_put_etag);
+  assert_false(cfg.swift_put_etag);
 
   char *json = ic_config_to_json(&cfg);
   assert_non_null(json);
@@ -134,6 +134,10 @@ static void test_optional_defaults(void **state) {
   assert_int_equal(cfg.mount_retry_duration_ns, 0);
   assert_int_equal(cfg.mount_keep_alive_period_ns, 60000000000ULL);
   expect_threads(&cfg, 16, 4, 4, 4, 2);
+  assert_false(cfg.swift_put_etag);
+  ic_config_free(&cfg);
+  set1(m, "SwiftPutETag", "true");
+  assert_int_equal(ic_config_load(m, &cfg, err, sizeof(err)), 0);
   assert_true(cfg.swift_put_etag);
   ic_config_free(&cfg);
   conf_free(m);
