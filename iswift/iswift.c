@@ -24,8 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -34,31 +36,57 @@
 #include "iswift.h"
 #include "iswift_disk.h"
 #include "iswift_internal.h"
+#include "logger.h"
 
 #define TOKEN_PREFIX "AUTH_tk0123456789abcde012345678"
 
 /* ---- data model -------------------------------------------------------- */
 
+/* An object's bytes: in memory right after this struct, or in its store
+ * file mapped read-only (a streamed PUT: the bytes are kept once, in the
+ * page cache, not a second time in the heap). */
 struct isw_blob {
   atomic_long refs;
   size_t len;
-  unsigned char data[];
+  unsigned char *data;
+  void *map; /* the mapping data points into, or NULL */
+  size_t map_len;
 };
 
 static isw_blob *blob_new(size_t len) {
   isw_blob *b = malloc(sizeof *b + len + 1);
-  if (b) {
-    atomic_init(&b->refs, 1);
-    b->len = len;
-  }
+  if (b) *b = (isw_blob){.refs = 1, .len = len, .data = (unsigned char *)(b + 1)};
   return b;
+}
+
+/* The len bytes at data inside a mapping, which the blob then owns: NULL
+ * (and the mapping gone) when out of memory. */
+static isw_blob *blob_of_map(void *map, size_t map_len, const unsigned char *data, size_t len) {
+  isw_blob *b = malloc(sizeof *b);
+  if (!b) {
+    munmap(map, map_len);
+    return NULL;
+  }
+  *b = (isw_blob){.refs = 1, .len = len, .data = (unsigned char *)data, .map = map,
+                  .map_len = map_len};
+  return b;
+}
+
+/* The len data bytes of a version 2 record file (after its magic). */
+static isw_blob *blob_map(int fd, size_t len) {
+  size_t map_len = ISW_RECORD_MAGIC_LEN + len;
+  void *m = mmap(NULL, map_len, PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return NULL;
+  return blob_of_map(m, map_len, (unsigned char *)m + ISW_RECORD_MAGIC_LEN, len);
 }
 static isw_blob *blob_ref(isw_blob *b) {
   atomic_fetch_add(&b->refs, 1);
   return b;
 }
 static void blob_unref(isw_blob *b) {
-  if (b && atomic_fetch_sub(&b->refs, 1) == 1) free(b);
+  if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
+  if (b->map) munmap(b->map, b->map_len);
+  free(b);
 }
 
 void isw_hm_free(isw_hdrmap *h) {
@@ -263,8 +291,16 @@ typedef struct {
   bool has_length;  /* Content-Length or chunked framing was given */
   isw_blob *body;   /* becomes the object's contents on PUT, without a copy */
   size_t len, cap;  /* cap bytes are reserved in s->inflight */
+  /* With a directory store a PUT body goes to its store file as it
+   * arrives instead of into body (isw_disk_incoming_*): tmp is that file
+   * (NULL until the first bytes, and again once it is the object's), fd
+   * the open file (-1 when none), store_failed a write that failed (507). */
+  bool stream, store_failed;
+  char *tmp;
+  int fd;
   /* A PUT body's MD5, updated as the bytes arrive: its ETag is then ready
-   * without a pass over the whole body under s->mu. */
+   * without a pass over the whole body under s->mu. Only when emulating
+   * real Swift: the original neither checks nor shows ETags. */
   EVP_MD_CTX *md5;
   char etag[33];    /* its hex, set when the body is complete */
 } reqctx;
@@ -717,6 +753,40 @@ static int do_container(call *c) {
   return listing(c, ct->v, ct->n, true, s->cfg.container_listing_limit);
 }
 
+/* A new, empty object named name in ct, or NULL (no memory). */
+static object *object_add(container *ct, const char *name) {
+  object *o = calloc(1, sizeof *o);
+  if (!o || !(o->name = strdup(name)) || sv_insert(&ct->v, &ct->n, &ct->cap, o)) {
+    if (o) free(o->name);
+    free(o);
+    return NULL;
+  }
+  return o;
+}
+
+/* A streamed PUT body becomes the object's stored record: the fields of
+ * its headers (the object's merged with the request's) appended, the file
+ * mapped and renamed into place. *b the mapped bytes, *h the headers. */
+static int object_store_streamed(call *c, account *a, container *ct, const object *o,
+                                 isw_blob **b, isw_hdrmap *h) {
+  reqctx *rq = c->rc;
+  *h = (isw_hdrmap){0};
+  if ((o && !c->strict && hm_copy(h, &o->h)) || merge_headers(c->s, h, &c->req, "Object") ||
+      !(*b = blob_map(rq->fd, rq->len))) {
+    isw_hm_free(h);
+    return 500;
+  }
+  if (isw_disk_incoming_commit(c->s->cfg.store_dir, rq->fd, rq->tmp, a->name, ct->name,
+                               c->p.object, h, rq->len)) {
+    blob_unref(*b);
+    isw_hm_free(h);
+    return 507;
+  }
+  free(rq->tmp);
+  rq->tmp = NULL; /* the object's now */
+  return 0;
+}
+
 static int object_put(call *c, account *a, container *ct, object *o) {
   iswift *s = c->s;
   reqctx *rq = c->rc;
@@ -724,8 +794,8 @@ static int object_put(call *c, account *a, container *ct, object *o) {
   if (c->strict && !rq->has_length) return 411;
   if (c->strict && !meta_ok(&c->req, "Object")) return 400;
   const char *etag = rq->etag;
-  if (rq->no_space) return 507;
-  if (!rq->body && !(rq->body = blob_new(0))) return 500;
+  if (rq->no_space || rq->store_failed) return 507;
+  if (!rq->tmp && !rq->body && !(rq->body = blob_new(0))) return 500;
   const char *want = hm_get(&c->req, "Etag");
   if (c->strict && want) {
     char w[40];
@@ -740,31 +810,40 @@ static int object_put(call *c, account *a, container *ct, object *o) {
   uint64_t old = o ? o->data->len : 0;
   /* the body's reservation is still counted in inflight: compare without it */
   if (s->mem_used - old + rq->len > s->cfg.max_memory) return 507;
+  bool streamed = rq->tmp != NULL;
+  isw_hdrmap h = {0};
   isw_blob *b = rq->body;
-  b->len = rq->len;
-  bool created = !o;
-  if (!o) {
-    o = calloc(1, sizeof *o);
-    if (!o || !(o->name = strdup(c->p.object)) || sv_insert(&ct->v, &ct->n, &ct->cap, o)) {
-      if (o) free(o->name);
-      free(o);
-      return 500;
-    }
-  } else if (c->strict) {
-    isw_hm_free(&o->h); /* real Swift: an overwrite replaces all metadata */
+  if (streamed) {
+    int status = object_store_streamed(c, a, ct, o, &b, &h);
+    if (status) return status;
+  } else {
+    b->len = rq->len;
   }
-  (void)created;
-  if (o->data) blob_unref(o->data);
+  if (!o && !(o = object_add(ct, c->p.object))) {
+    if (streamed) {
+      isw_disk_remove(s->cfg.store_dir, a->name, ct->name, c->p.object);
+      blob_unref(b);
+      isw_hm_free(&h);
+    }
+    return 500;
+  }
+  /* real Swift: an overwrite replaces all metadata; streamed, h already
+   * holds the merged headers */
+  if (c->strict || streamed) isw_hm_free(&o->h);
+  if (streamed) o->h = h;
+  blob_unref(o->data);
   o->data = b;
-  rq->body = NULL; /* now the object's; its reservation becomes mem_used */
-  s->inflight -= rq->cap;
+  if (!streamed) rq->body = NULL; /* now the object's */
+  s->inflight -= rq->cap; /* the reservation becomes mem_used */
   rq->cap = 0;
   memcpy(o->etag, etag, sizeof o->etag);
   o->ts = now_ts();
   ct->bytes = ct->bytes - old + rq->len;
   s->mem_used = s->mem_used - old + rq->len;
-  if (merge_headers(s, &o->h, &c->req, "Object")) return 500;
-  isw_disk_save_object(s->cfg.store_dir, a->name, ct->name, o->name, &o->h, b->data, b->len);
+  if (!streamed) {
+    if (merge_headers(s, &o->h, &c->req, "Object")) return 500;
+    isw_disk_save_object(s->cfg.store_dir, a->name, ct->name, o->name, &o->h, b->data, b->len);
+  }
   if (c->strict) isw_hm_add(&c->r->h, "Etag", etag);
   return 201;
 }
@@ -1059,8 +1138,10 @@ static bool body_reserve(iswift *s, reqctx *rq, size_t need) {
   bool ok = s->mem_used + s->inflight + (nc - rq->cap) <= s->cfg.max_memory;
   if (ok) s->inflight += nc - rq->cap;
   pthread_mutex_unlock(&s->mu);
-  isw_blob *nb = ok ? realloc(rq->body, sizeof *nb + nc + 1) : NULL;
-  if (!nb) {
+  isw_blob *nb = NULL;
+  if (ok && !rq->stream && (nb = realloc(rq->body, sizeof *nb + nc + 1)))
+    nb->data = (unsigned char *)(nb + 1);
+  if (!ok || (!rq->stream && !nb)) {
     if (ok) {
       pthread_mutex_lock(&s->mu);
       s->inflight -= nc - rq->cap;
@@ -1069,10 +1150,30 @@ static bool body_reserve(iswift *s, reqctx *rq, size_t need) {
     rq->no_space = true;
     return false;
   }
-  if (!rq->body) atomic_init(&nb->refs, 1);
-  rq->body = nb;
+  if (nb && !rq->body) atomic_init(&nb->refs, 1);
+  if (nb) rq->body = nb;
   rq->cap = nc;
   return true;
+}
+
+/* Append a chunk of a PUT body to its store file, opening one first. */
+static void body_stream(iswift *s, reqctx *rq, const char *data, size_t n) {
+  if (rq->store_failed) return;
+  int rc = 0;
+  if (!rq->tmp) {
+    enum { TMP_PATH_MAX = 4096 };
+    if (!(rq->tmp = malloc(TMP_PATH_MAX)))
+      rc = -ENOMEM;
+    else if ((rc = isw_disk_incoming_open(s->cfg.store_dir, rq->tmp, TMP_PATH_MAX, &rq->fd))) {
+      free(rq->tmp);
+      rq->tmp = NULL;
+    }
+  }
+  if (!rc) rc = isw_disk_append(rq->fd, data, n);
+  if (rc) {
+    log_error("iswift: cannot write a PUT body to the store: %s", strerror(-rc));
+    rq->store_failed = true;
+  }
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1085,7 +1186,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!rq) {
     if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
     *con_cls = rq;
-    if (strcmp(method, "PUT") == 0 &&
+    rq->fd = -1;
+    rq->stream = strcmp(method, "PUT") == 0 && s->cfg.store_dir[0];
+    if (strcmp(method, "PUT") == 0 && s->cfg.emulate_real_swift &&
         (!(rq->md5 = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(rq->md5, EVP_md5(), NULL)))
       return MHD_NO; /* on_completed frees what was made */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -1106,7 +1209,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq->too_large && n > s->cfg.max_object_size - rq->len) rq->too_large = true;
     /* past a limit: keep reading, answer 413/507 at the end */
     if (rq->too_large || rq->no_space || !body_reserve(s, rq, rq->len + n)) return MHD_YES;
-    memcpy(rq->body->data + rq->len, upload_data, n);
+    if (rq->stream)
+      body_stream(s, rq, upload_data, n);
+    else
+      memcpy(rq->body->data + rq->len, upload_data, n);
     rq->len += n;
     if (rq->md5) EVP_DigestUpdate(rq->md5, upload_data, n);
     return MHD_YES;
@@ -1145,6 +1251,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     s->inflight -= rq->cap;
     pthread_mutex_unlock(&s->mu);
     free(rq->body);
+    if (rq->fd >= 0) close(rq->fd);
+    if (rq->tmp) unlink(rq->tmp); /* never became an object */
+    free(rq->tmp);
     EVP_MD_CTX_free(rq->md5);
     free(rq);
     *con_cls = NULL;
@@ -1205,10 +1314,10 @@ static void free_all(iswift *s) {
   s->nacct = s->acap = 0;
 }
 
-/* Loader callback of the directory store: rebuild the model. */
-static int load_cb(void *ctx, const char *acct, const char *cont, const char *obj,
-                   const isw_hdrmap *h, const unsigned char *data, size_t len) {
-  iswift *s = ctx;
+/* One record of the directory store into the model; b (an object's
+ * bytes, else NULL) becomes the object's only on success. */
+static int load_entry(iswift *s, const char *acct, const char *cont, const char *obj,
+                      const isw_hdrmap *h, isw_blob *b) {
   call c = {.s = s, .p = {.account = (char *)acct}};
   int err = 0;
   account *a = find_account(&c);
@@ -1225,22 +1334,27 @@ static int load_cb(void *ctx, const char *acct, const char *cont, const char *ob
     ct->ts = now_ts();
   }
   if (!obj) return hm_copy(&ct->h, h);
-  if (s->mem_used + len > s->cfg.max_memory) return -ENOSPC;
-  object *o = calloc(1, sizeof *o);
-  isw_blob *b = blob_new(len);
-  if (!o || !b || !(o->name = strdup(obj)) || sv_insert(&ct->v, &ct->n, &ct->cap, o)) {
-    if (o) free(o->name);
-    free(o);
-    blob_unref(b);
-    return -ENOMEM;
-  }
-  memcpy(b->data, data, len);
-  o->data = b;
-  md5_hex(b->data, len, o->etag);
+  if (s->mem_used + b->len > s->cfg.max_memory) return -ENOSPC;
+  object *o = object_add(ct, obj);
+  if (!o || hm_copy(&o->h, h)) return -ENOMEM;
+  if (s->cfg.emulate_real_swift) md5_hex(b->data, b->len, o->etag);
   o->ts = now_ts();
-  ct->bytes += len;
-  s->mem_used += len;
-  return hm_copy(&o->h, h);
+  ct->bytes += b->len;
+  s->mem_used += b->len;
+  o->data = b;
+  return 0;
+}
+
+/* Loader callback of the directory store: rebuild the model, an object's
+ * bytes left in its mapped file. */
+static int load_cb(void *ctx, const char *acct, const char *cont, const char *obj,
+                   const isw_hdrmap *h, const unsigned char *data, size_t len, void *map,
+                   size_t map_len) {
+  isw_blob *b = NULL;
+  if (map && !(b = blob_of_map(map, map_len, data, len))) return -ENOMEM;
+  int rc = load_entry(ctx, acct, cont, obj, h, b);
+  if (rc) blob_unref(b);
+  return rc;
 }
 
 int iswift_start(const iswift_config *cfg, iswift **out) {

@@ -48,7 +48,9 @@ typedef struct iswift_config {
   uint64_t container_listing_limit;  /* ContainerListingLimit */
   /* additions */
   bool emulate_real_swift;           /* EmulateRealSwift (default false) */
-  char store_dir[512];               /* StoreDirPath ("" = memory only) */
+  char store_dir[512];               /* StoreDirPath ("" = memory only; else
+                                        bodies go to their files as they arrive,
+                                        and are served from them mapped) */
   uint64_t max_memory;               /* MaxMemoryBytes: object bytes held plus
                                         request bodies being received (1 GiB) */
   uint64_t max_object_size;          /* MaxObjectSize (64 MiB) */

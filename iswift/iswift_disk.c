@@ -2,9 +2,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 
 #define HASH_HEX 65
 #define MAX_RECORD_FILE (1ull << 32) /* far above MaxObjectSize; bounds a load */
+#define INCOMING ".incoming"      /* streamed PUT bodies not stored yet */
 
 static void hash_name(const char *name, char out[HASH_HEX]) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -58,6 +62,38 @@ static int write_all(int fd, const void *p, size_t n) {
     n -= (size_t)w;
   }
   return 0;
+}
+
+int isw_disk_append(int fd, const void *p, size_t n) { return write_all(fd, p, n); }
+
+int isw_disk_incoming_open(const char *dir, char *tmp, size_t tmplen, int *fd) {
+  static atomic_uint_fast64_t seq;
+  int n = snprintf(tmp, tmplen, "%s/" INCOMING "/%d.%" PRIuFAST64, dir, (int)getpid(),
+                   atomic_fetch_add(&seq, 1));
+  if (n < 0 || (size_t)n >= tmplen) return -ENAMETOOLONG;
+  *fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (*fd < 0) return -errno;
+  int rc = write_all(*fd, ISW_RECORD_V2_MAGIC, ISW_RECORD_MAGIC_LEN);
+  if (rc) {
+    close(*fd);
+    *fd = -1;
+    unlink(tmp);
+  }
+  return rc;
+}
+
+int isw_disk_incoming_commit(const char *dir, int fd, const char *tmp, const char *a,
+                             const char *c, const char *o, const isw_hdrmap *h, size_t len) {
+  char p[4096], *tail;
+  size_t tlen;
+  int rc = make_path(p, sizeof p, dir, a, c, o, NULL);
+  if (!rc) rc = isw_record_encode_tail(o, h->n, h->names, h->values, len, &tail, &tlen);
+  if (rc) return rc;
+  rc = write_all(fd, tail, tlen);
+  free(tail);
+  if (!rc && rename(tmp, p)) rc = -errno;
+  if (rc) log_error("iswift: cannot store %s: %s", p, strerror(-rc));
+  return rc;
 }
 
 static int save_record(const char *path, const char *name, const isw_hdrmap *h,
@@ -122,46 +158,76 @@ int isw_disk_remove(const char *dir, const char *a, const char *c, const char *o
   return rc;
 }
 
-/* Read a whole record file (bounded) and decode it. */
-static int read_record(const char *path, unsigned char **buf, isw_record *rec) {
-  char *data;
-  size_t size;
-  int rc = ut_read_file(path, MAX_RECORD_FILE, &data, &size);
-  *buf = (unsigned char *)data;
-  if (!rc) rc = isw_record_decode(*buf, size, rec);
-  if (rc) {
-    free(*buf);
-    *buf = NULL;
+/* Map a whole record file (bounded) read-only and decode it. */
+static int map_record(const char *path, void **map, size_t *map_len, isw_record *rec) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct stat st;
+  int rc = fstat(fd, &st) ? -errno : 0;
+  if (!rc && (st.st_size < ISW_RECORD_MAGIC_LEN || (uint64_t)st.st_size > MAX_RECORD_FILE))
+    rc = -EINVAL;
+  *map = NULL;
+  if (!rc) {
+    *map_len = (size_t)st.st_size;
+    *map = mmap(NULL, *map_len, PROT_READ, MAP_SHARED, fd, 0);
+    if (*map == MAP_FAILED) {
+      *map = NULL;
+      rc = -errno;
+    }
+  }
+  close(fd);
+  if (!rc) rc = isw_record_decode(*map, *map_len, rec);
+  if (rc && *map) {
+    munmap(*map, *map_len);
+    *map = NULL;
   }
   return rc;
 }
 
 static int load_one(const char *path, const char *a, const char *c, bool is_object,
                     isw_load_fn fn, void *ctx, char **name_out) {
-  unsigned char *buf;
+  void *map;
+  size_t map_len = 0;
   isw_record rec;
-  int rc = read_record(path, &buf, &rec);
+  int rc = map_record(path, &map, &map_len, &rec);
   if (rc) {
     log_error("iswift: skipping unreadable store file %s: %s", path, strerror(-rc));
     return rc == -ENOMEM ? rc : 1;
   }
   isw_hdrmap h = {.n = rec.nhdrs, .cap = rec.nhdrs, .names = rec.hnames, .values = rec.hvalues};
   if (!c)
-    rc = fn(ctx, rec.name, NULL, NULL, &h, NULL, 0);
+    rc = fn(ctx, rec.name, NULL, NULL, &h, NULL, 0, NULL, 0);
   else if (!is_object)
-    rc = fn(ctx, a, rec.name, NULL, &h, NULL, 0);
+    rc = fn(ctx, a, rec.name, NULL, &h, NULL, 0, NULL, 0);
   else
-    rc = fn(ctx, a, c, rec.name, &h, rec.data, rec.data_len);
+    rc = fn(ctx, a, c, rec.name, &h, rec.data, rec.data_len, map, map_len);
   if (!rc && name_out && !(*name_out = strdup(rec.name))) rc = -ENOMEM;
   isw_record_free(&rec);
-  free(buf);
+  if (!is_object) munmap(map, map_len);
   return rc;
 }
 
 static bool is_hash(const char *n) { return strlen(n) == 64 && strspn(n, "0123456789abcdef") == 64; }
 
+/* Bodies of PUTs that never finished (iswift stopped meanwhile): gone. */
+static int incoming_reset(const char *dir) {
+  char p[4096];
+  snprintf(p, sizeof p, "%s/" INCOMING, dir);
+  if (mkdir(p, 0755) && errno != EEXIST) return -errno;
+  DIR *d = opendir(p);
+  if (!d) return -errno;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.' && unlinkat(dirfd(d), e->d_name, 0))
+      log_error("iswift: cannot remove %s/%s: %s", p, e->d_name, strerror(errno));
+  closedir(d);
+  return 0;
+}
+
 int isw_disk_load(const char *dir, isw_load_fn fn, void *ctx) {
   if (mkdir(dir, 0755) && errno != EEXIST) return -errno;
+  int rc0 = incoming_reset(dir);
+  if (rc0) return rc0;
   DIR *d = opendir(dir);
   if (!d) return -errno;
   int rc = 0;

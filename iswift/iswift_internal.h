@@ -72,11 +72,22 @@ void isw_canonical_header(char *name);
 
 /* ---- on-disk records (the optional directory store) -------------------- */
 
-/* One record: a name, headers, and (objects) data.
- *   "ISWIFT1\n" "N <len>\n" <name> "\n" "H <count>\n"
+/* One record: a name, headers, and (objects) data, in one of two layouts.
+ * Version 1, written whole at once (accounts, containers, objects whose
+ * data is in memory):
+ *   "ISWIFT1\n" <fields> <data>
+ * Version 2, an object whose body was streamed to the file as it arrived,
+ * before its headers were final (isw_disk_incoming_*):
+ *   "ISWIFT2\n" <data> <fields> "T " <20 decimal digits: fields' length> "\n"
+ * where <fields> is
+ *   "N <len>\n" <name> "\n" "H <count>\n"
  *   count x ( "<nlen> <vlen>\n" <name> <value> "\n" )
- *   "D <len>\n" <data>
+ *   "D <len>\n"
+ * In both the data is one run of bytes (a file can be mapped and served).
  * Decoding checks every length against the bytes present. */
+#define ISW_RECORD_MAGIC_LEN 8
+#define ISW_RECORD_V2_MAGIC "ISWIFT2\n"
+#define ISW_RECORD_TRAILER_LEN 23
 typedef struct {
   char *name;
   size_t nhdrs;
@@ -88,9 +99,13 @@ typedef struct {
 /* Returns 0 or -EINVAL (corrupt) / -ENOMEM. rec strings are malloc'd. */
 int isw_record_decode(const unsigned char *buf, size_t len, isw_record *rec);
 void isw_record_free(isw_record *rec);
-/* Encodes the header part (everything before the data bytes) into a
- * malloc'd buffer. */
+/* Encode into a malloc'd buffer: head, a version 1 record's part before
+ * its data (magic and fields); tail, a version 2 record's part after its
+ * data (fields and trailer). */
 int isw_record_encode_head(const char *name, size_t nhdrs, char *const *hnames,
+                           char *const *hvalues, size_t data_len, char **out,
+                           size_t *out_len);
+int isw_record_encode_tail(const char *name, size_t nhdrs, char *const *hnames,
                            char *const *hvalues, size_t data_len, char **out,
                            size_t *out_len);
 

@@ -266,58 +266,104 @@ static int get_newline(cursor *c) {
   return 0;
 }
 
-int isw_record_decode(const unsigned char *buf, size_t len, isw_record *rec) {
-  memset(rec, 0, sizeof *rec);
-  cursor c = {buf, len};
-  uint64_t nlen, count, dlen;
-  int rc = -EINVAL;
-  if (len < 8 || memcmp(buf, REC_MAGIC, 8) != 0) return -EINVAL;
-  c.p += 8;
-  c.left -= 8;
-  if (get_line_nums(&c, 'N', &nlen, NULL) || (rc = get_bytes(&c, nlen, &rec->name)) ||
-      (rc = get_newline(&c)) || (rc = get_line_nums(&c, 'H', &count, NULL)))
-    goto fail;
-  rc = -EINVAL;
+/* The fields of a record (see iswift_internal.h) up to and including the
+ * "D <len>" line, whose value goes to *dlen. */
+static int decode_fields(cursor *c, isw_record *rec, uint64_t *dlen) {
+  uint64_t nlen, count;
+  int rc;
+  if (get_line_nums(c, 'N', &nlen, NULL)) return -EINVAL;
+  if ((rc = get_bytes(c, nlen, &rec->name)) || (rc = get_newline(c))) return rc;
+  if (get_line_nums(c, 'H', &count, NULL)) return -EINVAL;
   /* each header needs at least 5 bytes ("0 0\n" + "\n"): bound the count by
    * the input before allocating */
-  if (count > c.left / 5) goto fail;
-  rc = -ENOMEM;
+  if (count > c->left / 5) return -EINVAL;
   if (count && (!(rec->hnames = calloc(count, sizeof(char *))) ||
                 !(rec->hvalues = calloc(count, sizeof(char *)))))
-    goto fail;
+    return -ENOMEM;
   for (uint64_t i = 0; i < count; i++) {
     uint64_t hn, hv;
-    rc = -EINVAL;
-    if (get_line_nums(&c, 0, &hn, &hv)) goto fail;
+    if (get_line_nums(c, 0, &hn, &hv)) return -EINVAL;
     rec->nhdrs++;
-    if ((rc = get_bytes(&c, hn, &rec->hnames[i])) || (rc = get_bytes(&c, hv, &rec->hvalues[i])) ||
-        (rc = get_newline(&c)))
-      goto fail;
+    if ((rc = get_bytes(c, hn, &rec->hnames[i])) || (rc = get_bytes(c, hv, &rec->hvalues[i])) ||
+        (rc = get_newline(c)))
+      return rc;
   }
-  rc = -EINVAL;
-  if (get_line_nums(&c, 'D', &dlen, NULL) || dlen != c.left) goto fail;
-  rec->data = c.p;
+  return get_line_nums(c, 'D', dlen, NULL) ? -EINVAL : 0;
+}
+
+/* A version 2 record: data, then the fields, then the trailer naming the
+ * fields' length. */
+static int decode_v2(const unsigned char *buf, size_t len, isw_record *rec) {
+  const size_t data_at = ISW_RECORD_MAGIC_LEN, tr = ISW_RECORD_TRAILER_LEN;
+  if (len < data_at + tr) return -EINVAL;
+  const char *t = (const char *)buf + len - tr;
+  uint64_t flen, dlen;
+  if (t[0] != 'T' || t[1] != ' ' || t[tr - 1] != '\n' || parse_dec(t + 2, tr - 3, &flen) ||
+      flen > len - data_at - tr)
+    return -EINVAL;
+  size_t fields_at = len - tr - (size_t)flen;
+  cursor c = {buf + fields_at, (size_t)flen};
+  int rc = decode_fields(&c, rec, &dlen);
+  if (rc) return rc;
+  if (c.left != 0 || dlen != fields_at - data_at) return -EINVAL;
+  rec->data = buf + data_at;
   rec->data_len = (size_t)dlen;
   return 0;
-fail:
-  isw_record_free(rec);
+}
+
+int isw_record_decode(const unsigned char *buf, size_t len, isw_record *rec) {
+  memset(rec, 0, sizeof *rec);
+  int rc = -EINVAL;
+  if (len >= ISW_RECORD_MAGIC_LEN && memcmp(buf, REC_MAGIC, ISW_RECORD_MAGIC_LEN) == 0) {
+    cursor c = {buf + ISW_RECORD_MAGIC_LEN, len - ISW_RECORD_MAGIC_LEN};
+    uint64_t dlen;
+    rc = decode_fields(&c, rec, &dlen);
+    if (rc == 0 && dlen != c.left) rc = -EINVAL;
+    if (rc == 0) {
+      rec->data = c.p;
+      rec->data_len = (size_t)dlen;
+    }
+  } else if (len >= ISW_RECORD_MAGIC_LEN &&
+             memcmp(buf, ISW_RECORD_V2_MAGIC, ISW_RECORD_MAGIC_LEN) == 0) {
+    rc = decode_v2(buf, len, rec);
+  }
+  if (rc) isw_record_free(rec);
   return rc;
 }
 
-int isw_record_encode_head(const char *name, size_t nhdrs, char *const *hnames,
-                           char *const *hvalues, size_t data_len, char **out,
-                           size_t *out_len) {
-  size_t cap = 64 + strlen(name);
+/* magic (may be "") and fields into a malloc'd buffer with room for
+ * `spare` more bytes. */
+static int encode_fields(const char *magic, const char *name, size_t nhdrs, char *const *hnames,
+                         char *const *hvalues, size_t data_len, size_t spare, char **out,
+                         size_t *out_len) {
+  size_t cap = 64 + strlen(name) + spare;
   for (size_t i = 0; i < nhdrs; i++) cap += 48 + strlen(hnames[i]) + strlen(hvalues[i]);
   char *b = malloc(cap);
   if (!b) return -ENOMEM;
-  size_t n = (size_t)snprintf(b, cap, REC_MAGIC "N %zu\n%s\nH %zu\n", strlen(name), name,
-                              nhdrs);
+  size_t n = (size_t)snprintf(b, cap, "%sN %zu\n%s\nH %zu\n", magic, strlen(name), name, nhdrs);
   for (size_t i = 0; i < nhdrs; i++)
     n += (size_t)snprintf(b + n, cap - n, "%zu %zu\n%s%s\n", strlen(hnames[i]),
                           strlen(hvalues[i]), hnames[i], hvalues[i]);
   n += (size_t)snprintf(b + n, cap - n, "D %zu\n", data_len);
   *out = b;
   *out_len = n;
+  return 0;
+}
+
+int isw_record_encode_head(const char *name, size_t nhdrs, char *const *hnames,
+                           char *const *hvalues, size_t data_len, char **out,
+                           size_t *out_len) {
+  return encode_fields(REC_MAGIC, name, nhdrs, hnames, hvalues, data_len, 0, out, out_len);
+}
+
+int isw_record_encode_tail(const char *name, size_t nhdrs, char *const *hnames,
+                           char *const *hvalues, size_t data_len, char **out,
+                           size_t *out_len) {
+  size_t n;
+  int rc = encode_fields("", name, nhdrs, hnames, hvalues, data_len, ISW_RECORD_TRAILER_LEN + 1,
+                         out, &n);
+  if (rc) return rc;
+  snprintf(*out + n, ISW_RECORD_TRAILER_LEN + 1, "T %020zu\n", n);
+  *out_len = n + ISW_RECORD_TRAILER_LEN;
   return 0;
 }

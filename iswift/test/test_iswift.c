@@ -454,14 +454,26 @@ static void test_directory_store(void **state) {
   expect("PUT", "/v1/A/c/x/y", cat, "persist", 7, 201);
   expect("PUT", "/v1/A/c/gone", NULL, "z", 1, 201);
   expect("DELETE", "/v1/A/c/gone", NULL, NULL, -1, 204);
+  /* an overwrite (streamed to the store) keeps the stored headers it does
+   * not name, in the original's way */
+  const char *fox[] = {"Fox: Hen", NULL};
+  expect("PUT", "/v1/A/c/x/y", fox, "persist", 7, 201);
+  /* a body left behind by a PUT that never finished */
+  char stray[256];
+  snprintf(stray, sizeof stray, "%s/.incoming/stray", dir);
+  FILE *f = fopen(stray, "w");
+  assert_non_null(f);
+  fclose(f);
   iswift_stop(srv);
   start(false, 10000, dir);
+  assert_int_equal(access(stray, F_OK), -1);
   resp r;
   char v[64];
   assert_int_equal(req("GET", "/v1/A/c/x/y", NULL, NULL, -1, true, &r), 200);
   assert_int_equal(r.bl, 7);
   assert_memory_equal(r.body, "persist", 7);
   assert_true(hdr(&r, "Cat", v, sizeof v));
+  assert_true(hdr(&r, "Fox", v, sizeof v));
   resp_free(&r);
   assert_int_equal(req("GET", "/v1/A/c", NULL, NULL, -1, true, &r), 200);
   assert_string_equal((char *)r.body, "x/y\n");
@@ -470,7 +482,11 @@ static void test_directory_store(void **state) {
   expect("DELETE", "/v1/A/c", NULL, NULL, -1, 204);
   expect("DELETE", "/v1/A", NULL, NULL, -1, 204);
   iswift_stop(srv);
-  assert_int_equal(rmdir(dir), 0); /* everything removed on disk too */
+  /* everything removed on disk too, no PUT body left over */
+  char incoming[256];
+  snprintf(incoming, sizeof incoming, "%s/.incoming", dir);
+  assert_int_equal(rmdir(incoming), 0);
+  assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void) {

@@ -177,11 +177,49 @@ static void test_record(void **state) {
   assert_int_equal(isw_record_decode((const unsigned char *)bad, strlen(bad), &rec), -EINVAL);
 }
 
+/* Version 2: the data first, the fields after it, then the trailer. */
+static void test_record_v2(void **state) {
+  (void)state;
+  char *tail;
+  size_t tl;
+  assert_int_equal(isw_record_encode_tail("o", 0, NULL, NULL, 3, &tail, &tl), 0);
+  const char want[] = "N 1\no\nH 0\nD 3\nT 00000000000000000014\n";
+  assert_int_equal(tl, sizeof(want) - 1);
+  assert_memory_equal(tail, want, tl);
+  unsigned char buf[512];
+  memcpy(buf, ISW_RECORD_V2_MAGIC "xyz", 11);
+  memcpy(buf + 11, tail, tl);
+  free(tail);
+  isw_record rec;
+  assert_int_equal(isw_record_decode(buf, 11 + tl, &rec), 0);
+  assert_string_equal(rec.name, "o");
+  assert_int_equal(rec.nhdrs, 0);
+  assert_int_equal(rec.data_len, 3);
+  assert_memory_equal(rec.data, "xyz", 3);
+  isw_record_free(&rec);
+  for (size_t cut = 0; cut < 11 + tl; cut++)
+    assert_int_equal(isw_record_decode(buf, cut, &rec), -EINVAL);
+  /* the fields must account for every byte between magic and trailer */
+  char *names[] = {"Content-Type"}, *values[] = {"text/plain"};
+  assert_int_equal(isw_record_encode_tail("o", 1, names, values, 2, &tail, &tl), 0);
+  memcpy(buf + 11, tail, tl);
+  free(tail);
+  assert_int_equal(isw_record_decode(buf, 11 + tl, &rec), -EINVAL); /* 3 bytes, D 2 */
+  memmove(buf + 10, buf + 11, tl);
+  assert_int_equal(isw_record_decode(buf, 10 + tl, &rec), 0);
+  assert_string_equal(rec.hvalues[0], "text/plain");
+  assert_memory_equal(rec.data, "xy", 2);
+  isw_record_free(&rec);
+  const char *huge = ISW_RECORD_V2_MAGIC "T 99999999999999999999\n";
+  assert_int_equal(isw_record_decode((const unsigned char *)huge, strlen(huge), &rec), -EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_path),           cmocka_unit_test(test_range_original),
       cmocka_unit_test(test_range_strict),   cmocka_unit_test(test_listing_params),
       cmocka_unit_test(test_utf8_and_canon), cmocka_unit_test(test_record),
+      cmocka_unit_test(test_record_v2),
       cmocka_unit_test(test_subdir_len),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
