@@ -72,10 +72,14 @@ static isw_blob *blob_of_map(void *map, size_t map_len, const unsigned char *dat
   return b;
 }
 
-/* The len data bytes of a version 2 record file (after its magic). */
+/* The len data bytes of a version 2 record file (after its magic). The
+ * pages are mapped in at once (MAP_POPULATE, here and in the loader):
+ * taking them one fault at a time while serving GETs made a cold
+ * sequential read of the file system half as fast, for 0.2 s of CPU per
+ * GiB stored here. */
 static isw_blob *blob_map(int fd, size_t len) {
   size_t map_len = ISW_RECORD_MAGIC_LEN + len;
-  void *m = mmap(NULL, map_len, PROT_READ, MAP_SHARED, fd, 0);
+  void *m = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
   if (m == MAP_FAILED) return NULL;
   return blob_of_map(m, map_len, (unsigned char *)m + ISW_RECORD_MAGIC_LEN, len);
 }
@@ -298,6 +302,7 @@ typedef struct {
   bool stream, store_failed;
   char *tmp;
   int fd;
+  isw_blob *mapped; /* the body's bytes in tmp, once complete */
   /* A PUT body's MD5, updated as the bytes arrive: its ETag is then ready
    * without a pass over the whole body under s->mu. Only when emulating
    * real Swift: the original neither checks nor shows ETags. */
@@ -766,24 +771,25 @@ static object *object_add(container *ct, const char *name) {
 
 /* A streamed PUT body becomes the object's stored record: the fields of
  * its headers (the object's merged with the request's) appended, the file
- * mapped and renamed into place. *b the mapped bytes, *h the headers. */
+ * renamed into place. *b its bytes (mapped before s->mu was taken), *h the
+ * headers. */
 static int object_store_streamed(call *c, account *a, container *ct, const object *o,
                                  isw_blob **b, isw_hdrmap *h) {
   reqctx *rq = c->rc;
   *h = (isw_hdrmap){0};
-  if ((o && !c->strict && hm_copy(h, &o->h)) || merge_headers(c->s, h, &c->req, "Object") ||
-      !(*b = blob_map(rq->fd, rq->len))) {
+  if ((o && !c->strict && hm_copy(h, &o->h)) || merge_headers(c->s, h, &c->req, "Object")) {
     isw_hm_free(h);
     return 500;
   }
   if (isw_disk_incoming_commit(c->s->cfg.store_dir, rq->fd, rq->tmp, a->name, ct->name,
                                c->p.object, h, rq->len)) {
-    blob_unref(*b);
     isw_hm_free(h);
     return 507;
   }
   free(rq->tmp);
   rq->tmp = NULL; /* the object's now */
+  *b = rq->mapped;
+  rq->mapped = NULL;
   return 0;
 }
 
@@ -1218,6 +1224,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   if (rq->md5) md5_final_hex(rq->md5, rq->etag);
+  /* mapped (and its pages mapped in) before taking s->mu */
+  if (rq->tmp && !rq->store_failed && !(rq->mapped = blob_map(rq->fd, rq->len)))
+    rq->store_failed = true;
   atomic_fetch_add(&s->requests, 1);
   reply r = {0};
   call c = {.s = s, .method = method, .conn = conn, .rc = rq, .r = &r,
@@ -1251,6 +1260,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     s->inflight -= rq->cap;
     pthread_mutex_unlock(&s->mu);
     free(rq->body);
+    blob_unref(rq->mapped);
     if (rq->fd >= 0) close(rq->fd);
     if (rq->tmp) unlink(rq->tmp); /* never became an object */
     free(rq->tmp);

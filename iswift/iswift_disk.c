@@ -169,7 +169,7 @@ static int map_record(const char *path, void **map, size_t *map_len, isw_record 
   *map = NULL;
   if (!rc) {
     *map_len = (size_t)st.st_size;
-    *map = mmap(NULL, *map_len, PROT_READ, MAP_SHARED, fd, 0);
+    *map = mmap(NULL, *map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (*map == MAP_FAILED) {
       *map = NULL;
       rc = -errno;
