@@ -156,7 +156,7 @@ start_iswift() {
   iswift_pid=$!
   cleanups+=("kill -TERM $iswift_pid; wait $iswift_pid")
   for _ in $(seq 100); do
-    port=$(sed -n 's/.*serving http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log_file" | tail -1)
+    port=$(sed -n 's/.*serving http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log_file" 2>/dev/null | tail -1)
     [ -n "$port" ] && break
     sleep 0.1
   done
