@@ -336,7 +336,8 @@ int isw_record_decode(const unsigned char *buf, size_t len, isw_record *rec) {
 static int encode_fields(const char *magic, const char *name, size_t nhdrs, char *const *hnames,
                          char *const *hvalues, size_t data_len, size_t spare, char **out,
                          size_t *out_len) {
-  size_t cap = 64 + strlen(name) + spare;
+  /* the magic, the "N", "H" and "D" lines with 20-digit numbers: 78 */
+  size_t cap = 96 + strlen(name) + spare;
   for (size_t i = 0; i < nhdrs; i++) cap += 48 + strlen(hnames[i]) + strlen(hvalues[i]);
   char *b = malloc(cap);
   if (!b) return -ENOMEM;
