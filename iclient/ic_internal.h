@@ -60,7 +60,10 @@ typedef struct ic_rcache_stats {
  * prefetch_threads threads fetch meanwhile, within max_lines (they take a
  * free or evictable line, never wait for one); at most
  * IC_RCACHE_QUEUE_PER_LINE x prefetch_lines are queued. Lines past the
- * object's end fail quietly. prefetch_lines 0: none. */
+ * object's end fail quietly. prefetch_lines 0: none. A miss that does not
+ * look in order fetches only the aligned 32 KiB blocks of its line that
+ * hold the bytes asked for; a later read of other bytes of that line
+ * fetches the whole line. */
 #define IC_RCACHE_QUEUE_PER_LINE 16
 int ic_rcache_create(const ic_store_ops *store, void *store_ctx, uint64_t line_size,
                      uint64_t max_lines, unsigned prefetch_lines, unsigned prefetch_threads,

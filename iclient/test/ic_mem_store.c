@@ -72,6 +72,7 @@ static int ms_get(void *ctx, uint64_t n, uint64_t off, uint64_t len, void *buf, 
     size_t m = o->len - off < len ? o->len - off : len;
     memcpy(buf, o->data + off, m);
     *got = m;
+    s->get_bytes += m;
   }
   pthread_mutex_unlock(&s->mu);
   return rc;

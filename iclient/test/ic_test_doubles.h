@@ -56,6 +56,7 @@ typedef struct ic_mem_store {
   ic_mem_object *objs;
   size_t nobjs, capobjs;
   uint64_t gets, tail_gets, puts, double_puts;
+  uint64_t get_bytes; /* bytes the ranged GETs returned */
   int fail_puts; /* > 0: that many PUTs fail with -EIO */
   int fail_gets; /* > 0: that many ranged GETs fail with -EIO */
 } ic_mem_store;

@@ -168,12 +168,56 @@ static void test_read_ahead(void **state) {
   ic_mem_store_fini(&s);
 }
 
+/* A random miss fetches the 32 KiB blocks it needs, not its 128 KiB line;
+ * other bytes of that line then fetch the whole line once; an in-order
+ * miss fetches whole lines; a random miss at the object's end reads short
+ * and a read past the end fails. */
+static void test_random_miss_fills_part(void **state) {
+  (void)state;
+  enum { KiB = 1024, LINE = 128 * KiB, BLOCK = 32 * KiB, LEN = 4 * LINE + 1000 };
+  ic_mem_store s;
+  ic_mem_store_init(&s);
+  fill_store(&s, OBJ, LEN);
+  ic_rcache *rc;
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, LINE, 16, 0, 0, &rc), 0);
+  static uint8_t buf[2 * BLOCK];
+  uint64_t off = 2 * LINE + BLOCK + 100; /* line 2, its second block */
+  assert_int_equal(ic_rcache_read(rc, OBJ, off, 4 * KiB, buf), 0);
+  for (uint64_t i = 0; i < 4 * KiB; i++) assert_int_equal(buf[i], pattern(OBJ, off + i));
+  assert_int_equal(s.get_bytes, BLOCK);
+  /* the same block again: a hit; a read across two blocks of it: the line */
+  assert_int_equal(ic_rcache_read(rc, OBJ, off + KiB, KiB, buf), 0);
+  assert_int_equal(s.get_bytes, BLOCK);
+  off = 2 * LINE + 3 * BLOCK - 10;
+  assert_int_equal(ic_rcache_read(rc, OBJ, off, 20, buf), 0);
+  for (uint64_t i = 0; i < 20; i++) assert_int_equal(buf[i], pattern(OBJ, off + i));
+  assert_int_equal(s.get_bytes, BLOCK + LINE);
+  assert_int_equal(ic_rcache_read(rc, OBJ, 2 * LINE, 2 * BLOCK, buf), 0);
+  assert_int_equal(s.get_bytes, BLOCK + LINE);
+  /* in order from line 3 on (line 2 was just used): whole lines */
+  assert_int_equal(ic_rcache_read(rc, OBJ, 3 * LINE + 5, 10, buf), 0);
+  assert_int_equal(s.get_bytes, BLOCK + 2 * LINE);
+  /* a random miss in the short last line (1000 bytes), then past its end */
+  ic_rcache_destroy(rc);
+  assert_int_equal(ic_rcache_create(&ic_mem_store_ops, &s, LINE, 16, 0, 0, &rc), 0);
+  uint64_t before = s.get_bytes;
+  assert_int_equal(ic_rcache_read(rc, OBJ, 4 * LINE + 900, 100, buf), 0);
+  for (uint64_t i = 0; i < 100; i++) assert_int_equal(buf[i], pattern(OBJ, 4 * LINE + 900 + i));
+  assert_int_equal(s.get_bytes - before, 1000);
+  assert_int_equal(ic_rcache_read(rc, OBJ, 4 * LINE + 990, 20, buf), -EIO);
+  assert_int_equal(ic_rcache_read(rc, OBJ, 4 * LINE + 1000, 1, buf), -EIO);
+  assert_int_equal(s.get_bytes - before, 1000);
+  ic_rcache_destroy(rc);
+  ic_mem_store_fini(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_offset),
       cmocka_unit_test(test_past_end_and_failures),
       cmocka_unit_test(test_threads_within_cap),
       cmocka_unit_test(test_read_ahead),
+      cmocka_unit_test(test_random_miss_fills_part),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
